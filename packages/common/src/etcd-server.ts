@@ -1,0 +1,87 @@
+/**
+ * Start and health-check an etcd server (Debian `etcd-server`), either on this
+ * namespace's addresses or inside a named network namespace (through
+ * `nsenter --net=`, not `ip netns exec`, see notes/kernel.md). Used by the lab and by
+ * tests that need an etcd of their own.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EtcdStartFailed } from './errors.js';
+import { recordProcess, type ProcessRecord } from './process.js';
+
+export interface EtcdServerOptions {
+  /** Member name. */
+  name: string;
+  dataDir: string;
+  /** URLs to listen for clients on, e.g. ['http://127.0.0.1:23790']. */
+  listenClientUrls: string[];
+  /** Client URLs advertised to the cluster; defaults to listenClientUrls. */
+  advertiseClientUrls?: string[];
+  /** Peer URL (single-member cluster), e.g. 'http://127.0.0.1:23800'. */
+  peerUrl: string;
+  /** File that receives etcd's stdout and stderr. */
+  logFile: string;
+  /** Path of a network namespace to run in, e.g. /run/netns/vx-lab.etcd. */
+  netnsPath?: string;
+  /** Keep the process out of our process group and do not keep Node alive for it. */
+  detached?: boolean;
+}
+
+/**
+ * Spawn etcd. It does not wait for readiness: call waitEtcdHealthy. With a netns, the
+ * pid is etcd's own (nsenter execs it without forking).
+ */
+export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const args = [
+    '--name', opts.name,
+    '--data-dir', opts.dataDir,
+    '--listen-client-urls', opts.listenClientUrls.join(','),
+    '--advertise-client-urls', (opts.advertiseClientUrls ?? opts.listenClientUrls).join(','),
+    '--listen-peer-urls', opts.peerUrl,
+    '--initial-advertise-peer-urls', opts.peerUrl,
+    '--initial-cluster', `${opts.name}=${opts.peerUrl}`,
+    '--initial-cluster-state', 'new',
+    '--log-outputs', 'stderr',
+  ];
+  const [cmd, argv] = opts.netnsPath
+    ? ['nsenter', [`--net=${opts.netnsPath}`, '--', 'etcd', ...args]]
+    : ['etcd', args];
+  const log = openSync(opts.logFile, 'a');
+  try {
+    const child = spawn(cmd, argv, { stdio: ['ignore', log, log], detached: opts.detached ?? false });
+    if (child.pid === undefined) throw new EtcdStartFailed(opts.name, 'spawn returned no pid');
+    if (opts.detached) child.unref();
+    child.on('error', () => undefined);
+    return recordProcess(child.pid, 'etcd');
+  } finally {
+    closeSync(log);
+  }
+}
+
+/**
+ * Poll `etcdctl endpoint health` (inside `netnsPath` when given) until it passes.
+ * Throws EtcdStartFailed after `timeoutMs`.
+ */
+export async function waitEtcdHealthy(endpoint: string, opts: { netnsPath?: string; timeoutMs?: number; isAlive?: () => boolean } = {}): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  let last = '';
+  while (Date.now() < deadline) {
+    if (opts.isAlive && !opts.isAlive()) throw new EtcdStartFailed(endpoint, 'the etcd process exited (see its log)');
+    const r = await etcdctl(['--endpoints', endpoint, '--command-timeout=1s', 'endpoint', 'health'], opts.netnsPath);
+    if (r.ok) return;
+    last = r.output.trim().split('\n').pop() ?? '';
+    await sleep(100);
+  }
+  throw new EtcdStartFailed(endpoint, `not healthy after ${opts.timeoutMs ?? 15_000} ms${last ? `: ${last}` : ''}`);
+}
+
+function etcdctl(args: string[], netnsPath?: string): Promise<{ ok: boolean; output: string }> {
+  const [cmd, argv] = netnsPath ? ['nsenter', [`--net=${netnsPath}`, '--', 'etcdctl', ...args]] : ['etcdctl', args];
+  return new Promise((resolve) => {
+    execFile(cmd, argv, { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 5000 }, (err, stdout, stderr) => {
+      resolve({ ok: !err, output: `${stdout}${stderr}` });
+    });
+  });
+}
