@@ -1,0 +1,24 @@
+import { resolveLab } from '../context.js';
+import { labStatus, type LabStatus } from '../lab/lab.js';
+import { printJson, table } from '../output.js';
+
+/** `vxnet lab status [--name L] [--json]`: exit 0 when the lab is healthy, 1 when degraded. */
+export function labStatusCommand(flags: { name?: string; json?: boolean }): number {
+  const status = labStatus(resolveLab(flags.name));
+  if (flags.json) printJson(status);
+  else printStatus(status);
+  return status.health === 'running' ? 0 : 1;
+}
+
+export function printStatus(s: LabStatus): void {
+  const out: string[] = [];
+  out.push(`lab ${s.name}: ${s.health}   underlay ${s.underlay}, mtu ${s.mtu}`);
+  out.push('');
+  out.push(table(['HOST', 'UNDERLAY IP', 'NETNS', 'STATE'], s.hosts.map((h) => [h.name, h.underlayIp, h.netns, h.present ? 'up' : 'missing'])));
+  out.push('');
+  out.push(table(['SERVICE', 'ENDPOINT', 'PID', 'STATE'], [
+    ['etcd', s.store.endpoints.join(','), String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped'],
+  ]));
+  for (const p of s.problems) out.push(`problem: ${p}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}

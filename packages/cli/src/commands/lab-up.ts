@@ -1,0 +1,29 @@
+import { InvalidArgument, type Logger } from '@vxnet/common';
+import { DEFAULT_HOSTS, DEFAULT_UNDERLAY, labUp } from '../lab/lab.js';
+import { printJson } from '../output.js';
+import { printStatus } from './lab-status.js';
+import { labStatus } from '../lab/lab.js';
+
+export interface LabUpFlags {
+  name?: string;
+  hosts?: string;
+  underlay?: string;
+  json?: boolean;
+}
+
+/** `vxnet lab up [--name L] [--hosts N] [--underlay CIDR] [--json]` */
+export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<number> {
+  const hostsText = flags.hosts ?? String(DEFAULT_HOSTS);
+  if (!/^[0-9]+$/.test(hostsText)) throw new InvalidArgument(`invalid --hosts "${hostsText}": expected a whole number of hosts, at least 1`);
+  const started = Date.now();
+  const state = await labUp({ name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY }, log);
+  const status = labStatus(state.name);
+  if (flags.json) {
+    printJson(status);
+    return 0;
+  }
+  process.stdout.write(`lab "${state.name}" is up (${Date.now() - started} ms) and is now the current lab\n\n`);
+  printStatus(status);
+  process.stdout.write(`\ntry:     vxnet lab exec h1 -- ping -c1 ${state.hosts.at(-1)?.underlayIp}\nremove:  vxnet lab down --name ${state.name}\n`);
+  return 0;
+}

@@ -1,0 +1,12 @@
+/** Error catalogue of the CLI (codes shared with the API style of @vxnet/common). */
+import { defineError } from '@vxnet/common';
+
+export const NotRoot = defineError('VXNET_NOT_ROOT', 403, '%s needs root: it creates network namespaces and links (run it with sudo)');
+export const MissingTool = defineError('VXNET_MISSING_TOOL', 500, '%s not found in PATH: run `npm run bootstrap` to install it');
+export const LabNotFound = defineError('VXNET_LAB_NOT_FOUND', 404, 'no lab named "%s"%s');
+export const NoCurrentLab = defineError('VXNET_NO_CURRENT_LAB', 400, 'no lab selected: pass --name, set VXNET_LAB, or run `vxnet lab up` first');
+export const LabExists = defineError('VXNET_LAB_EXISTS', 409, 'lab "%s" is already up (see `vxnet lab status --name %s`); nothing was changed');
+export const LabLeftover = defineError('VXNET_LAB_LEFTOVER', 409, 'lab "%s" was left half made (state: %s); run `vxnet lab down --name %s` first; nothing was changed');
+export const LabHostNotFound = defineError('VXNET_LAB_HOST_NOT_FOUND', 404, 'lab "%s" has no host "%s" (hosts: %s)');
+export const LabUpFailed = defineError('VXNET_LAB_UP_FAILED', 500, 'could not bring up lab "%s": %s; everything it had made was removed');
+export const CommandFailed = defineError('VXNET_COMMAND_FAILED', 500, '%s failed: %s');

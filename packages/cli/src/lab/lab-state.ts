@@ -1,0 +1,62 @@
+/**
+ * What a lab records about itself in `$VXNET_HOME/labs/<name>/lab.json`. Every
+ * namespace and process is recorded *before* it is made, so `lab down` can find and
+ * remove what a crashed `lab up` left behind.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcessRecord } from '@vxnet/common';
+import { labsDir, writeJsonAtomic } from '../context.js';
+
+export type LabPhase = 'creating' | 'up' | 'removing';
+
+export interface LabHost {
+  name: string;
+  netns: string;
+  underlayIp: string;
+}
+
+export interface LabState {
+  name: string;
+  phase: LabPhase;
+  createdAt: string;
+  underlay: string;
+  /** MTU of the underlay links. */
+  mtu: number;
+  /** Namespace name prefix; every namespace of the lab starts with it. */
+  netnsPrefix: string;
+  /** Switch namespace holding the underlay bridge. */
+  switchNetns: string;
+  /** Every namespace made (or about to be made) for this lab. */
+  namespaces: string[];
+  hosts: LabHost[];
+  store: {
+    kind: 'etcd';
+    netns: string;
+    underlayIp: string;
+    endpoints: string[];
+    dataDir: string;
+    logFile: string;
+    process?: ProcessRecord;
+  };
+}
+
+export function labDir(name: string): string {
+  return join(labsDir(), name);
+}
+
+export function stateFile(name: string): string {
+  return join(labDir(name), 'lab.json');
+}
+
+export function readLabState(name: string): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(name), 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeLabState(state: LabState): void {
+  writeJsonAtomic(stateFile(state.name), state);
+}

@@ -1,0 +1,338 @@
+/**
+ * The lab: a whole vxnet cluster on one machine. Simulated hosts are network
+ * namespaces joined by veths to an underlay switch (a bridge in a namespace of its
+ * own, so no lab link ever appears in the root namespace); etcd runs in one more
+ * namespace on the same underlay.
+ *
+ *   vx-<lab>.sw     br0, with one port p-<host> per host and p-etcd
+ *   vx-<lab>.h1     eth0 = <underlay>.1      (h2 = .2, ...)
+ *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
+ *
+ * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
+ * several labs can be up at once, even on the same underlay CIDR.
+ */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { constants } from 'node:os';
+import {
+  InvalidArgument, addressAt, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, stopProcess,
+  waitEtcdHealthy, type Logger,
+} from '@vxnet/common';
+import { clearContextLab, labsDir, setContextLab } from '../context.js';
+import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
+import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
+import { labDir, readLabState, writeLabState, type LabState } from './lab-state.js';
+
+export const DEFAULT_UNDERLAY = '192.0.2.0/24';
+export const DEFAULT_HOSTS = 3;
+const LAB_NAME = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
+/** Underlay addresses kept for the lab's own services: etcd now, the controller next. */
+const RESERVED_ADDRESSES = 2;
+const UNDERLAY_MTU = 1500;
+
+export interface LabUpOptions {
+  name: string;
+  hosts: number;
+  underlay: string;
+}
+
+export function netnsPrefix(lab: string): string {
+  return `vx-${lab}.`;
+}
+
+/** Check every option at once; throws one InvalidArgument listing every problem. */
+export function validateLabOptions(opts: LabUpOptions): void {
+  const problems: string[] = [];
+  if (!LAB_NAME.test(opts.name)) {
+    problems.push(`invalid lab name "${opts.name}": use 1-24 characters a-z, 0-9 and '-', starting and ending with a letter or digit`);
+  }
+  if (!Number.isInteger(opts.hosts) || opts.hosts < 1) {
+    problems.push(`invalid --hosts "${opts.hosts}": a lab needs at least 1 host`);
+  }
+  try {
+    const cidr = parseCidr(opts.underlay, 'underlay CIDR');
+    const usable = Math.max(0, cidrSize(cidr.prefixLength) - 2);
+    if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + RESERVED_ADDRESSES > usable) {
+      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + etcd + controller)`);
+    }
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+  if (problems.length > 0) throw new InvalidArgument(problems.join('; '));
+}
+
+export function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new NotRoot(what);
+}
+
+function requireTools(tools: string[]): void {
+  const path = (process.env.PATH ?? '').split(':').filter(Boolean);
+  for (const tool of tools) {
+    const found = path.some((dir) => {
+      try {
+        return readdirSync(dir).includes(tool);
+      } catch {
+        return false;
+      }
+    });
+    if (!found) throw new MissingTool(tool);
+  }
+}
+
+/**
+ * Bring a lab up: namespaces, underlay, etcd (waited for until healthy), and make it
+ * the current lab. Not idempotent by design: a lab that is already up (or half made)
+ * is refused and left untouched. On any failure everything made so far is removed.
+ */
+export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> {
+  validateLabOptions(opts);
+  requireRoot('vxnet lab up');
+  requireTools(['ip', 'nsenter', 'etcd', 'etcdctl']);
+  mkdirSync(labsDir(), { recursive: true });
+  const dir = labDir(opts.name);
+  try {
+    mkdirSync(dir); // atomic claim of the name: two racing `lab up` cannot both pass
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const existing = readLabState(opts.name);
+    if (existing?.phase === 'up') throw new LabExists(opts.name, opts.name);
+    throw new LabLeftover(opts.name, existing?.phase ?? 'unknown', opts.name);
+  }
+
+  const underlay = parseCidr(opts.underlay, 'underlay CIDR');
+  const prefix = netnsPrefix(opts.name);
+  const etcdNetns = `${prefix}etcd`;
+  const etcdIp = addressAt(underlay, -2);
+  const state: LabState = {
+    name: opts.name,
+    phase: 'creating',
+    createdAt: new Date().toISOString(),
+    underlay: underlay.text,
+    mtu: UNDERLAY_MTU,
+    netnsPrefix: prefix,
+    switchNetns: `${prefix}sw`,
+    namespaces: [],
+    hosts: Array.from({ length: opts.hosts }, (_, i) => ({
+      name: `h${i + 1}`,
+      netns: `${prefix}h${i + 1}`,
+      underlayIp: addressAt(underlay, i + 1),
+    })),
+    store: {
+      kind: 'etcd',
+      netns: etcdNetns,
+      underlayIp: etcdIp,
+      endpoints: [`http://${etcdIp}:2379`],
+      dataDir: join(dir, 'etcd'),
+      logFile: join(dir, 'etcd.log'),
+    },
+  };
+  writeLabState(state);
+  const llog = log.child({ component: 'lab', lab: opts.name });
+  const started = Date.now();
+  try {
+    await build(state, underlay.prefixLength, llog);
+  } catch (err) {
+    llog.error({ err }, 'lab up failed, removing what was made');
+    await removeLab(opts.name, llog);
+    throw new LabUpFailed(opts.name, (err as Error).message, err);
+  }
+  state.phase = 'up';
+  writeLabState(state);
+  setContextLab(opts.name);
+  llog.info({ hosts: opts.hosts, underlay: state.underlay, ms: Date.now() - started }, 'lab up');
+  return state;
+}
+
+async function build(state: LabState, prefixLength: number, log: Logger): Promise<void> {
+  const recordNetns = (name: string) => {
+    state.namespaces.push(name);
+    writeLabState(state);
+    addNetns(name);
+  };
+  const sw = state.switchNetns;
+  recordNetns(sw);
+  ip(['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
+  ip(['-n', sw, 'link', 'set', 'br0', 'up']);
+
+  const attach = (netns: string, port: string, address: string) => {
+    recordNetns(netns);
+    // ip -n SW link add PORT type veth peer name eth0 netns NETNS: the host end is born
+    // inside the host namespace, so no link ever appears in the root namespace.
+    ip(['-n', sw, 'link', 'add', port, 'mtu', String(state.mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(state.mtu), 'netns', netns]);
+    ip(['-n', sw, 'link', 'set', port, 'master', 'br0', 'up']);
+    ip(['-n', netns, 'addr', 'add', `${address}/${prefixLength}`, 'dev', 'eth0']);
+    ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
+  };
+  for (const host of state.hosts) attach(host.netns, `p-${host.name}`, host.underlayIp);
+  attach(state.store.netns, 'p-etcd', state.store.underlayIp);
+  log.debug({ namespaces: state.namespaces.length }, 'underlay ready');
+
+  const { store } = state;
+  const proc = spawnEtcd({
+    name: `vxnet-${state.name}`,
+    dataDir: store.dataDir,
+    listenClientUrls: [`http://${store.underlayIp}:2379`, 'http://127.0.0.1:2379'],
+    advertiseClientUrls: store.endpoints,
+    peerUrl: 'http://127.0.0.1:2380',
+    logFile: store.logFile,
+    netnsPath: netnsPath(store.netns),
+    detached: true,
+  });
+  store.process = proc;
+  writeLabState(state);
+  await waitEtcdHealthy(store.endpoints[0] as string, { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) });
+  log.debug({ pid: proc.pid }, 'etcd healthy');
+}
+
+export interface LabRemoval {
+  name: string;
+  namespaces: string[];
+  processes: number[];
+}
+
+/**
+ * Remove everything of lab `name`: its processes, namespaces (and so every link in
+ * them), files and context. Works from what the lab recorded and from the namespace
+ * prefix that only this lab uses, so it also cleans up after a crashed `lab up`.
+ * Throws LabNotFound when nothing of the lab exists.
+ */
+export async function labDown(name: string, log: Logger): Promise<LabRemoval> {
+  if (!LAB_NAME.test(name)) throw new LabNotFound(name, ' (not a valid lab name)');
+  const state = readLabState(name);
+  const leftover = listNetns(netnsPrefix(name));
+  let dirExists = true;
+  try {
+    readdirSync(labDir(name));
+  } catch {
+    dirExists = false;
+  }
+  if (!state && leftover.length === 0 && !dirExists) throw new LabNotFound(name, knownLabsHint());
+  return removeLab(name, log.child({ component: 'lab', lab: name }));
+}
+
+async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
+  const state = readLabState(name);
+  if (state) {
+    state.phase = 'removing';
+    writeLabState(state);
+  }
+  const processes: number[] = [];
+  if (state?.store.process && isAlive(state.store.process)) {
+    processes.push(state.store.process.pid);
+    await stopProcess(state.store.process);
+  }
+  const namespaces = [...new Set([...(state?.namespaces ?? []), ...listNetns(netnsPrefix(name))])];
+  for (const ns of namespaces) {
+    for (const pid of pidsInNetns(ns)) {
+      try {
+        const rec = recordProcess(pid, 'process in lab namespace');
+        processes.push(pid);
+        await stopProcess(rec, 2000);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  const removed: string[] = [];
+  for (const ns of namespaces) {
+    if (!netnsExists(ns)) continue;
+    deleteNetns(ns);
+    removed.push(ns);
+  }
+  rmSync(labDir(name), { recursive: true, force: true });
+  clearContextLab(name);
+  log.info({ namespaces: removed.length, processes: processes.length }, 'lab removed');
+  return { name, namespaces: removed, processes };
+}
+
+function knownLabsHint(): string {
+  const labs = listLabs().map((l) => l.name);
+  return labs.length > 0 ? ` (labs: ${labs.join(', ')})` : ' (no labs are up)';
+}
+
+export interface LabSummary {
+  name: string;
+  phase: string;
+  hosts: number;
+  underlay: string;
+}
+
+export function listLabs(): LabSummary[] {
+  let names: string[];
+  try {
+    names = readdirSync(labsDir());
+  } catch {
+    return [];
+  }
+  return names.sort().map((name) => {
+    const s = readLabState(name);
+    return { name, phase: s?.phase ?? 'unknown', hosts: s?.hosts.length ?? 0, underlay: s?.underlay ?? '' };
+  });
+}
+
+/** What `lab status --json` prints. */
+export interface LabStatus {
+  name: string;
+  phase: string;
+  /** "running" when every namespace and process is there, else "degraded". */
+  health: 'running' | 'degraded';
+  underlay: string;
+  mtu: number;
+  dir: string;
+  hosts: Array<{ name: string; netns: string; underlayIp: string; present: boolean }>;
+  store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
+  problems: string[];
+}
+
+export function labStatus(name: string): LabStatus {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  const problems: string[] = [];
+  for (const ns of state.namespaces) if (!netnsExists(ns)) problems.push(`namespace ${ns} is missing`);
+  const proc = state.store.process;
+  const running = proc !== undefined && isAlive(proc);
+  if (!running) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  if (state.phase !== 'up') problems.push(`lab is in phase "${state.phase}"`);
+  return {
+    name: state.name,
+    phase: state.phase,
+    health: problems.length === 0 ? 'running' : 'degraded',
+    underlay: state.underlay,
+    mtu: state.mtu,
+    dir: labDir(name),
+    hosts: state.hosts.map((h) => ({ ...h, present: netnsExists(h.netns) })),
+    store: {
+      kind: 'etcd',
+      endpoints: state.store.endpoints,
+      pid: proc?.pid ?? null,
+      running,
+      netns: state.store.netns,
+      logFile: state.store.logFile,
+    },
+    problems,
+  };
+}
+
+/**
+ * Run a command on a lab host: in the host's network namespace, with our stdio.
+ * Resolves with the command's exit code (128 + signal number when killed).
+ * Equivalent to: nsenter --net=/run/netns/vx-LAB.HOST -- CMD...
+ */
+export async function labExec(name: string, host: string, cmd: string[]): Promise<number> {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  const h = state.hosts.find((x) => x.name === host);
+  if (!h) throw new LabHostNotFound(name, host, state.hosts.map((x) => x.name).join(', '));
+  if (cmd.length === 0) throw new InvalidArgument('lab exec needs a command after the host, e.g. `vxnet lab exec h1 -- ip addr`');
+  requireRoot('vxnet lab exec');
+  const child = spawn('nsenter', [`--net=${netnsPath(h.netns)}`, '--', ...cmd], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  return constants.signals[sig] ?? 0;
+}
