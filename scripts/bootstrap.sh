@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what vxnet needs and is missing, and nothing else: Debian packages (one
+# `apt-get update` first, only when something is missing), npm packages (`npm ci`,
+# only when package-lock.json changed since the last install), then the build
+# (incremental). Quick and silent when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(etcd-server etcd-client runc busybox-static iproute2 iputils-ping redis-server util-linux)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap: these Debian packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.vxnet-lock-stamp
+want="$(node --version) $(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+npx --no-install tsc -b
