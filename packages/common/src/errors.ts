@@ -50,6 +50,7 @@ export const InvalidArgument = defineError('VXNET_INVALID_ARGUMENT', 400, '%s');
 export const StoreUnavailable = defineError('VXNET_STORE_UNAVAILABLE', 503, 'could not reach the store at %s: %s');
 export const StoreLeaseLost = defineError('VXNET_STORE_LEASE_LOST', 503, 'lease %s was lost: %s');
 export const StoreClosed = defineError('VXNET_STORE_CLOSED', 500, 'the store client is closed');
+export const StoreWatchInterrupted = defineError('VXNET_STORE_WATCH_INTERRUPTED', 503, 'the watch on prefix %s was interrupted (%s); retrying');
 export const EtcdStartFailed = defineError('VXNET_ETCD_START_FAILED', 500, 'could not start etcd %s: %s');
 
 /** True for errors meant for the user (bad input, conflicts, missing things). */

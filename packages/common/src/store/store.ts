@@ -48,14 +48,24 @@ export interface WriteOptions {
 
 export type WatchEvent =
   | { type: 'put'; kv: KeyValue; prev?: KeyValue }
-  | { type: 'delete'; key: string; /** revision of the deletion */ revision: number; prev?: KeyValue };
+  | {
+      type: 'delete';
+      key: string;
+      /** Revision of the deletion; after a resync, the revision of the re-list that found the key gone. */
+      revision: number;
+      prev?: KeyValue;
+    };
 
 /**
  * Receives the changes under a watched prefix, in revision order, one call at a time
  * (the next call waits for a returned promise).
  */
 export interface WatchHandler {
-  /** Changes, in order; `revision` is the store revision they bring the watcher up to. */
+  /**
+   * Changes, in order; `revision` is the store revision they bring the watcher up to.
+   * If it throws (or rejects), the error goes to onError and the events still count as
+   * delivered: they are not delivered again.
+   */
   onEvents(events: WatchEvent[], revision: number): void | Promise<void>;
   /**
    * The watch had a gap (server restart, compaction, connection loss) and was
@@ -115,7 +125,10 @@ export interface Store {
    * Returns true if a key was deleted. Deleting an absent key is not an error (false).
    */
   delete(key: string, expectedModRevision?: number): Promise<boolean>;
-  /** Delete every key under a prefix. Returns the number deleted. */
+  /**
+   * Delete every key under a prefix. Returns the number deleted. An empty prefix (the
+   * whole store) is refused with InvalidArgument.
+   */
   deletePrefix(prefix: string): Promise<number>;
   /**
    * Grant a lease of `ttlSeconds` (implementations may round up to their minimum,

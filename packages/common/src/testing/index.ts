@@ -1,0 +1,5 @@
+/**
+ * Test helpers shared by the packages' tests and benchmarks (`@vxnet/common/testing`).
+ * Not used by any daemon.
+ */
+export * from './etcd.js';
