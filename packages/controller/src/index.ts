@@ -1,2 +1,6 @@
-// The controller is built in a later issue (see DESIGN.md); this package exists so the workspace layout is fixed from the start.
-export {};
+export { build, API_VERSION, type AppOptions } from './app.js';
+export { loadConfig, validateConfig, DEFAULTS, type ControllerConfig } from './config.js';
+export * from './errors.js';
+export * from './network/allocate.js';
+export { NetworkService, type NetworkDetail, type HostOnNetwork } from './network/network-service.js';
+export { ClusterView, type HostView, type LeaseView, type LeaseDetail } from './cluster/cluster-view.js';

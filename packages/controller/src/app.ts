@@ -1,0 +1,72 @@
+/**
+ * build(): the controller's fastify instance, without listening (bin.ts listens; tests
+ * use inject()). Routes are one plugin per resource under /v1; the OpenAPI document is
+ * at /openapi.json.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import { VxnetError, type Keys, type Logger, type Store } from '@vxnet/common';
+import { ClusterView } from './cluster/cluster-view.js';
+import { Unauthorized } from './errors.js';
+import type { PoolConfig } from './network/allocate.js';
+import { NetworkService } from './network/network-service.js';
+import { clusterRoutes } from './routes/cluster.js';
+import { networkRoutes } from './routes/networks.js';
+import { endpointSchema, errorSchema, hostSchema, leaseSchema, networkSchema } from './schemas.js';
+
+export const API_VERSION = '0.1.0';
+
+export interface AppOptions {
+  store: Store;
+  keys: Keys;
+  pool: PoolConfig;
+  logger: Logger;
+  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+export async function build(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // unknown fields are an error, not silently dropped (fastify's default removes them)
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  const networks = new NetworkService(opts.store, opts.keys, opts.pool, opts.logger.child({ component: 'networks' }));
+  const cluster = new ClusterView(opts.store, opts.keys, networks);
+
+  if (opts.token !== undefined) {
+    const expected = Buffer.from(`Bearer ${opts.token}`);
+    app.addHook('onRequest', async (req) => {
+      const got = Buffer.from(req.headers.authorization ?? '');
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) throw new Unauthorized();
+    });
+  }
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    const e = err as { validation?: unknown; validationContext?: string; statusCode?: number; message: string; code?: string };
+    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
+    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ code: 'VXNET_BAD_REQUEST', message: e.message });
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'VXNET_NO_ROUTE', message: `no route ${req.method} ${req.url}` }));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'vxnet controller', version: API_VERSION, description: 'Networks, VNIs, address pools, hosts and subnet leases of a vxnet cluster' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  for (const s of [errorSchema, networkSchema, endpointSchema, hostSchema, leaseSchema]) app.addSchema(s);
+
+  await app.register(networkRoutes, { prefix: '/v1', networks });
+  await app.register(clusterRoutes, { prefix: '/v1', cluster });
+  app.get('/v1/health', { schema: { summary: 'controller and store health' } }, async () => {
+    await opts.store.get(opts.keys.allocations);
+    return { ok: true, version: API_VERSION };
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,199 @@
+/**
+ * Networks: create (name, VNI and subnet claimed in one compare-and-put of the
+ * allocations document, see common/src/keys.ts), resolve, inspect, remove.
+ * Stateless: every call reads the store, so any number of controllers can serve.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  addressAt, parseCidr, subnetFromKey,
+  type Allocation, type Allocations, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
+} from '@vxnet/common';
+import {
+  AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
+} from '../errors.js';
+import { allocate, validateCreateRequest, type CreateNetworkRequest, type PoolConfig } from './allocate.js';
+
+/** Retries of the allocations compare-and-put when other creates win the race. */
+const MAX_ATTEMPTS = 100;
+/** A claim older than this whose network record is missing was left by a crashed create. */
+const STALE_CLAIM_MS = 30_000;
+
+export interface HostOnNetwork {
+  host: string;
+  subnet: string;
+  gateway: string;
+  underlayIp: string;
+  vtepMac: string;
+  alive: boolean;
+  expiresAt: string;
+  endpoints: EndpointRecord[];
+}
+
+export interface NetworkDetail {
+  network: NetworkSpec;
+  hosts: HostOnNetwork[];
+}
+
+export class NetworkService {
+  constructor(
+    private readonly store: Store,
+    private readonly k: Keys,
+    private readonly pool: PoolConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** Create a network. Not idempotent: a second create with the same name fails with NetworkNameTaken. */
+  async create(req: CreateNetworkRequest): Promise<NetworkSpec> {
+    const valid = validateCreateRequest(req);
+    const id = randomBytes(32).toString('hex');
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const { doc, modRevision } = await this.readAllocations();
+      let picked: { subnet: string; vni: number };
+      try {
+        picked = allocate(doc.networks, valid, this.pool);
+      } catch (err) {
+        if (!isAllocationConflict(err)) throw err;
+        const cleaned = await this.withoutStaleClaims(doc);
+        if (cleaned.networks.length === doc.networks.length) throw err;
+        picked = allocate(cleaned.networks, valid, this.pool);
+        doc.networks = cleaned.networks;
+      }
+      const now = new Date().toISOString();
+      const claim: Allocation = { id, name: valid.name, vni: picked.vni, subnet: picked.subnet, claimedAt: now };
+      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: [...doc.networks, claim] }), modRevision);
+      if (!res.ok) {
+        await sleep(Math.random() * Math.min(attempt, 10)); // jitter spreads racing controllers apart
+        continue;
+      }
+      const spec: NetworkSpec = {
+        id,
+        name: valid.name,
+        driver: valid.driver,
+        subnet: picked.subnet,
+        hostSubnetLength: valid.hostSubnetLength,
+        vni: picked.vni,
+        mtu: valid.mtu,
+        internal: valid.internal,
+        labels: valid.labels,
+        options: valid.options,
+        createdAt: now,
+      };
+      try {
+        await this.store.put(this.k.network(id), JSON.stringify(spec));
+      } catch (err) {
+        await this.releaseClaim(id).catch((e: unknown) => this.log.error({ err: e, network: { id } }, 'could not release allocation after failed create'));
+        throw err;
+      }
+      this.log.info({ network: { id, name: spec.name, subnet: spec.subnet, vni: spec.vni }, attempt }, 'network created');
+      return spec;
+    }
+    throw new AllocationContention(valid.name, String(MAX_ATTEMPTS));
+  }
+
+  /** Every network, sorted by name. */
+  async list(): Promise<NetworkSpec[]> {
+    const { items } = await this.store.list(this.k.networks);
+    return items.map((kv) => JSON.parse(kv.value) as NetworkSpec).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Find a network by name, full id or unique id prefix (as Docker does).
+   * Throws NetworkNotFound or NetworkAmbiguous.
+   */
+  async resolve(ref: string): Promise<NetworkSpec> {
+    const { doc } = await this.readAllocations();
+    let entry = doc.networks.find((a) => a.name === ref || a.id === ref);
+    if (!entry && /^[0-9a-f]{1,64}$/.test(ref)) {
+      const matches = doc.networks.filter((a) => a.id.startsWith(ref));
+      if (matches.length > 1) throw new NetworkAmbiguous(ref, matches.map((m) => m.name).join(', '));
+      entry = matches[0];
+    }
+    const kv = entry && (await this.store.get(this.k.network(entry.id)));
+    if (!kv) throw new NetworkNotFound(ref);
+    return JSON.parse(kv.value) as NetworkSpec;
+  }
+
+  /** A network with, per host holding a lease on it, the subnet, gateway and endpoints. */
+  async inspect(ref: string): Promise<NetworkDetail> {
+    const network = await this.resolve(ref);
+    const [leases, endpoints, alive] = await Promise.all([
+      this.store.list(this.k.networkLeases(network.id)),
+      this.store.list(this.k.networkEndpoints(network.id)),
+      this.store.list(this.k.alive),
+    ]);
+    const aliveHosts = new Set(alive.items.map((kv) => kv.key.slice(this.k.alive.length)));
+    const eps = endpoints.items.map((kv) => JSON.parse(kv.value) as EndpointRecord);
+    const hosts = leases.items.map((kv) => {
+      const l = JSON.parse(kv.value) as SubnetLease;
+      const subnet = subnetFromKey(kv.key.slice(this.k.networkLeases(network.id).length));
+      return {
+        host: l.host,
+        subnet,
+        gateway: addressAt(parseCidr(subnet), 1),
+        underlayIp: l.underlayIp,
+        vtepMac: l.vtepMac,
+        alive: aliveHosts.has(l.host),
+        expiresAt: l.expiresAt,
+        endpoints: eps.filter((e) => e.host === l.host).sort((a, b) => a.name.localeCompare(b.name)),
+      };
+    });
+    return { network, hosts: hosts.sort((a, b) => a.host.localeCompare(b.host)) };
+  }
+
+  /**
+   * Remove a network: refused while it has endpoints unless `force`. Deletes the
+   * record (agents tear down their part when they see it go), its leases and
+   * endpoints, then releases its name, VNI and subnet.
+   */
+  async remove(ref: string, force: boolean): Promise<NetworkSpec> {
+    const network = await this.resolve(ref);
+    const endpoints = await this.store.list(this.k.networkEndpoints(network.id));
+    if (endpoints.items.length > 0 && !force) {
+      const names = endpoints.items.map((kv) => {
+        const e = JSON.parse(kv.value) as EndpointRecord;
+        return `${e.name} (${e.ip} on ${e.host})`;
+      });
+      throw new NetworkHasEndpoints(network.name, String(names.length), names.join(', '));
+    }
+    await this.store.delete(this.k.network(network.id));
+    await this.store.deletePrefix(this.k.networkEndpoints(network.id));
+    await this.store.deletePrefix(this.k.networkLeases(network.id));
+    await this.releaseClaim(network.id);
+    this.log.info({ network: { id: network.id, name: network.name }, force }, 'network removed');
+    return network;
+  }
+
+  private async readAllocations(): Promise<{ doc: Allocations; modRevision: number }> {
+    const kv = await this.store.get(this.k.allocations);
+    return kv ? { doc: JSON.parse(kv.value) as Allocations, modRevision: kv.modRevision } : { doc: { networks: [] }, modRevision: 0 };
+  }
+
+  /** Drop the claim of network `id` from the allocations document (CAS loop). Idempotent. */
+  private async releaseClaim(id: string): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const { doc, modRevision } = await this.readAllocations();
+      if (!doc.networks.some((a) => a.id === id)) return;
+      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: doc.networks.filter((a) => a.id !== id) }), modRevision);
+      if (res.ok) return;
+      await sleep(Math.random() * Math.min(attempt, 10));
+    }
+    throw new AllocationContention(id, String(MAX_ATTEMPTS));
+  }
+
+  /** The document without claims older than STALE_CLAIM_MS whose network record never appeared. */
+  private async withoutStaleClaims(doc: Allocations): Promise<Allocations> {
+    const cutoff = Date.now() - STALE_CLAIM_MS;
+    const old = doc.networks.filter((a) => Date.parse(a.claimedAt) < cutoff);
+    const missing = new Set<string>();
+    await Promise.all(old.map(async (a) => {
+      if (!(await this.store.get(this.k.network(a.id)))) missing.add(a.id);
+    }));
+    if (missing.size > 0) this.log.warn({ claims: [...missing] }, 'reclaiming allocations of networks whose create never finished');
+    return { networks: doc.networks.filter((a) => !missing.has(a.id)) };
+  }
+}
+
+function isAllocationConflict(err: unknown): boolean {
+  return err instanceof NetworkNameTaken || err instanceof VniInUse || err instanceof SubnetOverlap || err instanceof PoolExhausted;
+}

@@ -1,0 +1,33 @@
+/** /v1/networks: create, list, inspect, remove. */
+import type { FastifyPluginAsync } from 'fastify';
+import type { CreateNetworkRequest } from '../network/allocate.js';
+import type { NetworkService } from '../network/network-service.js';
+import { createNetworkBody, errorResponses, networkDetailSchema } from '../schemas.js';
+
+const refParams = { type: 'object', properties: { ref: { type: 'string', description: 'network name, id or unique id prefix' } }, required: ['ref'] } as const;
+
+export const networkRoutes: FastifyPluginAsync<{ networks: NetworkService }> = async (app, { networks }) => {
+  app.post<{ Body: CreateNetworkRequest }>('/networks', {
+    schema: { summary: 'create a network', body: createNetworkBody, response: { 201: { $ref: 'Network#' }, ...errorResponses } },
+  }, async (req, reply) => {
+    const spec = await networks.create(req.body);
+    return reply.code(201).send(spec);
+  });
+
+  app.get('/networks', {
+    schema: { summary: 'list networks', response: { 200: { type: 'object', properties: { networks: { type: 'array', items: { $ref: 'Network#' } } } }, ...errorResponses } },
+  }, async () => ({ networks: await networks.list() }));
+
+  app.get<{ Params: { ref: string } }>('/networks/:ref', {
+    schema: { summary: 'inspect a network: spec, and per host its subnet, gateway and endpoints', params: refParams, response: { 200: networkDetailSchema, ...errorResponses } },
+  }, async (req) => networks.inspect(req.params.ref));
+
+  app.delete<{ Params: { ref: string }; Querystring: { force?: boolean } }>('/networks/:ref', {
+    schema: {
+      summary: 'remove a network (refused while it has endpoints, unless force)',
+      params: refParams,
+      querystring: { type: 'object', properties: { force: { type: 'boolean' } }, additionalProperties: false },
+      response: { 200: { type: 'object', properties: { removed: { $ref: 'Network#' } } }, ...errorResponses },
+    },
+  }, async (req) => ({ removed: await networks.remove(req.params.ref, req.query.force ?? false) }));
+};
