@@ -10,3 +10,5 @@ export const LabLeftover = defineError('VXNET_LAB_LEFTOVER', 409, 'lab "%s" was 
 export const LabHostNotFound = defineError('VXNET_LAB_HOST_NOT_FOUND', 404, 'lab "%s" has no host "%s" (hosts: %s)');
 export const LabUpFailed = defineError('VXNET_LAB_UP_FAILED', 500, 'could not bring up lab "%s": %s; everything it had made was removed');
 export const CommandFailed = defineError('VXNET_COMMAND_FAILED', 500, '%s failed: %s');
+export const NoController = defineError('VXNET_NO_CONTROLLER', 400, 'no controller to talk to: pass --controller URL, set VXNET_CONTROLLER, or run `vxnet lab up`');
+export const ControllerUnreachable = defineError('VXNET_CONTROLLER_UNREACHABLE', 503, 'could not reach the controller at %s: %s');

@@ -4,11 +4,11 @@
  * `nsenter --net=`, not `ip netns exec`, see notes/kernel.md). Used by the lab and by
  * tests that need an etcd of their own.
  */
-import { spawn, execFile } from 'node:child_process';
-import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdStartFailed } from './errors.js';
-import { recordProcess, type ProcessRecord } from './process.js';
+import { spawnDaemon, type ProcessRecord } from './process.js';
 
 export interface EtcdServerOptions {
   /** Member name. */
@@ -45,18 +45,10 @@ export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
     '--initial-cluster-state', 'new',
     '--log-outputs', 'stderr',
   ];
-  const [cmd, argv] = opts.netnsPath
-    ? ['nsenter', [`--net=${opts.netnsPath}`, '--', 'etcd', ...args]]
-    : ['etcd', args];
-  const log = openSync(opts.logFile, 'a');
   try {
-    const child = spawn(cmd, argv, { stdio: ['ignore', log, log], detached: opts.detached ?? false });
-    if (child.pid === undefined) throw new EtcdStartFailed(opts.name, 'spawn returned no pid');
-    if (opts.detached) child.unref();
-    child.on('error', () => undefined);
-    return recordProcess(child.pid, 'etcd');
-  } finally {
-    closeSync(log);
+    return spawnDaemon({ command: 'etcd', args, logFile: opts.logFile, ...(opts.netnsPath ? { netnsPath: opts.netnsPath } : {}), detached: opts.detached ?? false });
+  } catch (err) {
+    throw new EtcdStartFailed(opts.name, (err as Error).message, err);
   }
 }
 

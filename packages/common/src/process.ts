@@ -3,7 +3,9 @@
  * so a recycled pid is never mistaken for ours. We end only processes we started,
  * by pid, never by name.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** What is recorded about a started process. */
@@ -66,5 +68,38 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+export interface DaemonOptions {
+  command: string;
+  args: string[];
+  /** File that receives stdout and stderr (appended). Never pipes: a daemon must outlive us. */
+  logFile: string;
+  /** Run inside this network namespace (path, e.g. /run/netns/X) via `nsenter --net=`. */
+  netnsPath?: string;
+  /** Own process group, not keeping Node alive: for daemons that outlive the CLI that started them. */
+  detached?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Start a long-running process and record it. With a netns, `nsenter --net=PATH --
+ * COMMAND` execs the command without forking, so the recorded pid is the daemon's.
+ * (`ip netns exec` would give it a private mount namespace, see notes/kernel.md.)
+ */
+export function spawnDaemon(opts: DaemonOptions): ProcessRecord {
+  const [cmd, argv] = opts.netnsPath
+    ? ['nsenter', [`--net=${opts.netnsPath}`, '--', opts.command, ...opts.args]]
+    : [opts.command, opts.args];
+  const log = openSync(opts.logFile, 'a');
+  try {
+    const child = spawn(cmd, argv, { stdio: ['ignore', log, log], detached: opts.detached ?? false, env: opts.env ?? process.env });
+    child.on('error', () => undefined); // a failed exec shows as a dead pid to the caller's health check
+    if (child.pid === undefined) throw new Error(`could not start ${opts.command}`);
+    if (opts.detached) child.unref();
+    return recordProcess(child.pid, basename(opts.command));
+  } finally {
+    closeSync(log);
   }
 }

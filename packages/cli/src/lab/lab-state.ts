@@ -39,6 +39,16 @@ export interface LabState {
     logFile: string;
     process?: ProcessRecord;
   };
+  controller: {
+    netns: string;
+    underlayIp: string;
+    /** Where the CLI reaches it from the root namespace: unix:///…/controller.sock */
+    url: string;
+    /** Where agents on the lab hosts reach it: http://IP:7070 */
+    tcpUrl: string;
+    logFile: string;
+    process?: ProcessRecord;
+  };
 }
 
 export function labDir(name: string): string {

@@ -7,6 +7,8 @@
  *   vx-<lab>.sw     br0, with one port p-<host> per host and p-etcd
  *   vx-<lab>.h1     eth0 = <underlay>.1      (h2 = .2, ...)
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
+ *   vx-<lab>.ctl    eth0 = the one before; the controller on :7070, and on a unix
+ *                   socket in the lab directory for the CLI in the root namespace
  *
  * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
  * several labs can be up at once, even on the same underlay CIDR.
@@ -15,12 +17,16 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { constants } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  InvalidArgument, addressAt, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, stopProcess,
+  InvalidArgument, addressAt, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
   waitEtcdHealthy, type Logger,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
-import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
+import { call } from '../controller-client.js';
+import { CommandFailed, LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
 import { labDir, readLabState, writeLabState, type LabState } from './lab-state.js';
 
@@ -30,6 +36,7 @@ const LAB_NAME = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
 /** Underlay addresses kept for the lab's own services: etcd now, the controller next. */
 const RESERVED_ADDRESSES = 2;
 const UNDERLAY_MTU = 1500;
+const CONTROLLER_PORT = 7070;
 
 export interface LabUpOptions {
   name: string;
@@ -104,6 +111,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   const prefix = netnsPrefix(opts.name);
   const etcdNetns = `${prefix}etcd`;
   const etcdIp = addressAt(underlay, -2);
+  const controllerIp = addressAt(underlay, -3);
   const state: LabState = {
     name: opts.name,
     phase: 'creating',
@@ -125,6 +133,13 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       endpoints: [`http://${etcdIp}:2379`],
       dataDir: join(dir, 'etcd'),
       logFile: join(dir, 'etcd.log'),
+    },
+    controller: {
+      netns: `${prefix}ctl`,
+      underlayIp: controllerIp,
+      url: `unix://${join(dir, 'controller.sock')}`,
+      tcpUrl: `http://${controllerIp}:${CONTROLLER_PORT}`,
+      logFile: join(dir, 'controller.log'),
     },
   };
   writeLabState(state);
@@ -166,6 +181,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   };
   for (const host of state.hosts) attach(host.netns, `p-${host.name}`, host.underlayIp);
   attach(state.store.netns, 'p-etcd', state.store.underlayIp);
+  attach(state.controller.netns, 'p-ctl', state.controller.underlayIp);
   log.debug({ namespaces: state.namespaces.length }, 'underlay ready');
 
   const { store } = state;
@@ -183,6 +199,48 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   writeLabState(state);
   await waitEtcdHealthy(store.endpoints[0] as string, { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) });
   log.debug({ pid: proc.pid }, 'etcd healthy');
+
+  const ctl = state.controller;
+  const ctlProc = spawnDaemon({
+    command: process.execPath,
+    args: [
+      controllerBin(),
+      '--store', store.endpoints.join(','),
+      '--socket', ctl.url.slice('unix://'.length),
+      '--listen', `${ctl.underlayIp}:${CONTROLLER_PORT}`,
+      '--underlay', state.underlay,
+      '--log-file', ctl.logFile,
+    ],
+    logFile: ctl.logFile,
+    netnsPath: netnsPath(ctl.netns),
+    detached: true,
+  });
+  ctl.process = ctlProc;
+  writeLabState(state);
+  await waitControllerHealthy(ctl.url, () => isAlive(ctlProc));
+  log.debug({ pid: ctlProc.pid }, 'controller healthy');
+}
+
+/** The controller's entry point, from the installed @vxnet/controller package. */
+function controllerBin(): string {
+  return join(dirname(fileURLToPath(import.meta.resolve('@vxnet/controller'))), 'bin.js');
+}
+
+async function waitControllerHealthy(url: string, alive: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const target = { url, socketPath: url.slice('unix://'.length) };
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (!alive()) throw new CommandFailed('vxnet-controller', 'it exited at start (see controller.log in the lab directory)');
+    try {
+      await call(target, 'GET', '/v1/health');
+      return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(50);
+  }
+  throw new CommandFailed('vxnet-controller', `not healthy after ${timeoutMs} ms: ${last}`);
 }
 
 export interface LabRemoval {
@@ -218,9 +276,12 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
     writeLabState(state);
   }
   const processes: number[] = [];
-  if (state?.store.process && isAlive(state.store.process)) {
-    processes.push(state.store.process.pid);
-    await stopProcess(state.store.process);
+  // the controller before the store it talks to
+  for (const rec of [state?.controller?.process, state?.store.process]) {
+    if (rec && isAlive(rec)) {
+      processes.push(rec.pid);
+      await stopProcess(rec);
+    }
   }
   const namespaces = [...new Set([...(state?.namespaces ?? []), ...listNetns(netnsPrefix(name))])];
   for (const ns of namespaces) {
@@ -282,6 +343,7 @@ export interface LabStatus {
   dir: string;
   hosts: Array<{ name: string; netns: string; underlayIp: string; present: boolean }>;
   store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
+  controller: { url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string };
   problems: string[];
 }
 
@@ -293,6 +355,9 @@ export function labStatus(name: string): LabStatus {
   const proc = state.store.process;
   const running = proc !== undefined && isAlive(proc);
   if (!running) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  const ctl = state.controller.process;
+  const ctlRunning = ctl !== undefined && isAlive(ctl);
+  if (!ctlRunning) problems.push(ctl ? `the controller (pid ${ctl.pid}) is not running` : 'the controller was never started');
   if (state.phase !== 'up') problems.push(`lab is in phase "${state.phase}"`);
   return {
     name: state.name,
@@ -309,6 +374,14 @@ export function labStatus(name: string): LabStatus {
       running,
       netns: state.store.netns,
       logFile: state.store.logFile,
+    },
+    controller: {
+      url: state.controller.url,
+      tcpUrl: state.controller.tcpUrl,
+      pid: ctl?.pid ?? null,
+      running: ctlRunning,
+      netns: state.controller.netns,
+      logFile: state.controller.logFile,
     },
     problems,
   };

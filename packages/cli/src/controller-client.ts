@@ -1,0 +1,81 @@
+/**
+ * How the CLI reaches the controller: `--controller URL`, else VXNET_CONTROLLER, else
+ * the current lab's controller. URLs are `unix:///path/to/socket` or `http://host:port`.
+ * A bearer token comes from VXNET_TOKEN_FILE when set.
+ */
+import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { InvalidArgument, VxnetError } from '@vxnet/common';
+import { resolveLab } from './context.js';
+import { ControllerUnreachable, NoController } from './errors.js';
+import { readLabState } from './lab/lab-state.js';
+
+export interface ControllerTarget {
+  /** For messages: the URL as given. */
+  url: string;
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  token?: string;
+}
+
+export function resolveController(flags: { controller?: string; lab?: string }): ControllerTarget {
+  let url = flags.controller ?? (process.env.VXNET_CONTROLLER || undefined);
+  if (url === undefined) {
+    let lab: string | undefined;
+    try {
+      lab = resolveLab(flags.lab);
+    } catch {
+      throw new NoController();
+    }
+    url = readLabState(lab)?.controller?.url;
+    if (url === undefined) throw new NoController();
+  }
+  const token = process.env.VXNET_TOKEN_FILE ? readFileSync(process.env.VXNET_TOKEN_FILE, 'utf8').trim() : undefined;
+  const withToken = (t: ControllerTarget): ControllerTarget => (token === undefined ? t : { ...t, token });
+  if (url.startsWith('unix://')) return withToken({ url, socketPath: url.slice('unix://'.length) });
+  const m = /^http:\/\/([^/:]+):([0-9]{1,5})\/?$/.exec(url);
+  if (!m) throw new InvalidArgument(`invalid controller URL "${url}": use unix:///path or http://host:port`);
+  return withToken({ url, host: m[1] as string, port: Number(m[2]) });
+}
+
+/**
+ * One API call. Resolves with the parsed JSON body on 2xx; throws a VxnetError with the
+ * controller's code and message otherwise, or ControllerUnreachable.
+ */
+export function call<T>(target: ControllerTarget, method: string, path: string, body?: unknown): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      method,
+      path,
+      ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+      headers: {
+        accept: 'application/json',
+        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        ...(target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {}),
+      },
+      timeout: 30_000,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(json as T);
+        const e = json as { code?: string; message?: string } | undefined;
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `controller answered ${status}`));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
+    req.on('error', (err) => reject(new ControllerUnreachable(target.url, err.message, err)));
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
