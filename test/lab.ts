@@ -40,7 +40,11 @@ if (!isRoot) {
     t.same(status.store.endpoints, ['http://198.51.100.254:2379']);
     t.type(status.store.pid, 'number');
     t.equal(status.store.running, true);
-    t.same(netnsWithPrefix(prefix).sort(), [`${prefix}etcd`, `${prefix}h1`, `${prefix}h2`, `${prefix}h3`, `${prefix}sw`]);
+    t.equal(status.controller.running, true);
+    t.type(status.controller.pid, 'number');
+    t.equal(status.controller.tcpUrl, 'http://198.51.100.253:7070');
+    t.equal(status.controller.url, `unix://${join(home, 'labs', name, 'controller.sock')}`);
+    t.same(netnsWithPrefix(prefix).sort(), [`${prefix}ctl`, `${prefix}etcd`, `${prefix}h1`, `${prefix}h2`, `${prefix}h3`, `${prefix}sw`]);
 
     const ping = await vxnet(['lab', 'exec', 'h1', '--', 'ping', '-c1', '-W2', '198.51.100.3'], env);
     t.equal(ping.code, 0, 'h1 pings h3 over the underlay');
@@ -72,11 +76,14 @@ if (!isRoot) {
     const sleeper = spawn(process.execPath, [VXNET_BIN, 'lab', 'exec', 'h1', '--', 'sleep', '600'], { env: { ...process.env, ...env }, stdio: 'ignore' });
     await sleep(300);
 
-    const etcd: ProcessRecord = JSON.parse(readFileSync(join(home, 'labs', name, 'lab.json'), 'utf8')).store.process;
+    const recorded = JSON.parse(readFileSync(join(home, 'labs', name, 'lab.json'), 'utf8'));
+    const etcd: ProcessRecord = recorded.store.process;
+    const controller: ProcessRecord = recorded.controller.process;
     const down = await vxnet(['lab', 'down'], env);
     t.equal(down.code, 0, `lab down succeeds: ${down.stderr}`);
     t.same(netnsWithPrefix(prefix), [], 'no namespace of the lab is left');
     t.equal(isAlive(etcd), false, 'etcd is stopped');
+    t.equal(isAlive(controller), false, 'the controller is stopped');
     await new Promise<void>((resolve) => (sleeper.exitCode !== null ? resolve() : sleeper.on('exit', () => resolve())));
     t.pass('a process left in a lab host ended');
     t.equal(existsSync(join(home, 'labs', name)), false, 'the lab directory is gone');
@@ -180,7 +187,7 @@ if (!isRoot) {
 
     t.equal((await vxnet(['lab', 'down', '--name', a], env)).code, 0);
     t.same(netnsWithPrefix(`vx-${a}.`), [], 'lab a is gone');
-    t.equal(netnsWithPrefix(`vx-${b}.`).length, 4, 'lab b keeps its 4 namespaces');
+    t.equal(netnsWithPrefix(`vx-${b}.`).length, 5, 'lab b keeps its 5 namespaces');
     const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'http://203.0.113.254:2379', 'endpoint', 'health'], env);
     t.equal(r.code, 0, 'lab b etcd still healthy');
   });
