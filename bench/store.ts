@@ -9,35 +9,13 @@
  * Prints a markdown table and writes it to bench/results/store.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
-import { EtcdStore, isAlive, spawnEtcd, stopProcess, waitEtcdHealthy, type WatchEvent } from '@vxnet/common';
+import { EtcdStore, type WatchEvent } from '@vxnet/common';
+import { startTestEtcd } from '@vxnet/common/testing';
+import { ms as fmt, summarize, time, writeReport } from './lib/stats.js';
 
 const OPS = Number(process.argv[2] ?? 2000);
 const WARMUP = 200;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
 
 /** Run `ours` and `raw` alternately, `WARMUP` untimed then `OPS` timed rounds each. */
 async function pair(ours: (i: number) => Promise<unknown>, raw: (i: number) => Promise<unknown>): Promise<{ ours: number[]; raw: number[] }> {
@@ -67,19 +45,10 @@ class Deliveries {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'vxnet-bench-etcd-'));
-  const endpoint = `http://127.0.0.1:${await freePort()}`;
-  const rec = spawnEtcd({
-    name: 'vxnet-bench',
-    dataDir: join(dir, 'data'),
-    listenClientUrls: [endpoint],
-    peerUrl: `http://127.0.0.1:${await freePort()}`,
-    logFile: join(dir, 'etcd.log'),
-  });
-  const store = new EtcdStore({ endpoints: [endpoint] });
-  const raw = new Etcd3({ hosts: [endpoint] });
+  const etcd = await startTestEtcd('vxnet-bench');
+  const store = new EtcdStore({ endpoints: [etcd.endpoint] });
+  const raw = new Etcd3({ hosts: [etcd.endpoint] });
   try {
-    await waitEtcdHealthy(endpoint, { isAlive: () => isAlive(rec) });
     const p = `/vxnet-bench/${process.pid}/`;
 
     const create = await pair(
@@ -131,15 +100,13 @@ async function main(): Promise<void> {
       ['compare-and-put', cas],
       ['watch delivery (put → handler)', watch],
     ] as const;
-    const fmt = (ms: number) => ms.toFixed(3);
     const lines = [
       '| operation | ours p50 (ms) | ours p99 (ms) | raw etcd3 p50 (ms) | raw etcd3 p99 (ms) | ours/raw p50 | ours/raw p99 |',
       '|---|---:|---:|---:|---:|---:|---:|',
     ];
     for (const [name, r] of rows) {
-      const o = [...r.ours].sort((a, b) => a - b);
-      const x = [...r.raw].sort((a, b) => a - b);
-      const [o50, o99, x50, x99] = [percentile(o, 0.5), percentile(o, 0.99), percentile(x, 0.5), percentile(x, 0.99)];
+      const { p50: o50, p99: o99 } = summarize(r.ours);
+      const { p50: x50, p99: x99 } = summarize(r.raw);
       lines.push(`| ${name} | ${fmt(o50)} | ${fmt(o99)} | ${fmt(x50)} | ${fmt(x99)} | ${(o50 / x50).toFixed(2)} | ${(o99 / x99).toFixed(2)} |`);
     }
     const table = lines.join('\n');
@@ -156,15 +123,11 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     console.log(table);
-    const out = fileURLToPath(new URL('../results/store.md', import.meta.url));
-    mkdirSync(join(out, '..'), { recursive: true });
-    writeFileSync(out, report);
-    console.log(`\nwritten to ${out}`);
+    writeReport('store', report);
   } finally {
     await store.close();
     raw.close();
-    await stopProcess(rec);
-    rmSync(dir, { recursive: true, force: true });
+    await etcd.destroy();
   }
 }
 
