@@ -3,9 +3,10 @@
  * `$VXNET_HOME` (default ~/.vxnet) holds `labs/<name>/` and `context.json`.
  * The lab a command acts on: --name/--lab flag, else VXNET_LAB, else the context file.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '@vxnet/common';
 import { NoCurrentLab } from './errors.js';
 
 export function vxnetHome(): string {
@@ -44,12 +45,4 @@ export function setContextLab(name: string): void {
 /** Forget the current lab if it is `name`. */
 export function clearContextLab(name: string): void {
   if (contextLab() === name) rmSync(contextFile(), { force: true });
-}
-
-/** Write JSON through a temporary file and rename, so readers never see half a file. */
-export function writeJsonAtomic(file: string, value: unknown): void {
-  mkdirSync(join(file, '..'), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(tmp, file);
 }

@@ -6,3 +6,4 @@ export * from './ipv4.js';
 export * from './log.js';
 export * from './keys.js';
 export * from './records.js';
+export * from './json-file.js';

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProcessRecord } from '@vxnet/common';
-import { labsDir, writeJsonAtomic } from '../context.js';
+import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
+import { labsDir } from '../context.js';
 
 export type LabPhase = 'creating' | 'up' | 'removing';
 

@@ -1,0 +1,9 @@
+/** Error catalogue of the agent. */
+import { defineError } from '@vxnet/common';
+
+export const SubnetExhausted = defineError('VXNET_SUBNET_EXHAUSTED', 409, 'could not lease a subnet of network "%s" for host %s: subnet exhausted (all %s /%s subnets of %s are leased)');
+export const LeaseContention = defineError('VXNET_LEASE_CONTENTION', 503, 'could not lease a subnet of network "%s": %s attempts lost races; try again');
+export const NetworkUnknown = defineError('VXNET_NETWORK_NOT_FOUND', 404, 'network "%s" not found');
+export const EndpointNotFound = defineError('VXNET_ENDPOINT_NOT_FOUND', 404, 'endpoint "%s" not found on this host');
+export const AddressUnavailable = defineError('VXNET_ADDRESS_UNAVAILABLE', 409, 'could not use address %s on network "%s": %s');
+export const EndpointNameTaken = defineError('VXNET_ENDPOINT_NAME_TAKEN', 409, 'could not attach "%s" to network "%s": the name is taken by %s');
