@@ -7,3 +7,6 @@ export const NetworkUnknown = defineError('VXNET_NETWORK_NOT_FOUND', 404, 'netwo
 export const EndpointNotFound = defineError('VXNET_ENDPOINT_NOT_FOUND', 404, 'endpoint "%s" not found on this host');
 export const AddressUnavailable = defineError('VXNET_ADDRESS_UNAVAILABLE', 409, 'could not use address %s on network "%s": %s');
 export const EndpointNameTaken = defineError('VXNET_ENDPOINT_NAME_TAKEN', 409, 'could not attach "%s" to network "%s": the name is taken by %s');
+export const NetnsNotFound = defineError('VXNET_NETNS_NOT_FOUND', 404, 'could not %s: network namespace "%s" does not exist (ensureNetwork first)');
+export const DataPlaneFailed = defineError('VXNET_DATAPLANE_FAILED', 500, 'could not %s in network namespace "%s": %s');
+export const DataPlaneConflict = defineError('VXNET_DATAPLANE_CONFLICT', 409, 'could not %s in network namespace "%s": %s');

@@ -14,6 +14,15 @@ export interface LabHost {
   name: string;
   netns: string;
   underlayIp: string;
+  agent: {
+    /** The agent's local API. */
+    socket: string;
+    stateDir: string;
+    logFile: string;
+    /** Prefix of the namespaces the agent makes for its networks. */
+    netnsPrefix: string;
+    process?: ProcessRecord;
+  };
 }
 
 export interface LabState {

@@ -15,14 +15,13 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { constants } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   InvalidArgument, addressAt, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
-  waitEtcdHealthy, type Logger,
+  waitEtcdHealthy, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { call } from '../controller-client.js';
@@ -121,11 +120,20 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     netnsPrefix: prefix,
     switchNetns: `${prefix}sw`,
     namespaces: [],
-    hosts: Array.from({ length: opts.hosts }, (_, i) => ({
-      name: `h${i + 1}`,
-      netns: `${prefix}h${i + 1}`,
-      underlayIp: addressAt(underlay, i + 1),
-    })),
+    hosts: Array.from({ length: opts.hosts }, (_, i) => {
+      const name = `h${i + 1}`;
+      return {
+        name,
+        netns: `${prefix}${name}`,
+        underlayIp: addressAt(underlay, i + 1),
+        agent: {
+          socket: join(dir, name, 'agent.sock'),
+          stateDir: join(dir, name, 'agent'),
+          logFile: join(dir, name, 'agent.log'),
+          netnsPrefix: `${prefix}${name}.n-`,
+        },
+      };
+    }),
     store: {
       kind: 'etcd',
       netns: etcdNetns,
@@ -204,7 +212,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   const ctlProc = spawnDaemon({
     command: process.execPath,
     args: [
-      controllerBin(),
+      daemonBin('@vxnet/controller', 'bin.js'),
       '--store', store.endpoints.join(','),
       '--socket', ctl.url.slice('unix://'.length),
       '--listen', `${ctl.underlayIp}:${CONTROLLER_PORT}`,
@@ -217,30 +225,59 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   });
   ctl.process = ctlProc;
   writeLabState(state);
-  await waitControllerHealthy(ctl.url, () => isAlive(ctlProc));
+  await waitHealthy('vxnet-controller', ctl.url, '/v1/health', () => isAlive(ctlProc));
   log.debug({ pid: ctlProc.pid }, 'controller healthy');
+
+  // one agent per host, in the host's namespace; started together, waited for together
+  for (const host of state.hosts) {
+    mkdirSync(host.agent.stateDir, { recursive: true });
+    host.agent.process = spawnDaemon({
+      command: process.execPath,
+      args: [
+        daemonBin('@vxnet/agent', 'main.js'),
+        '--host', host.name,
+        '--store', store.endpoints.join(','),
+        '--underlay-ip', host.underlayIp,
+        '--underlay-interface', 'eth0',
+        '--state-dir', host.agent.stateDir,
+        '--socket', host.agent.socket,
+        '--netns-prefix', host.agent.netnsPrefix,
+        '--log-file', host.agent.logFile,
+      ],
+      logFile: host.agent.logFile,
+      netnsPath: netnsPath(host.netns),
+      detached: true,
+    });
+    writeLabState(state);
+  }
+  await Promise.all(state.hosts.map((h) => {
+    const rec = h.agent.process as ProcessRecord;
+    return waitHealthy(`vxnet-agent on ${h.name}`, `unix://${h.agent.socket}`, '/v1/status', () => isAlive(rec));
+  }));
+  log.debug({ hosts: state.hosts.length }, 'agents healthy');
 }
 
-/** The controller's entry point, from the installed @vxnet/controller package. */
-function controllerBin(): string {
-  return join(dirname(fileURLToPath(import.meta.resolve('@vxnet/controller'))), 'bin.js');
+/** A daemon's entry point (a file next to the package's compiled index), from the installed package. */
+function daemonBin(pkg: string, file: string): string {
+  return join(dirname(fileURLToPath(import.meta.resolve(pkg))), file);
 }
 
-async function waitControllerHealthy(url: string, alive: () => boolean, timeoutMs = 15_000): Promise<void> {
+/** Poll GET `path` on a daemon's unix socket until it answers 2xx. */
+async function waitHealthy(what: string, url: string, path: string, alive: () => boolean, timeoutMs = 20_000): Promise<void> {
   const target = { url, socketPath: url.slice('unix://'.length) };
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
-    if (!alive()) throw new CommandFailed('vxnet-controller', 'it exited at start (see controller.log in the lab directory)');
+    if (!alive()) throw new CommandFailed(what, 'it exited at start (see its log in the lab directory)');
     try {
-      await call(target, 'GET', '/v1/health');
+      await call(target, 'GET', path);
       return;
     } catch (err) {
       last = (err as Error).message;
     }
     await sleep(50);
   }
-  throw new CommandFailed('vxnet-controller', `not healthy after ${timeoutMs} ms: ${last}`);
+  throw new CommandFailed(what, `not healthy after ${timeoutMs} ms: ${last}`);
 }
 
 export interface LabRemoval {
@@ -276,8 +313,8 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
     writeLabState(state);
   }
   const processes: number[] = [];
-  // the controller before the store it talks to
-  for (const rec of [state?.controller?.process, state?.store.process]) {
+  // agents (their clean stop revokes liveness) and the controller before the store they talk to
+  for (const rec of [...(state?.hosts ?? []).map((h) => h.agent?.process), state?.controller?.process, state?.store.process]) {
     if (rec && isAlive(rec)) {
       processes.push(rec.pid);
       await stopProcess(rec);
@@ -341,7 +378,7 @@ export interface LabStatus {
   underlay: string;
   mtu: number;
   dir: string;
-  hosts: Array<{ name: string; netns: string; underlayIp: string; present: boolean }>;
+  hosts: Array<{ name: string; netns: string; underlayIp: string; present: boolean; pids: { agent: number | null }; agentRunning: boolean; agentSocket: string }>;
   store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string };
   problems: string[];
@@ -355,6 +392,10 @@ export function labStatus(name: string): LabStatus {
   const proc = state.store.process;
   const running = proc !== undefined && isAlive(proc);
   if (!running) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  for (const h of state.hosts) {
+    const a = h.agent.process;
+    if (!a || !isAlive(a)) problems.push(a ? `the agent of ${h.name} (pid ${a.pid}) is not running` : `the agent of ${h.name} was never started`);
+  }
   const ctl = state.controller.process;
   const ctlRunning = ctl !== undefined && isAlive(ctl);
   if (!ctlRunning) problems.push(ctl ? `the controller (pid ${ctl.pid}) is not running` : 'the controller was never started');
@@ -366,7 +407,18 @@ export function labStatus(name: string): LabStatus {
     underlay: state.underlay,
     mtu: state.mtu,
     dir: labDir(name),
-    hosts: state.hosts.map((h) => ({ ...h, present: netnsExists(h.netns) })),
+    hosts: state.hosts.map((h) => {
+      const agent = h.agent.process;
+      return {
+        name: h.name,
+        netns: h.netns,
+        underlayIp: h.underlayIp,
+        present: netnsExists(h.netns),
+        pids: { agent: agent?.pid ?? null },
+        agentRunning: agent !== undefined && isAlive(agent),
+        agentSocket: h.agent.socket,
+      };
+    }),
     store: {
       kind: 'etcd',
       endpoints: state.store.endpoints,

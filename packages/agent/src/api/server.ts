@@ -1,0 +1,55 @@
+/**
+ * The agent's local API, on a unix socket (for the engine on this host, and tests):
+ *   POST   /v1/endpoints      {network, sandbox, name, aliases?, ip?, container?, ifname?} -> 201 endpoint
+ *   GET    /v1/endpoints
+ *   DELETE /v1/endpoints/:id
+ *   GET    /v1/status          host, joined networks and leases
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { VxnetError, type Logger } from '@vxnet/common';
+import type { Agent, CreateEndpointRequest } from '../agent.js';
+import type { LeaseManager } from '../lease/lease-manager.js';
+
+export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    const e = err as { validation?: unknown; message: string };
+    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+  });
+
+  app.post<{ Body: CreateEndpointRequest }>('/v1/endpoints', {
+    schema: {
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['network', 'sandbox', 'name'],
+        properties: {
+          network: { type: 'string', minLength: 1 },
+          sandbox: { type: 'string', pattern: '^/' },
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+          aliases: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } },
+          ip: { type: 'string' },
+          container: { type: 'string' },
+          ifname: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
+        },
+      },
+    },
+  }, async (req, reply) => reply.code(201).send(await agent.createEndpoint(req.body)));
+
+  app.get('/v1/endpoints', async () => ({ endpoints: agent.endpoints() }));
+
+  app.delete<{ Params: { id: string } }>('/v1/endpoints/:id', async (req) => {
+    await agent.deleteEndpoint(req.params.id);
+    return { deleted: req.params.id };
+  });
+
+  app.get('/v1/status', async () => ({
+    host,
+    networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId) })),
+    alivePeers: [...agent.alive].filter((h) => h !== host).sort(),
+  }));
+  return app;
+}

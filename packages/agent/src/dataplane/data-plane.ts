@@ -1,0 +1,175 @@
+/**
+ * The agent's kernel data plane: flannel's static VXLAN model, one network
+ * namespace per (host, network) for Docker-style isolation (DESIGN.md "Data plane").
+ *
+ * Design notes:
+ * - Static entries, no learning, no L2/L3-miss upcalls, no multicast: for every
+ *   other host on the network there is exactly one route (remote subnet via the
+ *   remote VTEP address, onlink), one permanent neighbour entry (VTEP address ->
+ *   VTEP MAC) and one permanent FDB entry (VTEP MAC -> remote underlay address).
+ *   N hosts on a network cost 3(N-1) kernel entries per host, set when leases
+ *   change, never on the packet path.
+ * - Each network gets its own namespace holding a bridge (the gateway) and the
+ *   VXLAN device; networks share nothing, so they cannot reach each other, and
+ *   IP forwarding is enabled in these namespaces only.
+ * - The VXLAN device is created from the agent's namespace with the target
+ *   namespace as its home: its UDP socket stays on the underlay while the
+ *   device itself lives with the bridge.
+ */
+
+/** One (host, network) namespace and its devices. */
+export interface NetworkPlaneSpec {
+  /** Namespace name for this (host, network), e.g. `vx-lab.h1.n-0123456789ab`. */
+  netns: string;
+  /** VXLAN network identifier, 1..16777215. */
+  vni: number;
+  /** The host's leased subnet, canonical CIDR, e.g. `10.128.3.0/24`. */
+  hostSubnet: string;
+  /** First address of hostSubnet, e.g. `10.128.3.1`; held by the bridge with hostSubnet's prefix length. */
+  gateway: string;
+  /** Network address of hostSubnet, e.g. `10.128.3.0`; held by the VXLAN device as /32. */
+  vtepIp: string;
+  /** MTU in bytes of the bridge, the VXLAN device and endpoint veths (underlay MTU - 50). */
+  mtu: number;
+  /** Local underlay address for the VXLAN socket (in the agent's namespace). */
+  underlayIp: string;
+  /** The VXLAN device's underlay link in the agent's namespace, e.g. `eth0`. */
+  underlayDevice: string;
+}
+
+/** Another host's presence on a network. */
+export interface Peer {
+  /** The remote host's leased subnet, canonical CIDR. */
+  subnet: string;
+  /** The remote VXLAN device's address (network address of `subnet`). */
+  vtepIp: string;
+  /** The remote VXLAN device's MAC, lower-case `aa:bb:cc:dd:ee:ff`. */
+  vtepMac: string;
+  /** The remote host's underlay address (VXLAN packets go there). */
+  underlayIp: string;
+}
+
+/** A container's attachment to a network on this host. */
+export interface EndpointSpec {
+  /** The container's network namespace file, e.g. `/run/netns/ctr1` or `/proc/PID/ns/net`. */
+  sandboxNetnsPath: string;
+  /** Interface name inside the sandbox, usually `eth0`. */
+  ifname: string;
+  /** Host-side veth name in the network namespace: at most 15 characters, unique there. */
+  hostIfname: string;
+  /** The container's address in the host's subnet. */
+  ip: string;
+  /** Prefix length for `ip` (the host subnet's). */
+  prefixLength: number;
+  /** The container interface's MAC (Docker-style 02:42 + IP bytes, computed by the caller). */
+  mac: string;
+  /** Default gateway (the bridge address). */
+  gateway: string;
+  /** MTU in bytes of both veth ends. */
+  mtu: number;
+}
+
+/**
+ * Kernel programming for the agent. Every method is idempotent: repeating a call
+ * with the same arguments leaves the same kernel state and succeeds; deleting
+ * what is absent succeeds. Methods taking `netns` require the namespace made by
+ * ensureNetwork and otherwise throw `VXNET_NETNS_NOT_FOUND` (deletes excepted).
+ * Kernel refusals are thrown as `VXNET_DATAPLANE_FAILED` naming the operation,
+ * with the netlink error as `cause`. The data plane only touches devices,
+ * addresses, routes and entries it creates; calls for one netns must not run
+ * concurrently with each other (the agent's reconciler serialises them).
+ */
+export interface DataPlane {
+  /**
+   * Creates or repairs the namespace of one (host, network): bridge `br0` holding
+   * gateway/prefix, up, MTU; VXLAN device `vxlan0` (VNI, UDP 4789, learning off,
+   * local underlayIp, dev underlayDevice) holding vtepIp/32, up, MTU; IPv4
+   * forwarding on inside. Drifted attributes (down, MTU, addresses) are fixed in
+   * place; a device of the wrong kind or with different VXLAN parameters is
+   * deleted and recreated (as flannel's ensureLink). Returns the VXLAN device's
+   * MAC, stable across calls while the device is not recreated.
+   *
+   * Equivalent to: ip netns add NS;
+   * ip -n NS link add br0 type bridge; ip -n NS addr add GW/LEN dev br0; ip -n NS link set br0 mtu MTU up;
+   * ip link add vxlan0 netns NS type vxlan id VNI dstport 4789 nolearning local UNDERLAY_IP dev UNDERLAY_DEV;
+   * ip -n NS addr add VTEP/32 dev vxlan0; ip -n NS link set vxlan0 mtu MTU up;
+   * ip netns exec NS sysctl -w net.ipv4.ip_forward=1
+   */
+  ensureNetwork(spec: NetworkPlaneSpec): Promise<{ vtepMac: string }>;
+
+  /**
+   * Removes the namespace of one (host, network) with everything in it (endpoint
+   * veths, so their container ends, the VXLAN device, the bridge) and closes its
+   * cached netlink socket. Idempotent: an absent namespace is success.
+   *
+   * Equivalent to: ip -n NS link del VETH…; ip -n NS link del vxlan0; ip netns delete NS
+   */
+  deleteNetwork(netns: string): Promise<void>;
+
+  /**
+   * Programs one remote host: route, permanent neighbour, permanent FDB entry.
+   * Replace-idempotent; if the peer's VTEP MAC changed, the FDB entry of the old
+   * MAC is removed.
+   *
+   * Equivalent to: ip -n NS route replace SUBNET via VTEP_IP dev vxlan0 onlink;
+   * ip -n NS neigh replace VTEP_IP lladdr VTEP_MAC dev vxlan0 nud permanent;
+   * bridge -n NS fdb replace VTEP_MAC dev vxlan0 dst UNDERLAY_IP self permanent
+   */
+  ensurePeer(netns: string, peer: Peer): Promise<void>;
+
+  /**
+   * Removes one remote host's route, neighbour and FDB entries. Not-found (of
+   * any of them, or of the namespace) is success.
+   *
+   * Equivalent to: ip -n NS route del SUBNET via VTEP_IP dev vxlan0;
+   * ip -n NS neigh del VTEP_IP dev vxlan0; bridge -n NS fdb del VTEP_MAC dev vxlan0 self
+   */
+  deletePeer(netns: string, peer: Peer): Promise<void>;
+
+  /**
+   * The peers as the kernel has them: each route via vxlan0 joined with the
+   * permanent neighbour entry of its gateway and the FDB entry of that MAC.
+   * A partially programmed peer is returned with '' for the parts the kernel
+   * lacks (vtepMac or underlayIp), so a reconciler can see and repair it.
+   * Sorted by subnet.
+   *
+   * Equivalent to: ip -n NS route show dev vxlan0; ip -n NS neigh show dev vxlan0 nud permanent;
+   * bridge -n NS fdb show dev vxlan0
+   */
+  listPeers(netns: string): Promise<Peer[]>;
+
+  /**
+   * Attaches a container: a veth pair whose host end (hostIfname) is on br0 and
+   * whose other end is created directly in the sandbox as `ifname` with the MAC,
+   * address, MTU, up, and a default route via the gateway. Idempotent when the
+   * pair exists (its configuration is re-applied). Throws
+   * `VXNET_DATAPLANE_CONFLICT` when hostIfname exists but is not paired with
+   * `ifname` in that sandbox, or the sandbox already has `ifname`. On failure
+   * after the pair was created, the pair is deleted (undo list) and the error
+   * rethrown: nothing is left behind.
+   *
+   * Equivalent to: ip -n NS link add HOST_IF mtu MTU master br0 up type veth peer name IFNAME netns SANDBOX address MAC mtu MTU;
+   * ip -n SANDBOX addr add IP/LEN dev IFNAME; ip -n SANDBOX link set IFNAME up;
+   * ip -n SANDBOX route replace default via GW dev IFNAME
+   */
+  ensureEndpoint(netns: string, ep: EndpointSpec): Promise<void>;
+
+  /**
+   * Deletes an endpoint's veth pair (both ends). Idempotent: an absent interface
+   * or namespace is success. Throws `VXNET_DATAPLANE_CONFLICT` if hostIfname is
+   * not a veth (the data plane deletes only what it creates).
+   *
+   * Equivalent to: ip -n NS link del HOST_IF
+   */
+  deleteEndpoint(netns: string, hostIfname: string): Promise<void>;
+
+  /**
+   * Host-side names of the veths attached to br0, sorted.
+   *
+   * Equivalent to: ip -n NS link show master br0 type veth
+   */
+  listEndpoints(netns: string): Promise<string[]>;
+
+  /** Closes every netlink socket this instance opened. Kernel state is left as is. */
+  close(): void;
+}

@@ -1,0 +1,77 @@
+/**
+ * vxnet-agent: the composition root. Config -> logger -> store -> lease manager,
+ * registration, data plane -> agent -> local API on a unix socket. SIGTERM/SIGINT:
+ * stop cleanly (liveness lease revoked, kernel state left in place so traffic flows
+ * through an agent restart).
+ */
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRtNetlink } from 'netlink';
+import { EtcdStore, createLogger, isUserError, keys } from '@vxnet/common';
+import { Agent } from './agent.js';
+import { buildApi } from './api/server.js';
+import { loadConfig } from './config.js';
+import { NetlinkDataPlane } from './dataplane/index.js';
+import { LeaseManager } from './lease/lease-manager.js';
+import { HostRegistration } from './registration/host-registration.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** MTU of the underlay link, read through netlink in this namespace (/sys would show the root namespace's). */
+async function linkMtu(ifname: string): Promise<number> {
+  const rt = createRtNetlink();
+  try {
+    const link = (await rt.getLinks()).find((l) => l.attrs.ifname === ifname);
+    if (!link?.attrs.mtu) throw new Error(`underlay interface ${ifname} not found`);
+    return link.attrs.mtu;
+  } finally {
+    rt.socket.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const cfg = loadConfig(process.argv.slice(2));
+  const log = createLogger({ name: 'vxnet-agent', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
+  const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log });
+  const k = keys(cfg.storePrefix);
+  const leases = new LeaseManager({
+    store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, ttlSeconds: cfg.subnetLeaseTtl, renewMarginSeconds: cfg.renewMargin,
+    stateFile: join(cfg.stateDir, 'subnets.json'), log: log.child({ component: 'leases' }),
+  });
+  const registration = new HostRegistration({
+    store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayInterface: cfg.underlayInterface, agentVersion: version,
+    ttlSeconds: cfg.livenessTtl, log: log.child({ component: 'registration' }),
+  });
+  const agent = new Agent({
+    store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
+    netnsPrefix: cfg.netnsPrefix, endpointsFile: join(cfg.stateDir, 'endpoints.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
+    leases, registration, log: log.child({ component: 'agent' }),
+  });
+  await agent.start();
+
+  const api = buildApi(agent, leases, cfg.host, log);
+  mkdirSync(dirname(cfg.socket), { recursive: true });
+  rmSync(cfg.socket, { force: true });
+  await api.listen({ path: cfg.socket });
+
+  const renew = setInterval(() => void leases.renewDue().catch((err: unknown) => log.warn({ err }, 'subnet lease renewal failed; retrying')), Math.min(60_000, (cfg.renewMargin * 1000) / 4));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'agent stopping');
+    clearInterval(renew);
+    await api.close();
+    await agent.stop();
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  log.info({ socket: cfg.socket, underlay: { ip: cfg.underlayIp, interface: cfg.underlayInterface } }, 'agent serving');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`vxnet-agent: ${isUserError(err) ? err.message : (err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

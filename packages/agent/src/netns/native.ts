@@ -1,0 +1,57 @@
+/**
+ * The agent's native addon (packages/agent/native): the namespace syscalls Node
+ * lacks. Loaded lazily so that code which never enters a namespace (and tests that
+ * skip without root) works when the addon has not been built.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Linux constants from <sched.h> and <sys/mount.h>. */
+export const CLONE_NEWNET = 0x40000000;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_SHARED = 0x100000;
+export const MNT_DETACH = 0x2;
+
+/**
+ * Errors thrown by these functions are `Error`s with `code` set to the errno name
+ * (`'ENOENT'`), `errno` to its number, and a message "syscall: ENAME (strerror)".
+ */
+export interface NativeNs {
+  /** setns(2) for the calling thread. */
+  setns(fd: number, nstype: number): void;
+  /** unshare(2) for the calling thread. */
+  unshare(flags: number): void;
+  /** mount(2); null for unused arguments. */
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  /** umount2(2). */
+  umount2(target: string, flags: number): void;
+  /**
+   * Creates a network namespace on a throwaway thread and bind-mounts it onto
+   * `path` (an existing empty file). The calling thread's namespace never changes.
+   */
+  createNetns(path: string): void;
+}
+
+/** Built by `npm run build:native -w @vxnet/agent` (and the package's install script). */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/vxnet_native.node', import.meta.url));
+
+let loaded: NativeNs | undefined;
+
+/** The addon; throws an Error saying how to build it when it is missing. */
+export function native(): NativeNs {
+  if (loaded) return loaded;
+  if (!existsSync(NATIVE_ADDON_PATH)) {
+    throw new Error(`the vxnet native addon is not built (${NATIVE_ADDON_PATH} is missing): run \`npm run build:native -w @vxnet/agent\``);
+  }
+  loaded = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeNs;
+  return loaded;
+}
+
+/** Why namespaces cannot be used in this process (not root, addon missing), or undefined if they can. */
+export function namespaceSupportMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  if (!existsSync(NATIVE_ADDON_PATH)) return `native addon not built: ${NATIVE_ADDON_PATH}`;
+  return undefined;
+}

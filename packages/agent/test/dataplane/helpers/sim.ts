@@ -1,0 +1,105 @@
+/**
+ * Simulated hosts for privileged data-plane tests: namespaces with a unique
+ * per-process prefix, an underlay veth between them (TEST-NET-2, 198.51.100.0/24:
+ * this machine's own eth0 is on 192.0.2.0/24, so that range is avoided even
+ * inside namespaces to keep `ip` output unambiguous), and `ip` for setup and
+ * for inspecting kernel state the way a human would.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+
+import { deleteNetns, ensureNetns, listNetns } from '../../../src/netns/netns.js';
+import { namespaceSupportMissing } from '../../../src/netns/native.js';
+
+const execFileP = promisify(execFile);
+
+/** Why the privileged tests cannot run here, or undefined. */
+export function skipReason(): string | undefined {
+  return namespaceSupportMissing();
+}
+
+/** `ip ARGS…`, output as text; throws on failure. */
+export function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** `ip -j ARGS…` parsed. */
+export function ipJson<T = Array<Record<string, unknown>>>(...args: string[]): T {
+  const out = ip('-j', ...args).trim();
+  return (out ? JSON.parse(out) : []) as T;
+}
+
+/** Names of the links in namespace `ns`, sorted. */
+export function linkNames(ns: string): string[] {
+  return ipJson<Array<{ ifname: string }>>('-n', ns, 'link', 'show').map((l) => l.ifname).sort();
+}
+
+/** True when one ping from namespace `ns` to `dst` gets an answer within 2 s. */
+export async function pings(ns: string, dst: string): Promise<boolean> {
+  try {
+    await execFileP('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W2', '-q', dst]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A unique namespace-name prefix for one test file. */
+export function testPrefix(tag: string): string {
+  return `vxt${process.pid}-${tag}`;
+}
+
+/** Creates host namespace `name` with lo up. */
+export function makeNs(name: string): string {
+  ensureNetns(name);
+  ip('-n', name, 'link', 'set', 'lo', 'up');
+  return name;
+}
+
+export interface SimHost {
+  ns: string;
+  underlayIp: string;
+}
+
+/**
+ * Two hosts joined by a veth pair: `${prefix}-h1` and `${prefix}-h2`, each with
+ * `eth0` at 198.51.100.1/24 and 198.51.100.2/24.
+ */
+export function makeTwoHosts(prefix: string): [SimHost, SimHost] {
+  const h1 = makeNs(`${prefix}-h1`);
+  const h2 = makeNs(`${prefix}-h2`);
+  ip('-n', h1, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h2);
+  ip('-n', h1, 'addr', 'add', '198.51.100.1/24', 'dev', 'eth0');
+  ip('-n', h2, 'addr', 'add', '198.51.100.2/24', 'dev', 'eth0');
+  ip('-n', h1, 'link', 'set', 'eth0', 'up');
+  ip('-n', h2, 'link', 'set', 'eth0', 'up');
+  return [
+    { ns: h1, underlayIp: '198.51.100.1' },
+    { ns: h2, underlayIp: '198.51.100.2' },
+  ];
+}
+
+/** One host whose eth0 is a veth with a dangling peer (`eth0p`), for single-host tests. */
+export function makeOneHost(prefix: string): SimHost {
+  const h = makeNs(`${prefix}-h1`);
+  ip('-n', h, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+  ip('-n', h, 'addr', 'add', '198.51.100.1/24', 'dev', 'eth0');
+  ip('-n', h, 'link', 'set', 'eth0', 'up');
+  ip('-n', h, 'link', 'set', 'eth0p', 'up');
+  return { ns: h, underlayIp: '198.51.100.1' };
+}
+
+/** Removes every namespace whose name starts with `prefix` (test teardown). */
+export function removeAll(prefix: string): void {
+  for (const name of listNetns(prefix)) deleteNetns(name);
+}
+
+/** Docker-style MAC for an IPv4 address: 02:42 + its four bytes. */
+export function macFor(ipText: string): string {
+  return ['02', '42', ...ipText.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** Milliseconds since `start` (from performance.now()), two decimals. */
+export function msSince(start: number): number {
+  return Math.round((performance.now() - start) * 100) / 100;
+}

@@ -1,0 +1,95 @@
+/**
+ * Peer programming at scale (1000 peers in one network namespace), read-back,
+ * MAC changes, and deletion. Prints timings as test comments. The peers'
+ * underlay addresses are TEST-NET-3 placeholders; no packet is sent to them.
+ */
+import t from 'tap';
+
+import { NetlinkDataPlane } from '../../src/dataplane/netlink-data-plane.js';
+import type { NetworkPlaneSpec, Peer } from '../../src/dataplane/data-plane.js';
+import { ip, makeOneHost, msSince, removeAll, skipReason, testPrefix } from './helpers/sim.js';
+
+const skip = skipReason();
+const prefix = testPrefix('peers');
+const COUNT = 1000;
+
+function peer(i: number, macByte = 0): Peer {
+  const third = i & 255;
+  const second = 141 + (i >> 8);
+  return {
+    subnet: `10.${second}.${third}.0/24`,
+    vtepIp: `10.${second}.${third}.0`,
+    vtepMac: `0a:${macByte.toString(16).padStart(2, '0')}:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${third.toString(16).padStart(2, '0')}`,
+    underlayIp: `203.0.113.${(i % 250) + 1}`,
+  };
+}
+
+const bySubnet = (a: Peer, b: Peer): number => (a.subnet < b.subnet ? -1 : a.subnet > b.subnet ? 1 : 0);
+
+if (skip) {
+  t.plan(0, `skip: ${skip}`);
+} else {
+  const host = makeOneHost(prefix);
+  const dp = new NetlinkDataPlane({ agentNetns: host.ns });
+  t.teardown(() => {
+    dp.close();
+    removeAll(prefix);
+  });
+  const spec: NetworkPlaneSpec = {
+    netns: `${prefix}-h1.n-dddddddddddd`,
+    vni: 400,
+    hostSubnet: '10.140.0.0/24',
+    gateway: '10.140.0.1',
+    vtepIp: '10.140.0.0',
+    mtu: 1450,
+    underlayIp: host.underlayIp,
+    underlayDevice: 'eth0',
+  };
+  const peers = Array.from({ length: COUNT }, (_, i) => peer(i));
+
+  t.test(`${COUNT} peers: program, read back, re-program, change MAC, delete`, async (t) => {
+    let start = performance.now();
+    await dp.ensureNetwork(spec);
+    t.comment(`ensureNetwork: ${msSince(start)} ms`);
+
+    start = performance.now();
+    for (const p of peers) await dp.ensurePeer(spec.netns, p);
+    const seqMs = msSince(start);
+    t.comment(`ensurePeer x${COUNT}, one after another: ${seqMs} ms (${Math.round((seqMs / COUNT) * 1000)} µs/peer)`);
+
+    start = performance.now();
+    const listed = await dp.listPeers(spec.netns);
+    t.comment(`listPeers with ${COUNT} peers: ${msSince(start)} ms`);
+    t.equal(listed.length, COUNT, 'all read back');
+    t.same(listed, [...peers].sort(bySubnet), 'exactly as programmed');
+    t.equal(ip('-n', spec.netns, 'route', 'show', 'dev', 'vxlan0').trim().split('\n').length, COUNT, `${COUNT} routes (ip route)`);
+    t.equal(ip('-n', spec.netns, 'neigh', 'show', 'dev', 'vxlan0', 'nud', 'permanent').trim().split('\n').length, COUNT, `${COUNT} neighbours (ip neigh)`);
+    t.equal(ip('netns', 'exec', spec.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0').trim().split('\n').length, COUNT, `${COUNT} FDB entries (bridge fdb)`);
+    t.match(ip('-n', spec.netns, 'route', 'show', '10.141.5.0/24'), /10\.141\.5\.0\/24 via 10\.141\.5\.0 dev vxlan0 .*onlink/, 'route is onlink');
+
+    start = performance.now();
+    const BATCH = 32;
+    for (let i = 0; i < COUNT; i += BATCH) await Promise.all(peers.slice(i, i + BATCH).map((p) => dp.ensurePeer(spec.netns, p)));
+    const parMs = msSince(start);
+    t.comment(`ensurePeer x${COUNT} again (already present), ${BATCH} at a time: ${parMs} ms`);
+    t.equal((await dp.listPeers(spec.netns)).length, COUNT, 're-programming is idempotent');
+
+    const moved = peer(7, 0xee);
+    await dp.ensurePeer(spec.netns, moved);
+    const after = await dp.listPeers(spec.netns);
+    t.same(after.find((p) => p.subnet === moved.subnet), moved, 'a new VTEP MAC replaces the old one');
+    t.equal(after.length, COUNT);
+    const fdb = ip('netns', 'exec', spec.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
+    t.notMatch(fdb, new RegExp(`^${peer(7).vtepMac} `, 'm'), 'the old MAC has no FDB entry left');
+    t.match(fdb, new RegExp(`^${moved.vtepMac} dst ${moved.underlayIp} .*self permanent`, "m"));
+
+    start = performance.now();
+    for (const p of [...peers.filter((p) => p.subnet !== moved.subnet), moved]) await dp.deletePeer(spec.netns, p);
+    t.comment(`deletePeer x${COUNT}: ${msSince(start)} ms`);
+    t.same(await dp.listPeers(spec.netns), [], 'all gone');
+    t.equal(ip('netns', 'exec', spec.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0').trim(), '', 'FDB empty');
+    t.equal(ip('-n', spec.netns, 'neigh', 'show', 'dev', 'vxlan0', 'nud', 'permanent').trim(), '', 'no neighbours');
+
+    await dp.deleteNetwork(spec.netns);
+  });
+}

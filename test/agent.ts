@@ -1,0 +1,206 @@
+/**
+ * Agents in a 3-host lab, on the real kernel and a real etcd: subnet leases, the VXLAN
+ * data plane, isolation, peer liveness, restarts without packet loss, store outages,
+ * exhaustion and network removal. Sandboxes are plain namespaces with endpoints from
+ * the agents' local API (the engine comes later).
+ */
+import t from 'tap';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isAlive, spawnDaemon, stopProcess, type ProcessRecord } from '@vxnet/common';
+import { isRoot, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { unixJson } from './helpers/http.js';
+import { until } from './helpers/wait.js';
+
+const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/bin/vxnet-agent.js', import.meta.url));
+
+if (!isRoot) {
+  t.plan(0, 'skip: agent tests need root (network namespaces)');
+} else {
+  const { home, cleanup } = tempHome('agent');
+  const env = { VXNET_HOME: home };
+  const lab = uniqueLabName('ag');
+  const prefix = `vx-${lab}.`;
+  t.teardown(async () => {
+    await vxnet(['lab', 'down', '--name', lab], env);
+    cleanup();
+  });
+
+  const up = await vxnet(['lab', 'up', '--name', lab, '--hosts', '3', '--underlay', '198.51.100.0/24'], env);
+  if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+  const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
+  const ctlSock: string = labState().controller.url.slice('unix://'.length);
+  const host = (name: string) => labState().hosts.find((h: { name: string }) => h.name === name);
+  const agentSock = (h: string): string => host(h).agent.socket;
+
+  const createNet = async (body: object) => {
+    const r = await unixJson(ctlSock, 'POST', '/v1/networks', body);
+    if (r.status !== 201) throw new Error(`net create: ${JSON.stringify(r.body)}`);
+    return r.body as { id: string; name: string; subnet: string; vni: number };
+  };
+  const net1 = await createNet({ name: 'net1' });
+  const net2 = await createNet({ name: 'net2' });
+
+  /** A sandbox: a plain namespace named under the lab's prefix (lab down removes it). */
+  const sandbox = (h: string, name: string) => {
+    const ns = `${prefix}${h}.s-${name}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    return ns;
+  };
+  const attach = async (h: string, network: string, ns: string, name: string, ip?: string) =>
+    unixJson(agentSock(h), 'POST', '/v1/endpoints', { network, sandbox: `/run/netns/${ns}`, name, ...(ip ? { ip } : {}) });
+  const ping = (ns: string, ip: string) => spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W1', ip], { encoding: 'utf8' }).status === 0;
+  const netnsOf = (h: string, netId: string) => `${host(h).agent.netnsPrefix}${netId.slice(0, 12)}`;
+  const leasesOf = async (network: string) => (await unixJson(ctlSock, 'GET', `/v1/leases?network=${network}`)).body.leases as Array<{ host: string; subnet: string; vtepMac: string; underlayIp: string }>;
+  const routesVia = (netns: string): string[] =>
+    (JSON.parse(execFileSync('ip', ['-j', '-n', netns, 'route', 'show'], { encoding: 'utf8' })) as Array<{ dst: string; gateway?: string; flags?: string[] }>)
+      .filter((r) => r.gateway && r.flags?.includes('onlink')).map((r) => r.dst).sort();
+  const restartAgent = (h: string): ProcessRecord => {
+    const hs = host(h);
+    return spawnDaemon({
+      command: process.execPath,
+      args: [AGENT_BIN, '--host', h, '--store', labState().store.endpoints.join(','), '--underlay-ip', hs.underlayIp, '--underlay-interface', 'eth0',
+        '--state-dir', hs.agent.stateDir, '--socket', hs.agent.socket, '--netns-prefix', hs.agent.netnsPrefix, '--log-file', hs.agent.logFile],
+      logFile: hs.agent.logFile,
+      netnsPath: `/run/netns/${hs.netns}`,
+      detached: true,
+    });
+  };
+  const agentUp = (h: string) => until(async () => (await unixJson(agentSock(h), 'GET', '/v1/status').catch(() => ({ status: 0 }))).status === 200, 15_000);
+  /** The agent process of host h now running (the lab's, or one a test restarted). */
+  const agents: Record<string, ProcessRecord> = Object.fromEntries(labState().hosts.map((h: { name: string; agent: { process: ProcessRecord } }) => [h.name, h.agent.process]));
+
+  const sa = sandbox('h1', 'a');
+  const sb = sandbox('h3', 'b');
+  const sc = sandbox('h2', 'c');
+  let ipB = '';
+
+  t.test('sandboxes on different hosts reach each other on one network, never across networks', async (t) => {
+    const a = await attach('h1', 'net1', sa, 'a');
+    const b = await attach('h3', 'net1', sb, 'b');
+    const c = await attach('h2', 'net2', sc, 'c');
+    for (const [n, r] of [['a', a], ['b', b], ['c', c]] as const) t.equal(r.status, 201, `attach ${n}${r.status === 201 ? '' : `: ${JSON.stringify(r.body)}`}`);
+    ipB = b.body.ip;
+    t.match(a.body, { ifname: 'eth0', mtu: 1450, mac: /^02:42:/, gateway: /\.1$/ });
+    // the first packet may wait for the peer to be programmed: allow up to 2 s
+    t.ok((await until(() => ping(sa, b.body.ip), 2000)).value, 'a (h1) pings b (h3) on net1');
+    t.ok(ping(sb, a.body.ip), 'b pings a back');
+    t.notOk(ping(sa, c.body.ip), 'a cannot reach c (net2)');
+    t.notOk(ping(sc, a.body.ip), 'c cannot reach a (net1)');
+    t.notOk(ping(sa, c.body.gateway), "a cannot reach net2's gateway on h2");
+    const leases = await leasesOf('net1');
+    t.same(leases.map((l) => l.host).sort(), ['h1', 'h3'], 'h1 and h3 hold leases on net1');
+    t.equal(new Set(leases.map((l) => l.subnet)).size, 2, 'distinct subnets');
+    t.ok(leases.every((l) => /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(l.vtepMac)), 'leases carry the VTEP MAC');
+  });
+
+  t.test('kernel state on h1 matches the store: route, neighbour, FDB per alive peer', async (t) => {
+    const leases = await leasesOf('net1');
+    const peer = leases.find((l) => l.host === 'h3')!;
+    const ns = netnsOf('h1', net1.id);
+    t.same(routesVia(ns), [peer.subnet], 'one onlink route, to h3');
+    const vtepIp = peer.subnet.replace(/\.0\/\d+$/, '.0');
+    const neigh = JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'neigh', 'show', 'nud', 'permanent'], { encoding: 'utf8' })) as Array<{ dst: string; lladdr: string }>;
+    t.ok(neigh.some((n) => n.dst === vtepIp && n.lladdr === peer.vtepMac), `permanent neighbour ${vtepIp} -> ${peer.vtepMac}`);
+    const fdb = JSON.parse(execFileSync('bridge', ['-j', '-n', ns, 'fdb', 'show'], { encoding: 'utf8' })) as Array<{ mac: string; dst?: string; state?: string }>;
+    t.ok(fdb.some((f) => f.mac === peer.vtepMac && f.dst === '198.51.100.3'), `FDB ${peer.vtepMac} -> 198.51.100.3`);
+    const links = execFileSync('ip', ['-n', `${prefix}h1`, 'link'], { encoding: 'utf8' });
+    t.notMatch(links, /vxlan|br0/, 'no VXLAN or bridge left in the host namespace (moved into the network namespace)');
+  });
+
+  t.test("a peer's routes go within 1 s of its agent stopping; it returns to the same subnet", async (t) => {
+    const before = (await leasesOf('net1')).find((l) => l.host === 'h3')!;
+    const ns = netnsOf('h1', net1.id);
+    const t0 = Date.now();
+    await stopProcess(agents.h3!); // SIGTERM: clean stop revokes the liveness lease
+    const gone = await until(() => routesVia(ns).length === 0, 3000, 10);
+    t.ok(gone.value, 'route to h3 removed');
+    t.ok(Date.now() - t0 < 1500, `removed ${Date.now() - t0} ms after the stop began (goal: within 1 s of the lease ending)`);
+    t.notOk(ping(sa, ipB), 'b unreachable while h3 is gone');
+
+    agents.h3 = restartAgent('h3');
+    t.ok((await agentUp('h3')).value, 'h3 agent back');
+    const back = await until(() => routesVia(ns).length === 1, 3000, 10);
+    t.ok(back.value, `route to h3 back ${back.ms} ms after its agent answered`);
+    const after = (await leasesOf('net1')).find((l) => l.host === 'h3')!;
+    t.equal(after.subnet, before.subnet, 'h3 got its subnet back');
+    t.ok((await until(() => ping(sa, ipB), 2000)).value, 'b reachable again');
+  });
+
+  t.test('an agent restarted with SIGKILL loses no packet', async (t) => {
+    const pinger = spawn('ip', ['netns', 'exec', sa, 'ping', '-i', '0.01', '-c', '400', '-W', '1', ipB], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    pinger.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await until(() => out.includes('icmp_seq=20'), 3000);
+    process.kill(agents.h1!.pid, 'SIGKILL');
+    await until(() => !isAlive(agents.h1!), 2000);
+    agents.h1 = restartAgent('h1');
+    t.ok((await agentUp('h1')).value, 'h1 agent back');
+    await new Promise((resolve) => pinger.on('exit', resolve));
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+    t.ok(m, 'ping summary');
+    t.equal(m?.[2], m?.[1], `received all ${m?.[1]} packets across the agent restart`);
+  });
+
+  t.test('store outage: traffic flows, agents resume and program new peers', async (t) => {
+    const etcd: ProcessRecord = labState().store.process;
+    process.kill(etcd.pid, 'SIGSTOP');
+    try {
+      const t0 = Date.now();
+      let ok = 0;
+      while (Date.now() - t0 < 3000) ok += ping(sa, ipB) ? 1 : 0;
+      t.ok(ok > 5, `${ok} pings answered while etcd was stopped`);
+    } finally {
+      process.kill(etcd.pid, 'SIGCONT');
+    }
+    const sd = sandbox('h2', 'd');
+    const d = await until(async () => {
+      const r = await attach('h2', 'net1', sd, 'd');
+      return r.status === 201 ? r.body : undefined;
+    }, 10_000, 200);
+    t.ok(d.value, 'a new endpoint on h2 after the outage');
+    t.ok((await until(() => ping(sa, d.value.ip), 3000)).value, 'a (h1) reaches the new endpoint on h2');
+    const logs = readFileSync(host('h1').agent.logFile, 'utf8');
+    t.ok(logs.length > 0, 'agent logs exist');
+  });
+
+  t.test('exhaustion: a clear error and nothing half-made on the host', async (t) => {
+    // 4 subnets; two taken by hosts that are not in the lab (records put with etcdctl)
+    const net3 = await createNet({ name: 'net3', subnet: '10.99.0.0/22' });
+    for (const [i, fake] of ['x1', 'x2'].entries()) {
+      const subnet = `10.99.${i}.0/24`;
+      const now = new Date().toISOString();
+      const rec = { networkId: net3.id, subnet, host: fake, underlayIp: '198.51.100.200', vtepMac: '02:00:00:00:00:0' + i, acquiredAt: now, renewedAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString() };
+      execFileSync('ip', ['netns', 'exec', `${prefix}h1`, 'etcdctl', '--endpoints', labState().store.endpoints[0], 'put', `/vxnet/leases/${net3.id}/10.99.${i}.0_24`, JSON.stringify(rec)]);
+    }
+    t.equal((await attach('h1', 'net3', sandbox('h1', 'e1'), 'e1')).status, 201);
+    t.equal((await attach('h2', 'net3', sandbox('h2', 'e2'), 'e2')).status, 201);
+    const r = await attach('h3', 'net3', sandbox('h3', 'e3'), 'e3');
+    t.equal(r.status, 409);
+    t.match(r.body, { code: 'VXNET_SUBNET_EXHAUSTED', message: /subnet exhausted \(all 4 \/24 subnets of 10\.99\.0\.0\/22 are leased\)/ });
+    t.notOk(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netnsOf('h3', net3.id)), 'no namespace for net3 on h3');
+    t.same((await leasesOf('net3')).filter((l) => l.host === 'h3'), [], 'no lease for h3');
+  });
+
+  t.test('removing a network tears down its namespaces on every host', async (t) => {
+    const r = await unixJson(ctlSock, 'DELETE', `/v1/networks/net2?force=true`);
+    t.equal(r.status, 200);
+    const gone = await until(() => !execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netnsOf('h2', net2.id)), 3000);
+    t.ok(gone.value, `net2's namespace on h2 removed after ${gone.ms} ms`);
+    const eps = (await unixJson(agentSock('h2'), 'GET', '/v1/endpoints')).body.endpoints as Array<{ networkName: string }>;
+    t.notOk(eps.some((e) => e.networkName === 'net2'), 'its endpoints are gone from the agent');
+  });
+
+  t.test('lab status shows every agent; lab down leaves nothing', async (t) => {
+    const st = JSON.parse((await vxnet(['lab', 'status', '--name', lab, '--json'], env)).stdout);
+    t.equal(st.hosts.length, 3);
+    for (const h of st.hosts) t.type(h.pids.agent, 'number');
+    const down = await vxnet(['lab', 'down', '--name', lab], env);
+    t.equal(down.code, 0);
+    t.same(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(prefix)), []);
+    for (const rec of Object.values(agents)) t.notOk(isAlive(rec), `agent ${rec.pid} stopped`);
+  });
+}
