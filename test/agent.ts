@@ -145,6 +145,38 @@ if (!isRoot) {
     t.equal(m?.[2], m?.[1], `received all ${m?.[1]} packets across the agent restart`);
   });
 
+  t.test("a VTEP recreated with a new MAC: the other hosts follow within 1 s", async (t) => {
+    const h3ns = netnsOf('h3', net1.id);
+    const h1ns = netnsOf('h1', net1.id);
+    const old = (await leasesOf('net1')).find((l) => l.host === 'h3')!.vtepMac;
+    process.kill(agents.h3!.pid, 'SIGKILL'); // no revoke: h3 stays alive for its peers
+    await until(() => !isAlive(agents.h3!), 2000);
+    execFileSync('ip', ['-n', h3ns, 'link', 'del', 'vxlan0']);
+    agents.h3 = restartAgent('h3');
+    let leaseAt = 0;
+    let kernelAt = 0;
+    let fresh = '';
+    await until(async () => {
+      if (!leaseAt) {
+        const l = (await leasesOf('net1')).find((x) => x.host === 'h3');
+        if (l && l.vtepMac !== old) {
+          leaseAt = Date.now();
+          fresh = l.vtepMac;
+        }
+      }
+      if (leaseAt && !kernelAt) {
+        const neigh = execFileSync('ip', ['-n', h1ns, 'neigh', 'show', 'nud', 'permanent'], { encoding: 'utf8' });
+        const fdb = execFileSync('bridge', ['-n', h1ns, 'fdb', 'show'], { encoding: 'utf8' });
+        if (neigh.includes(fresh) && fdb.includes(fresh) && !neigh.includes(old) && !fdb.includes(old)) kernelAt = Date.now();
+      }
+      return kernelAt;
+    }, 15_000, 10);
+    t.ok(fresh && fresh !== old, `h3's lease carries a new VTEP MAC (${old} -> ${fresh})`);
+    t.ok(kernelAt > 0, 'h1 replaced neighbour and FDB entries');
+    t.ok(kernelAt - leaseAt <= 1000, `h1 followed ${kernelAt - leaseAt} ms after the lease changed (goal: within 1 s)`);
+    t.ok((await until(() => ping(sa, ipB), 2000)).value, 'a reaches b through the new VTEP');
+  });
+
   t.test('store outage: traffic flows, agents resume and program new peers', async (t) => {
     const etcd: ProcessRecord = labState().store.process;
     process.kill(etcd.pid, 'SIGSTOP');

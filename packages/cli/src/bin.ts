@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { createLogger, isUserError } from '@vxnet/common';
 import { vxnetHome } from './context.js';
+import type { ControllerFlags } from './controller-client.js';
+import { collect } from './format.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -22,6 +24,7 @@ function build(): Command {
     .description('vxnet: multi-host overlay networks for containers (kernel VXLAN, etcd, runc)')
     .version(version)
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
+    .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port (default: $VXNET_CONTROLLER, then the current lab\'s controller)')
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
 
@@ -74,6 +77,84 @@ function build(): Command {
     .action(async (flags) => {
       const { labDownCommand } = await import('./commands/lab-down.js');
       process.exitCode = await labDownCommand({ ...flags, name: labName(flags) }, logger());
+    });
+
+  const conn = () => program.opts() as ControllerFlags;
+
+  const net = program.command('net').alias('network').description('overlay networks: create, list, inspect, remove').enablePositionalOptions();
+
+  net.command('create')
+    .description('create an overlay network; prints its id')
+    .argument('<name>', 'network name')
+    .option('-d, --driver <driver>', 'network driver', 'overlay')
+    .option('--subnet <cidr>', 'address range of the network (default: the next free block of the controller\'s pool)')
+    .option('--host-subnet-len <n>', 'prefix length of the subnet each host leases (default 24)')
+    .option('--vni <n>', 'VXLAN network identifier, 1-16777215 (default: the next free from 4096)')
+    .option('--mtu <n>', 'MTU inside the network (default: each host\'s underlay MTU - 50)')
+    .option('--internal', 'no route out of the network')
+    .option('--label <key=value>', 'metadata on the network (repeatable)', collect)
+    .option('-o, --opt <key=value>', 'driver option (repeatable)', collect)
+    .option('--json', 'print the new network as JSON')
+    .action(async (name: string, flags) => {
+      const { netCreateCommand } = await import('./commands/net-create.js');
+      process.exitCode = await netCreateCommand(name, flags, conn());
+    });
+
+  net.command('ls').alias('list')
+    .description('list networks')
+    .option('-q, --quiet', 'print only the (short) ids')
+    .option('--json', 'print the networks as JSON')
+    .action(async (flags) => {
+      const { netLsCommand } = await import('./commands/net-ls.js');
+      process.exitCode = await netLsCommand(flags, conn());
+    });
+
+  net.command('inspect')
+    .description('show a network: its spec, the hosts holding a subnet of it, its endpoints')
+    .argument('<network>', 'network name, id or unique id prefix')
+    .option('--json', 'print the API object')
+    .action(async (ref: string, flags) => {
+      const { netInspectCommand } = await import('./commands/net-inspect.js');
+      process.exitCode = await netInspectCommand(ref, flags, conn());
+    });
+
+  net.command('rm').alias('remove')
+    .description('remove networks (refused while a network has endpoints, unless -f)')
+    .argument('<network...>', 'network names, ids or unique id prefixes')
+    .option('-f, --force', 'remove even while containers are attached')
+    .option('--json', 'print the removed networks as JSON')
+    .action(async (refs: string[], flags) => {
+      const { netRmCommand } = await import('./commands/net-rm.js');
+      process.exitCode = await netRmCommand(refs, flags, conn());
+    });
+
+  const host = program.command('host').description('hosts that registered with the cluster').enablePositionalOptions();
+  host.command('ls').alias('list')
+    .description('list hosts, alive or dead')
+    .option('--json', 'print the hosts as JSON')
+    .action(async (flags) => {
+      const { hostLsCommand } = await import('./commands/host-ls.js');
+      process.exitCode = await hostLsCommand(flags, conn());
+    });
+
+  const lease = program.command('lease').description('subnet leases: which host holds which subnet of a network, until when').enablePositionalOptions();
+  lease.command('ls').alias('list')
+    .description('list subnet leases')
+    .option('--net <network>', 'only leases of this network (name or id)')
+    .option('--host <host>', 'only leases held by this host')
+    .option('--json', 'print the leases as JSON')
+    .action(async (flags) => {
+      const { leaseLsCommand } = await import('./commands/lease-ls.js');
+      process.exitCode = await leaseLsCommand(flags, conn());
+    });
+  lease.command('inspect')
+    .description('show one lease in full, with its store key and store lease id')
+    .argument('<network>', 'network name or id')
+    .argument('<subnet>', 'the leased subnet, e.g. 10.128.3.0/24')
+    .option('--json', 'print the API object')
+    .action(async (network: string, subnet: string, flags) => {
+      const { leaseInspectCommand } = await import('./commands/lease-inspect.js');
+      process.exitCode = await leaseInspectCommand(network, subnet, flags, conn());
     });
 
   return program;

@@ -19,7 +19,13 @@ export interface ControllerTarget {
   token?: string;
 }
 
-export function resolveController(flags: { controller?: string; lab?: string }): ControllerTarget {
+/** The global flags that choose the controller (`vxnet --controller URL`, `vxnet --lab NAME`). */
+export interface ControllerFlags {
+  controller?: string;
+  lab?: string;
+}
+
+export function resolveController(flags: ControllerFlags): ControllerTarget {
   let url = flags.controller ?? (process.env.VXNET_CONTROLLER || undefined);
   if (url === undefined) {
     let lab: string | undefined;
@@ -70,7 +76,14 @@ export function call<T>(target: ControllerTarget, method: string, path: string, 
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) return resolve(json as T);
         const e = json as { code?: string; message?: string } | undefined;
-        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `controller answered ${status}`));
+        let message = e?.message ?? `controller answered ${status}`;
+        // The controller's 401 says only "authentication required"; say how to fix it.
+        if (status === 401) {
+          message += target.token === undefined
+            ? ` by the controller at ${target.url}: set VXNET_TOKEN_FILE to a file holding its token`
+            : `: the controller at ${target.url} refused the token in $VXNET_TOKEN_FILE`;
+        }
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, message));
       });
     });
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));

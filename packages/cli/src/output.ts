@@ -10,3 +10,14 @@ export function table(headers: string[], rows: string[][]): string {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** Aligned `Key:   value` lines, as `docker info` prints them. */
+export function fields(pairs: Array<[string, string]>): string {
+  const width = Math.max(0, ...pairs.map(([k]) => k.length + 1));
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** Write lines (already joined or not) to stdout with a final newline. */
+export function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}

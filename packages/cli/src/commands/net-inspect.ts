@@ -1,0 +1,43 @@
+import type { NetworkDetail } from '@vxnet/controller';
+import { call, resolveController, type ControllerFlags } from '../controller-client.js';
+import { formatKeyValues, remaining, secondsUntil, timeWithAgo } from '../format.js';
+import { fields, print, printJson, table } from '../output.js';
+
+/** `vxnet net inspect NAME|ID [--json]`: the spec, the hosts holding a subnet of it, the endpoints. */
+export async function netInspectCommand(ref: string, flags: { json?: boolean }, conn: ControllerFlags): Promise<number> {
+  const detail = await call<NetworkDetail>(resolveController(conn), 'GET', `/v1/networks/${encodeURIComponent(ref)}`);
+  if (flags.json) printJson(detail);
+  else print(formatNetworkDetail(detail));
+  return 0;
+}
+
+export function formatNetworkDetail({ network: n, hosts }: NetworkDetail, now = Date.now()): string {
+  const out: string[] = [];
+  out.push(fields([
+    ['ID', n.id],
+    ['Name', n.name],
+    ['Driver', n.driver],
+    ['Subnet', n.subnet],
+    ['Host subnets', `/${n.hostSubnetLength}`],
+    ['VNI', String(n.vni)],
+    ['MTU', n.mtu === null ? 'auto (underlay MTU - 50)' : String(n.mtu)],
+    ['Internal', String(n.internal)],
+    ['Labels', formatKeyValues(n.labels)],
+    ['Options', formatKeyValues(n.options)],
+    ['Created', timeWithAgo(n.createdAt, now)],
+  ]));
+  out.push('');
+  if (hosts.length === 0) {
+    out.push('no host holds a subnet of this network yet');
+  } else {
+    out.push(table(
+      ['HOST', 'SUBNET', 'GATEWAY', 'UNDERLAY IP', 'VTEP MAC', 'STATE', 'EXPIRES IN'],
+      hosts.map((h) => [h.host, h.subnet, h.gateway, h.underlayIp, h.vtepMac, h.alive ? 'alive' : 'dead', remaining(secondsUntil(h.expiresAt, now))]),
+    ));
+  }
+  out.push('');
+  const endpoints = hosts.flatMap((h) => h.endpoints);
+  if (endpoints.length === 0) out.push('no endpoints');
+  else out.push(table(['NAME', 'IP', 'MAC', 'HOST'], endpoints.map((e) => [e.name, e.ip, e.mac, e.host])));
+  return out.join('\n');
+}
