@@ -10,7 +10,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
-import { EtcdStore, type WatchEvent } from '@vxnet/common';
+import { type WatchEvent } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { startTestEtcd } from '@vxnet/common/testing';
 import { ms as fmt, summarize, time, writeReport } from './lib/stats.js';
 

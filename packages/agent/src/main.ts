@@ -7,7 +7,8 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRtNetlink } from 'netlink';
-import { EtcdStore, createLogger, isUserError, keys } from '@vxnet/common';
+import { createLogger, isUserError, keys } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
 import { loadConfig } from './config.js';

@@ -12,10 +12,8 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import {
-  EtcdStore, isAlive, keys, spawnDaemon, stopProcess,
-  type EndpointRecord, type HostAlive, type HostRecord, type NetworkSpec, type ProcessRecord, type SubnetLease,
-} from '@vxnet/common';
+import { isAlive, keys, spawnDaemon, stopProcess, type EndpointRecord, type HostAlive, type HostRecord, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { etcdMissing, startTestEtcd, type TestEtcd } from '@vxnet/common/testing';
 
 const CLI = fileURLToPath(new URL('../../bin/vxnet.js', import.meta.url));

@@ -4,7 +4,8 @@
  */
 import { createServer } from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
-import { EtcdStore, createLogger, isUserError, keys, parseCidr } from '@vxnet/common';
+import { createLogger, isUserError, keys, parseCidr } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { build } from './app.js';
 import { loadConfig } from './config.js';
 

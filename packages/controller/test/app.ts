@@ -4,7 +4,8 @@
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { EtcdStore, MemoryStore, keys, silentLogger, type HostRecord, type SubnetLease, type EndpointRecord, type Store, type Keys } from '@vxnet/common';
+import { MemoryStore, keys, silentLogger, type HostRecord, type SubnetLease, type EndpointRecord, type Store, type Keys } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { etcdMissing, startTestEtcd } from '@vxnet/common/testing';
 import { build } from '../src/app.js';
 

@@ -5,7 +5,8 @@
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { EtcdStore, keys, parseCidr, cidrSize, silentLogger } from '@vxnet/common';
+import { keys, parseCidr, cidrSize, silentLogger } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { etcdMissing, startTestEtcd } from '@vxnet/common/testing';
 import { build } from '../src/app.js';
 

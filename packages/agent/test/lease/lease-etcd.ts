@@ -3,7 +3,8 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdStore, keys, silentLogger, type NetworkSpec } from '@vxnet/common';
+import { keys, silentLogger, type NetworkSpec } from '@vxnet/common';
+import { EtcdStore } from '@vxnet/common/etcd';
 import { etcdMissing, startTestEtcd } from '@vxnet/common/testing';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 
