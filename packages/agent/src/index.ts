@@ -1,2 +1,7 @@
-// The agent is built in a later issue (see DESIGN.md); this package exists so the workspace layout is fixed from the start.
-export {};
+/** The agent's building blocks, for tests and benchmarks; the daemon itself is main.ts. */
+export { Agent, type AgentOptions, type LocalEndpoint, type CreateEndpointRequest } from './agent.js';
+export { LeaseManager, type LeaseManagerOptions } from './lease/lease-manager.js';
+export { HostRegistration } from './registration/host-registration.js';
+export * from './dataplane/index.js';
+export { ensureNetns, deleteNetns, listNetns, netnsPath, inNetns } from './netns/netns.js';
+export { macForIp, nextFree, addressProblem } from './ipam/ipam.js';
