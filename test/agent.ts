@@ -177,6 +177,73 @@ if (!isRoot) {
     t.ok((await until(() => ping(sa, ipB), 2000)).value, 'a reaches b through the new VTEP');
   });
 
+  t.test('restart reconciles: what the agent owns but no longer wants goes, nothing else is touched', async (t) => {
+    const ns = netnsOf('h1', net1.id);
+    const hostNs = `${prefix}h1`;
+    // stale peer triple, a veth on the bridge without an endpoint, a namespace of a network that does not exist
+    execFileSync('ip', ['-n', ns, 'route', 'add', '10.128.251.0/24', 'via', '10.128.251.0', 'dev', 'vxlan0', 'onlink']);
+    execFileSync('ip', ['-n', ns, 'neigh', 'replace', '10.128.251.0', 'lladdr', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'nud', 'permanent']);
+    execFileSync('bridge', ['-n', ns, 'fdb', 'replace', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'dst', '198.51.100.77', 'self', 'permanent']);
+    const scratch = sandbox('h1', 'scratch');
+    execFileSync('ip', ['-n', ns, 'link', 'add', 've-stale00000', 'type', 'veth', 'peer', 'name', 'x0', 'netns', scratch]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 've-stale00000', 'master', 'br0', 'up']);
+    const orphan = `${host('h1').agent.netnsPrefix}deadbeef0000`;
+    execFileSync('ip', ['netns', 'add', orphan]);
+    // things that are not the agent's
+    execFileSync('ip', ['-n', hostNs, 'link', 'add', 'keepme0', 'type', 'veth', 'peer', 'name', 'keepme1']);
+    const keepNs = sandbox('h1', 'keep');
+
+    process.kill(agents.h1!.pid, 'SIGKILL');
+    await until(() => !isAlive(agents.h1!), 2000);
+    agents.h1 = restartAgent('h1');
+    t.ok((await agentUp('h1')).value, 'h1 agent back');
+    const list = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    t.ok((await until(() => !list().includes(orphan), 3000)).value, 'namespace of a non-existent network removed');
+    t.notMatch(execFileSync('ip', ['-n', ns, 'route'], { encoding: 'utf8' }), /10\.128\.251\.0/, 'stale route removed');
+    t.notMatch(execFileSync('ip', ['-n', ns, 'neigh'], { encoding: 'utf8' }), /02:de:ad:00:00:01/, 'stale neighbour removed');
+    t.notMatch(execFileSync('bridge', ['-n', ns, 'fdb'], { encoding: 'utf8' }), /02:de:ad:00:00:01/, 'stale FDB entry removed');
+    t.notMatch(execFileSync('ip', ['-n', ns, 'link'], { encoding: 'utf8' }), /ve-stale00000/, 'veth without an endpoint removed');
+    t.match(execFileSync('ip', ['-n', hostNs, 'link'], { encoding: 'utf8' }), /keepme0/, 'a link the agent does not own is untouched');
+    t.ok(list().includes(keepNs), 'a namespace outside its prefix is untouched');
+    t.ok(ping(sa, ipB), 'traffic still flows');
+  });
+
+  t.test('static IPs: honoured when free and in the host subnet, refused clearly otherwise', async (t) => {
+    const lease = (await leasesOf('net1')).find((l) => l.host === 'h1')!;
+    const base = lease.subnet.replace(/\.0\/24$/, '');
+    const s1 = sandbox('h1', 'st1');
+    const ok = await attach('h1', 'net1', s1, 'st1', `${base}.77`);
+    t.equal(ok.status, 201);
+    t.equal(ok.body.ip, `${base}.77`, 'requested address given');
+    const cases: Array<[string, RegExp]> = [
+      [`${base}.77`, /could not use address .* on network "net1": it is in use/],
+      [`${base}.1`, /it is the gateway of/],
+      ['10.250.0.9', /it is outside this host's subnet/],
+      [`${base}.255`, /it is the broadcast address/],
+    ];
+    for (const [ip, re] of cases) {
+      const s = sandbox('h1', `st${ip.split('.').pop()}x`);
+      const r = await attach('h1', 'net1', s, `st-${ip.replace(/\./g, '-')}`, ip);
+      t.equal(r.status, 409, ip);
+      t.match(r.body.message, re);
+      t.equal(execFileSync('ip', ['-n', s, 'link'], { encoding: 'utf8' }).includes('eth0'), false, 'no eth0 left in the sandbox');
+    }
+    const taken = await attach('h3', 'net1', sandbox('h3', 'dupe'), 'a');
+    t.equal(taken.status, 409, 'the name "a" is taken on net1 by a container on h1');
+    t.match(taken.body.message, /could not attach "a" to network "net1": the name is taken/);
+  });
+
+  t.test('vxnet host ls and lease ls show live hosts and real leases', async (t) => {
+    const hosts = JSON.parse((await vxnet(['host', 'ls', '--json'], env)).stdout) as Array<{ name: string; state: string; networks: string[] }>;
+    t.same(hosts.map((h) => [h.name, h.state]), [['h1', 'alive'], ['h2', 'alive'], ['h3', 'alive']]);
+    t.ok(hosts.find((h) => h.name === 'h1')!.networks.includes('net1'));
+    const leases = JSON.parse((await vxnet(['lease', 'ls', '--net', 'net1', '--json'], env)).stdout) as Array<{ host: string; remainingSeconds: number }>;
+    t.same(leases.map((l) => l.host).sort(), ['h1', 'h3'], 'h1 and h3 have endpoints on net1 so far');
+    t.ok(leases.every((l) => l.remainingSeconds > 86_000), 'leases run for about 24 h');
+    const human = (await vxnet(['lease', 'ls'], env)).stdout;
+    t.match(human, /NETWORK\s+SUBNET\s+HOST/);
+  });
+
   t.test('store outage: traffic flows, agents resume and program new peers', async (t) => {
     const etcd: ProcessRecord = labState().store.process;
     process.kill(etcd.pid, 'SIGSTOP');
