@@ -18,6 +18,7 @@ import {
   type EndpointRecord, type Keys, type KeyValue, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent,
 } from '@vxnet/common';
 import type { DataPlane, Peer } from './dataplane/index.js';
+import type { AgentDns } from './dns/dns-service.js';
 import { listNetns } from './netns/netns.js';
 import { AddressUnavailable, EndpointNameTaken, EndpointNotFound, NetworkUnknown } from './errors.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
@@ -39,6 +40,8 @@ export interface AgentOptions {
   leases: LeaseManager;
   registration: HostRegistration;
   log: Logger;
+  /** Embedded DNS (one server per joined network); none: no DNS. */
+  dns?: AgentDns;
 }
 
 /** A local endpoint, as kept in the state file and answered by the API. */
@@ -129,6 +132,7 @@ export class Agent {
     this.stopped = true;
     for (const w of this.watches) await w.close();
     await this.chain.catch(() => undefined);
+    await this.o.dns?.close();
     this.o.leases.stop();
     await this.o.registration.stop();
     this.o.dataplane.close();
@@ -149,6 +153,7 @@ export class Agent {
       if (e.type === 'put') this.networks.set(id, JSON.parse(e.kv.value) as NetworkSpec);
       else this.networks.delete(id);
     }
+    this.o.dns?.update(this.networks, this.endpointRecords);
   }
 
   private applyLeases(events: WatchEvent[]): void {
@@ -181,6 +186,7 @@ export class Agent {
       if (e.type === 'put') this.endpointRecords.set(e.kv.key, JSON.parse(e.kv.value) as EndpointRecord);
       else this.endpointRecords.delete(e.key);
     }
+    this.o.dns?.update(this.networks, this.endpointRecords);
   }
 
   // ---- kernel ------------------------------------------------------------
@@ -212,19 +218,21 @@ export class Agent {
     const want = this.desiredPeers(netId);
     let have = this.programmed.get(netId);
     if (!have) this.programmed.set(netId, (have = new Map()));
-    for (const [subnet, p] of have) {
-      const w = want.get(subnet);
-      if (!w || w.vtepMac !== p.vtepMac || w.underlayIp !== p.underlayIp) {
-        await this.o.dataplane.deletePeer(netns, p);
-        have.delete(subnet);
-        this.o.log.info({ network: { id: netId }, peer: p }, 'peer removed');
-      }
+    // one batch each way: 1,000 peers take tens of ms instead of a second (bench/results/agent-programming.md)
+    const gone = [...have.values()].filter((p) => {
+      const w = want.get(p.subnet);
+      return !w || w.vtepMac !== p.vtepMac || w.underlayIp !== p.underlayIp;
+    });
+    if (gone.length > 0) {
+      await this.o.dataplane.deletePeers(netns, gone);
+      for (const p of gone) have.delete(p.subnet);
+      this.o.log.info({ network: { id: netId }, count: gone.length, peers: gone.slice(0, 8) }, 'peers removed');
     }
-    for (const [subnet, p] of want) {
-      if (have.has(subnet)) continue;
-      await this.o.dataplane.ensurePeer(netns, p);
-      have.set(subnet, p);
-      this.o.log.info({ network: { id: netId }, peer: p }, 'peer added');
+    const added = [...want.values()].filter((p) => !have.has(p.subnet));
+    if (added.length > 0) {
+      await this.o.dataplane.ensurePeers(netns, added);
+      for (const p of added) have.set(p.subnet, p);
+      this.o.log.info({ network: { id: netId }, count: added.length, peers: added.slice(0, 8) }, 'peers added');
     }
   }
 
@@ -250,6 +258,7 @@ export class Agent {
       throw err;
     }
     const current = lease.vtepMac === vtepMac ? lease : await this.o.leases.acquire(net, vtepMac);
+    await this.o.dns?.ensure(net.id, this.netnsName(net.id), addressAt(cidr, 1));
     if (!this.joined.has(net.id)) {
       this.joined.add(net.id);
       await this.o.registration.setNetworks([...this.joined]);
@@ -264,6 +273,7 @@ export class Agent {
     for (const ep of this.local.filter((e) => e.networkId === netId)) await this.o.dataplane.deleteEndpoint(netns, ep.hostIfname);
     this.local = this.local.filter((e) => e.networkId !== netId);
     this.writeLocal();
+    await this.o.dns?.remove(netId);
     await this.o.dataplane.deleteNetwork(netns);
     this.programmed.delete(netId);
     this.joined.delete(netId);
@@ -362,6 +372,8 @@ export class Agent {
         const netns = this.netnsName(net.id);
         await this.o.dataplane.ensureEndpoint(netns, {
           sandboxNetnsPath: ep.sandbox, ifname: ep.ifname, hostIfname: ep.hostIfname, ip, prefixLength: ep.prefixLength, mac: ep.mac, gateway: ep.gateway, mtu: ep.mtu,
+          // the first interface carries the default route; others only their network's range
+          route: ep.ifname === 'eth0' ? '0.0.0.0/0' : net.subnet,
         });
         undo.push(() => this.o.dataplane.deleteEndpoint(netns, ep.hostIfname));
         this.local.push(ep);

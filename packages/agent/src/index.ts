@@ -5,3 +5,4 @@ export { HostRegistration } from './registration/host-registration.js';
 export * from './dataplane/index.js';
 export { ensureNetns, deleteNetns, listNetns, netnsPath, inNetns } from './netns/netns.js';
 export { macForIp, nextFree, addressProblem } from './ipam/ipam.js';
+export * from './dns/index.js';

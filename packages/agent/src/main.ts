@@ -13,6 +13,8 @@ import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
 import { loadConfig } from './config.js';
 import { NetlinkDataPlane } from './dataplane/index.js';
+import { DnsService } from './dns/dns-service.js';
+import { dnsUpstreamsFromArgs } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
 import { HostRegistration } from './registration/host-registration.js';
 
@@ -31,7 +33,8 @@ async function linkMtu(ifname: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const cfg = loadConfig(process.argv.slice(2));
+  const { upstreams, rest: argv } = dnsUpstreamsFromArgs(process.argv.slice(2));
+  const cfg = loadConfig(argv);
   const log = createLogger({ name: 'vxnet-agent', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log });
   const k = keys(cfg.storePrefix);
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
     netnsPrefix: cfg.netnsPrefix, endpointsFile: join(cfg.stateDir, 'endpoints.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, log: log.child({ component: 'agent' }),
+    dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
   });
   await agent.start();
 

@@ -63,8 +63,14 @@ export interface EndpointSpec {
   prefixLength: number;
   /** The container interface's MAC (Docker-style 02:42 + IP bytes, computed by the caller). */
   mac: string;
-  /** Default gateway (the bridge address). */
+  /** The bridge address, the sandbox's next hop for `route`. */
   gateway: string;
+  /**
+   * What the sandbox reaches through this interface, via the gateway: `0.0.0.0/0`
+   * (the default route, default) for its first interface, the network's whole CIDR
+   * for the others, so that a second network never takes over the default route.
+   */
+  route?: string;
   /** MTU in bytes of both veth ends. */
   mtu: number;
 }
@@ -111,7 +117,10 @@ export interface DataPlane {
    * Replace-idempotent; if the peer's VTEP MAC changed, the FDB entry of the old
    * MAC is removed.
    *
-   * Equivalent to: ip -n NS route replace SUBNET via VTEP_IP dev vxlan0 onlink;
+   * The route's metric is SUBNET's network address as a u32 (see routeMetric:
+   * it keeps the kernel's route insertion linear in the number of peers).
+   *
+   * Equivalent to: ip -n NS route replace SUBNET via VTEP_IP dev vxlan0 onlink metric SUBNET_U32;
    * ip -n NS neigh replace VTEP_IP lladdr VTEP_MAC dev vxlan0 nud permanent;
    * bridge -n NS fdb replace VTEP_MAC dev vxlan0 dst UNDERLAY_IP self permanent
    */
@@ -125,6 +134,33 @@ export interface DataPlane {
    * ip -n NS neigh del VTEP_IP dev vxlan0; bridge -n NS fdb del VTEP_MAC dev vxlan0 self
    */
   deletePeer(netns: string, peer: Peer): Promise<void>;
+
+  /**
+   * Programs many remote hosts at once: for each peer exactly what ensurePeer
+   * does (route, permanent neighbour, permanent FDB entry; the FDB entry of a
+   * changed VTEP MAC removed), sent as a few multi-message netlink datagrams
+   * instead of one round trip per entry. Replace-idempotent. Throws TypeError
+   * for an invalid peer before anything is sent. Entries are independent: when
+   * the kernel refuses some, all the others are still applied and
+   * `VXNET_DATAPLANE_FAILED` is thrown naming each refused entry (route,
+   * neighbour or fdb, with subnet/IP/MAC and errno name); its `cause` is an
+   * AggregateError with one Error per refused entry.
+   *
+   * Equivalent to: ip -n NS -batch - <<< "route replace SUBNET via VTEP_IP dev vxlan0 onlink metric SUBNET_U32
+   * neigh replace VTEP_IP lladdr VTEP_MAC dev vxlan0 nud permanent …";
+   * bridge -n NS -batch - <<< "fdb replace VTEP_MAC dev vxlan0 dst UNDERLAY_IP self permanent …"
+   */
+  ensurePeers(netns: string, peers: Peer[]): Promise<void>;
+
+  /**
+   * Removes many remote hosts' routes, neighbours and FDB entries at once, as
+   * deletePeer does for one. Not-found (of any entry, of vxlan0, or of the
+   * namespace) is success; other refusals are reported as by ensurePeers.
+   *
+   * Equivalent to: ip -n NS -batch - <<< "route del SUBNET via VTEP_IP dev vxlan0
+   * neigh del VTEP_IP dev vxlan0 …"; bridge -n NS -batch - <<< "fdb del VTEP_MAC dev vxlan0 self …"
+   */
+  deletePeers(netns: string, peers: Peer[]): Promise<void>;
 
   /**
    * The peers as the kernel has them: each route via vxlan0 joined with the
@@ -150,7 +186,7 @@ export interface DataPlane {
    *
    * Equivalent to: ip -n NS link add HOST_IF mtu MTU master br0 up type veth peer name IFNAME netns SANDBOX address MAC mtu MTU;
    * ip -n SANDBOX addr add IP/LEN dev IFNAME; ip -n SANDBOX link set IFNAME up;
-   * ip -n SANDBOX route replace default via GW dev IFNAME
+   * ip -n SANDBOX route replace ROUTE via GW dev IFNAME      (ROUTE: default, or the network's CIDR)
    */
   ensureEndpoint(netns: string, ep: EndpointSpec): Promise<void>;
 

@@ -15,6 +15,8 @@ import { formatIpv4, parseCidr, type Logger } from '@vxnet/common';
 import { deleteNetns, ensureNetns, inNetns, netnsId, netnsPath, openNetns } from '../netns/netns.js';
 import type { DataPlane, EndpointSpec, NetworkPlaneSpec, Peer } from './data-plane.js';
 import { DataPlaneConflict, DataPlaneFailed, NetnsNotFound } from '../errors.js';
+import { BatchWriter, RtnlBatchSocket } from './rtnl-batch.js';
+import { cidrToU32, ipv4ToU32, macToBuffer, routeMetric, writeFdb, writeNeighbour, writeRoute, writeRouteDelete } from './peer-messages.js';
 import {
   AF_BRIDGE,
   AF_INET,
@@ -67,7 +69,81 @@ interface NsHandle {
   sock: RtNetlinkSocket;
   /** Index of vxlan0, cached after ensureNetwork or the first lookup. */
   vxlanIndex?: number;
+  /** Socket for ensurePeers/deletePeers, opened on first use. */
+  batch?: RtnlBatchSocket;
 }
+
+/** A peer's addresses, validated and converted once. */
+interface PeerBits {
+  peer: Peer;
+  network: number;
+  dstLen: number;
+  vtep: number;
+  mac: Buffer;
+  underlay: number;
+}
+
+function ipv4Number(text: string): number {
+  const n = ipv4ToU32(text);
+  if (n === undefined) throw new TypeError(`invalid IPv4 address "${text}"`);
+  return n;
+}
+
+function peerBits(peer: Peer): PeerBits {
+  const dst = cidrToU32(peer.subnet) ?? parseCidr(peer.subnet, 'peer subnet');
+  return {
+    peer,
+    network: dst.network,
+    dstLen: dst.prefixLength,
+    vtep: ipv4Number(peer.vtepIp),
+    mac: macToBuffer(peer.vtepMac) ?? macBuffer(peer.vtepMac),
+    underlay: ipv4Number(peer.underlayIp),
+  };
+}
+
+/** The entries of a peer batch, in message order: what each is, for error messages. */
+const ENTRY_KINDS = ['route', 'neighbour', 'fdb', 'old fdb'] as const;
+type EntryKind = (typeof ENTRY_KINDS)[number];
+const ROUTE = 0;
+const NEIGHBOUR = 1;
+const FDB = 2;
+const OLD_FDB = 3;
+
+/** Message i of a batch is entry `kind` of peers[peer]: packed as peer * 4 + kind (a small-integer array, no objects). */
+class EntryRefs {
+  readonly packed: number[] = [];
+  /** MACs of old-FDB deletes, by message index. */
+  readonly oldMacs = new Map<number, string>();
+
+  constructor(readonly peers: Peer[]) {}
+
+  push(peer: number, kind: number): void {
+    this.packed.push(peer * 4 + kind);
+  }
+
+  kind(i: number): EntryKind {
+    return ENTRY_KINDS[this.packed[i]! & 3]!;
+  }
+
+  label(i: number): string {
+    const p = this.peers[this.packed[i]! >> 2]!;
+    switch (this.packed[i]! & 3) {
+      case ROUTE:
+        return `route ${p.subnet} via ${p.vtepIp}`;
+      case NEIGHBOUR:
+        return `neighbour ${p.vtepIp} lladdr ${p.vtepMac}`;
+      case FDB:
+        return `fdb ${p.vtepMac} dst ${p.underlayIp}`;
+      default:
+        return `fdb ${this.oldMacs.get(i) ?? '?'} (old MAC of ${p.vtepIp})`;
+    }
+  }
+}
+
+const NOT_FOUND = ['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL'];
+
+/** How many refused entries an error message spells out. */
+const FAILURES_SHOWN = 5;
 
 /** u32 IFLA_LINK, which netlink 0.3.0 hands over as a raw (host-endian) Buffer. */
 function linkAttrIndex(link: LinkMessage): number | undefined {
@@ -249,6 +325,7 @@ export class NetlinkDataPlane implements DataPlane {
     const what = `program peer ${peer.subnet}`;
     const h = this.handle(netns, what);
     const dst = parseCidr(peer.subnet, 'peer subnet');
+    const network = ipv4Buffer(formatIpv4(dst.network));
     const vtep = ipv4Buffer(peer.vtepIp);
     const mac = macBuffer(peer.vtepMac);
     const underlay = ipv4Buffer(peer.underlayIp);
@@ -271,7 +348,7 @@ export class NetlinkDataPlane implements DataPlane {
             type: 'UNICAST',
             flags: { __unknown: RTNH_F_ONLINK },
           },
-          { dst: ipv4Buffer(formatIpv4(dst.network)), gateway: vtep, oif: ifindex },
+          { dst: network, gateway: vtep, oif: ifindex, priority: routeMetric(dst.network) },
           { flags: CREATE_REPLACE, ...T },
         ),
         h.sock.newNeighbor({ family: AF_INET, ifindex, state: { permanent: true } }, { dst: vtep, lladdr: mac }, { flags: CREATE_REPLACE, ...T }),
@@ -310,6 +387,94 @@ export class NetlinkDataPlane implements DataPlane {
     } catch (err) {
       throw new DataPlaneFailed(what, netns, message(err), err);
     }
+  }
+
+  async ensurePeers(netns: string, peers: Peer[]): Promise<void> {
+    const what = `program ${peers.length} peers`;
+    const h = this.handle(netns, what);
+    const bits = peers.map(peerBits);
+    if (bits.length === 0) return;
+    try {
+      const ifindex = await this.vxlanIndex(h, netns);
+      // As in ensurePeer, a peer whose VTEP MAC changed leaves an FDB entry for
+      // the old MAC: one neighbour dump finds them all.
+      const oldMac = new Map<string, Buffer>();
+      for (const n of await h.sock.getNeighbors({ family: AF_INET }, {}, T)) {
+        const ip = n.data.ifindex === ifindex ? ipv4Text(n.attrs.dst) : undefined;
+        if (ip && n.attrs.lladdr) oldMac.set(ip, n.attrs.lladdr);
+      }
+      const w = new BatchWriter(bits.length * 3 * 64);
+      const refs = new EntryRefs(peers);
+      for (let i = 0; i < bits.length; i++) {
+        const b = bits[i]!;
+        const old = oldMac.get(b.peer.vtepIp);
+        if (old && !old.equals(b.mac)) {
+          refs.oldMacs.set(w.count, macText(old) ?? '?');
+          writeFdb(w, old, ifindex, undefined);
+          refs.push(i, OLD_FDB);
+        }
+        writeRoute(w, b.network, b.dstLen, b.vtep, ifindex);
+        writeNeighbour(w, b.vtep, ifindex, b.mac);
+        writeFdb(w, b.mac, ifindex, b.underlay);
+        refs.push(i, ROUTE);
+        refs.push(i, NEIGHBOUR);
+        refs.push(i, FDB);
+      }
+      await this.runBatch(h, netns, what, w, refs, (kind) => kind === 'old fdb');
+    } catch (err) {
+      if (err instanceof DataPlaneFailed) throw err;
+      throw new DataPlaneFailed(what, netns, message(err), err);
+    }
+  }
+
+  async deletePeers(netns: string, peers: Peer[]): Promise<void> {
+    const what = `delete ${peers.length} peers`;
+    const bits = peers.map(peerBits);
+    if (bits.length === 0 || netnsId(netnsPath(netns)) === undefined) return;
+    const h = this.handle(netns, what);
+    try {
+      const vx = await getLinkByName(h.sock, VXLAN_NAME);
+      if (!vx) return; // the entries went with the device
+      const ifindex = vx.data.index ?? 0;
+      h.vxlanIndex = ifindex;
+      const w = new BatchWriter(bits.length * 3 * 48);
+      const refs = new EntryRefs(peers);
+      for (let i = 0; i < bits.length; i++) {
+        const b = bits[i]!;
+        writeRouteDelete(w, b.network, b.dstLen, b.vtep, ifindex);
+        writeNeighbour(w, b.vtep, ifindex, undefined);
+        writeFdb(w, b.mac, ifindex, undefined);
+        refs.push(i, ROUTE);
+        refs.push(i, NEIGHBOUR);
+        refs.push(i, FDB);
+      }
+      await this.runBatch(h, netns, what, w, refs, () => true);
+    } catch (err) {
+      if (err instanceof DataPlaneFailed) throw err;
+      throw new DataPlaneFailed(what, netns, message(err), err);
+    }
+  }
+
+  /**
+   * Sends a batch; throws DataPlaneFailed naming the refused entries (all of
+   * them in `cause`, an AggregateError of `Error('<entry>: Request rejected:
+   * ECODE')`, the library's wording). Not-found answers to entries for which
+   * `missingOk` holds are success. Entries are independent: the kernel applies
+   * every one it accepts, whatever happens to the others.
+   */
+  private async runBatch(h: NsHandle, netns: string, what: string, w: BatchWriter, refs: EntryRefs, missingOk: (kind: EntryKind) => boolean): Promise<void> {
+    h.batch ??= new RtnlBatchSocket(netns);
+    const results = await h.batch.run(w);
+    const refused: Error[] = [];
+    results.forEach((code, i) => {
+      if (code === undefined) return;
+      if (!(missingOk(refs.kind(i)) && NOT_FOUND.includes(code))) refused.push(new Error(`${refs.label(i)}: Request rejected: ${code}`));
+    });
+    if (refused.length === 0) return;
+    const shown = refused.slice(0, FAILURES_SHOWN).map((e) => e.message.replace(': Request rejected: ', ': '));
+    const more = refused.length > FAILURES_SHOWN ? `; and ${refused.length - FAILURES_SHOWN} more` : '';
+    const summary = `the kernel refused ${refused.length} of ${results.length} entries (the others are applied): ${shown.join('; ')}${more}`;
+    throw new DataPlaneFailed(what, netns, summary, new AggregateError(refused, summary));
   }
 
   async listPeers(netns: string): Promise<Peer[]> {
@@ -409,9 +574,10 @@ export class NetlinkDataPlane implements DataPlane {
       const innerIndex = inner.data.index ?? 0;
       await setLinkUp(sandbox, innerIndex, { mtu: ep.mtu, address: mac });
       await ensureOnlyAddress(sandbox, innerIndex, ep.ip, ep.prefixLength);
+      const route = parseCidr(ep.route ?? '0.0.0.0/0', 'endpoint route');
       await sandbox.newRoute(
-        { family: AF_INET, dstLen: 0, table: RT_TABLE_MAIN, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
-        { gateway, oif: innerIndex },
+        { family: AF_INET, dstLen: route.prefixLength, table: RT_TABLE_MAIN, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
+        { ...(route.prefixLength > 0 ? { dst: ipv4Buffer(formatIpv4(route.network)) } : {}), gateway, oif: innerIndex },
         { flags: CREATE_REPLACE, ...T },
       );
     } catch (err) {
@@ -485,6 +651,7 @@ export class NetlinkDataPlane implements DataPlane {
     if (!h) return;
     this.handles.delete(netns);
     closeRtnl(h.sock);
+    h.batch?.close();
   }
 
   private async vxlanIndex(h: NsHandle, netns: string): Promise<number> {

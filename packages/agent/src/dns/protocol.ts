@@ -1,0 +1,29 @@
+/** Messages between the DNS worker (dns-worker.ts) and its owner on the main thread (dns-server.ts). */
+import type { DnsSnapshot, Transport } from './resolver.js';
+
+/** workerData of the DNS worker. */
+export interface WorkerConfig {
+  port: number;
+  /** TTL of internal answers, seconds. */
+  ttl: number;
+  /** Forwarded queries waiting for the main thread at most; beyond, SERVFAIL. */
+  maxForwards: number;
+}
+
+export type ToWorker =
+  | { type: 'snapshot'; version: number; snapshot: DnsSnapshot }
+  /** Start serving a network: enter `netnsPath`, bind UDP and TCP on `address`, come back. */
+  | { type: 'serve'; networkId: string; netnsPath: string; address: string }
+  | { type: 'unserve'; networkId: string }
+  /** Reply to a forwarded query; null: no upstream answered (the worker answers SERVFAIL). */
+  | { type: 'reply'; id: number; reply: Uint8Array | null }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'serving'; networkId: string }
+  | { type: 'failed'; networkId: string | undefined; message: string; code: string | undefined }
+  | { type: 'unserved'; networkId: string }
+  | { type: 'applied'; version: number }
+  | { type: 'forward'; id: number; query: Uint8Array; transport: Transport }
+  | { type: 'closed' };
