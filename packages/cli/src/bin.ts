@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { createLogger, isUserError } from '@vxnet/common';
 import { vxnetHome } from './context.js';
 import type { ControllerFlags } from './controller-client.js';
+import type { EngineFlags } from './engine-client.js';
 import { collect } from './format.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,6 +26,7 @@ function build(): Command {
     .version(version)
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
     .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port (default: $VXNET_CONTROLLER, then the current lab\'s controller)')
+    .option('-H, --host <host>', 'engine to talk to: a host of the current lab (h1) or unix:///path/to/engine.sock (default: $VXNET_HOST; the only host of a one-host lab)')
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
 
@@ -80,6 +82,7 @@ function build(): Command {
     });
 
   const conn = () => program.opts() as ControllerFlags;
+  const engineConn = () => program.opts() as EngineFlags;
 
   const net = program.command('net').alias('network').description('overlay networks: create, list, inspect, remove').enablePositionalOptions();
 
@@ -126,6 +129,112 @@ function build(): Command {
     .action(async (refs: string[], flags) => {
       const { netRmCommand } = await import('./commands/net-rm.js');
       process.exitCode = await netRmCommand(refs, flags, conn());
+    });
+
+  net.command('connect')
+    .description('connect a container to one more network (next ethN; on its engine\'s host)')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('--alias <name>', 'extra DNS name on this network (repeatable)', collect)
+    .option('--ip <address>', 'address in this host\'s subnet of the network')
+    .option('--json', 'print the new endpoint as JSON')
+    .action(async (network: string, container: string, flags) => {
+      const { netConnectCommand } = await import('./commands/net-connect.js');
+      process.exitCode = await netConnectCommand(network, container, flags, engineConn());
+    });
+
+  net.command('disconnect')
+    .description('disconnect a container from a network')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .action(async (network: string, container: string) => {
+      const { netDisconnectCommand } = await import('./commands/net-disconnect.js');
+      process.exitCode = await netDisconnectCommand(network, container, engineConn());
+    });
+
+  // containers, on the engine chosen by -H
+  program.command('run')
+    .description('create and start a container (attached: prints its output and exits with its code)')
+    .argument('[image]', 'image (busybox), or the command\'s first word with --rootfs')
+    .argument('[cmd...]', 'command and arguments (default: sh; kept running with -d)')
+    .option('-d, --detach', 'run in the background and print the container id')
+    .option('--name <name>', 'container name (default: generated)')
+    .option('--net <network>', 'overlay network to attach (repeatable), or none, host, container:NAME (default: none)', collect)
+    .option('--ip <address>', 'address on the first network')
+    .option('--alias <name>', 'extra DNS name on the networks (repeatable)', collect)
+    .option('--hostname <name>', 'host name inside the container (default: the short id)')
+    .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
+    .option('--rootfs <dir>', 'run this directory as the root filesystem instead of an image')
+    .option('--rm', 'remove the container when it exits (attached runs)')
+    .passThroughOptions()
+    .action(async (image: string | undefined, cmd: string[], flags) => {
+      const { runCommand } = await import('./commands/run.js');
+      process.exitCode = await runCommand(image, cmd, flags, engineConn());
+    });
+
+  program.command('ps')
+    .description('list containers (running ones; all with -a)')
+    .option('-a, --all', 'include stopped containers')
+    .option('-q, --quiet', 'print only the (short) ids')
+    .option('--json', 'print the containers as JSON')
+    .action(async (flags) => {
+      const { psCommand } = await import('./commands/ps.js');
+      process.exitCode = await psCommand(flags, engineConn());
+    });
+
+  program.command('exec')
+    .description('run a command in a running container; exits with its exit code')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .argument('<cmd...>', 'command and arguments')
+    .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
+    .passThroughOptions()
+    .action(async (container: string, cmd: string[], flags) => {
+      const { execCommand } = await import('./commands/exec.js');
+      process.exitCode = await execCommand(container, cmd, flags, engineConn());
+    });
+
+  program.command('logs')
+    .description('print a container\'s output')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('-f, --follow', 'keep printing until the container stops')
+    .action(async (container: string, flags) => {
+      const { logsCommand } = await import('./commands/logs.js');
+      process.exitCode = await logsCommand(container, flags, engineConn());
+    });
+
+  program.command('stop')
+    .description('stop containers: SIGTERM, then SIGKILL after a timeout')
+    .argument('<container...>', 'container names, ids or unique id prefixes')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default 10)')
+    .action(async (refs: string[], flags) => {
+      const { stopCommand } = await import('./commands/stop.js');
+      process.exitCode = await stopCommand(refs, flags, engineConn());
+    });
+
+  program.command('start')
+    .description('start stopped containers again (same name, sandbox and addresses)')
+    .argument('<container...>', 'container names, ids or unique id prefixes')
+    .action(async (refs: string[]) => {
+      const { startCommand } = await import('./commands/start.js');
+      process.exitCode = await startCommand(refs, engineConn());
+    });
+
+  program.command('rm')
+    .description('remove containers and everything they had (endpoints, sandbox, logs)')
+    .argument('<container...>', 'container names, ids or unique id prefixes')
+    .option('-f, --force', 'kill running containers first')
+    .action(async (refs: string[], flags) => {
+      const { rmCommand } = await import('./commands/rm.js');
+      process.exitCode = await rmCommand(refs, flags, engineConn());
+    });
+
+  program.command('inspect')
+    .description('show a container: state, pid, host, sandbox, networks with IP, MAC and gateway')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('--json', 'print the API object')
+    .action(async (ref: string, flags) => {
+      const { inspectCommand } = await import('./commands/inspect.js');
+      process.exitCode = await inspectCommand(ref, flags, engineConn());
     });
 
   const host = program.command('host').description('hosts that registered with the cluster').enablePositionalOptions();

@@ -1,2 +1,9 @@
-// The engine is built in a later issue (see DESIGN.md); this package exists so the workspace layout is fixed from the start.
-export {};
+/** The engine's building blocks and API types (for the CLI and tests); the daemon itself is main.ts. */
+export { Engine, KEEP_ALIVE, parseNetworks, type ContainerView, type ContainerNetworkView, type ExecResult, type LogChunk, type RunRequest, type EngineOptions } from './engine.js';
+export { buildSpec, DEFAULT_CAPABILITIES, type OciSpec, type SpecInput } from './runtime/oci-spec.js';
+export { Runc } from './runtime/runc.js';
+export { ImageStore } from './image/images.js';
+export { Sandboxes } from './sandbox/sandbox.js';
+export { hostsFile, resolvConf, hostnameFile } from './sandbox/etc-files.js';
+export { loadConfig, type EngineConfig } from './config.js';
+export { nameProblem, hostnameProblem, generateName } from './names.js';

@@ -14,8 +14,9 @@ export function printStatus(s: LabStatus): void {
   const out: string[] = [];
   out.push(`lab ${s.name}: ${s.health}   underlay ${s.underlay}, mtu ${s.mtu}`);
   out.push('');
-  out.push(table(['HOST', 'UNDERLAY IP', 'NETNS', 'STATE', 'AGENT PID', 'AGENT'], s.hosts.map((h) => [
+  out.push(table(['HOST', 'UNDERLAY IP', 'NETNS', 'STATE', 'AGENT PID', 'AGENT', 'ENGINE PID', 'ENGINE'], s.hosts.map((h) => [
     h.name, h.underlayIp, h.netns, h.present ? 'up' : 'missing', String(h.pids.agent ?? '-'), h.agentRunning ? 'running' : 'stopped',
+    String(h.pids.engine ?? '-'), h.engineSocket === null ? '-' : h.engineRunning ? 'running' : 'stopped',
   ])));
   out.push('');
   out.push(table(['SERVICE', 'ENDPOINT', 'PID', 'STATE'], [

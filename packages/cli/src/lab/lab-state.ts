@@ -23,6 +23,16 @@ export interface LabHost {
     netnsPrefix: string;
     process?: ProcessRecord;
   };
+  /** The host's container engine (absent in labs made before engines existed). */
+  engine?: {
+    /** The engine's API (what `vxnet -H <host>` talks to). */
+    socket: string;
+    stateDir: string;
+    logFile: string;
+    /** Prefix of the sandbox namespaces the engine makes for containers. */
+    netnsPrefix: string;
+    process?: ProcessRecord;
+  };
 }
 
 export interface LabState {
@@ -30,6 +40,8 @@ export interface LabState {
   phase: LabPhase;
   createdAt: string;
   underlay: string;
+  /** Root filesystems of the images, shared by the lab's engines. */
+  imagesDir?: string;
   /** MTU of the underlay links. */
   mtu: number;
   /** Namespace name prefix; every namespace of the lab starts with it. */

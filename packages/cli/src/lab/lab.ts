@@ -27,7 +27,7 @@ import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { call } from '../controller-client.js';
 import { CommandFailed, LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
-import { labDir, readLabState, writeLabState, type LabState } from './lab-state.js';
+import { labDir, readLabState, writeLabState, type LabHost, type LabState } from './lab-state.js';
 
 export const DEFAULT_UNDERLAY = '192.0.2.0/24';
 export const DEFAULT_HOSTS = 3;
@@ -116,6 +116,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     phase: 'creating',
     createdAt: new Date().toISOString(),
     underlay: underlay.text,
+    imagesDir: join(dir, 'images'),
     mtu: UNDERLAY_MTU,
     netnsPrefix: prefix,
     switchNetns: `${prefix}sw`,
@@ -131,6 +132,12 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
           stateDir: join(dir, name, 'agent'),
           logFile: join(dir, name, 'agent.log'),
           netnsPrefix: `${prefix}${name}.n-`,
+        },
+        engine: {
+          socket: join(dir, name, 'engine.sock'),
+          stateDir: join(dir, name, 'engine'),
+          logFile: join(dir, name, 'engine.log'),
+          netnsPrefix: `${prefix}${name}.`,
         },
       };
     }),
@@ -255,6 +262,44 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     return waitHealthy(`vxnet-agent on ${h.name}`, `unix://${h.agent.socket}`, '/v1/status', () => isAlive(rec));
   }));
   log.debug({ hosts: state.hosts.length }, 'agents healthy');
+
+  // one engine per host, next to its agent; it kills its containers when lab down stops it
+  for (const host of state.hosts) {
+    const engine = host.engine;
+    if (!engine) continue;
+    mkdirSync(engine.stateDir, { recursive: true });
+    engine.process = spawnDaemon({
+      command: process.execPath,
+      args: engineArgs(state, host),
+      logFile: engine.logFile,
+      netnsPath: netnsPath(host.netns),
+      detached: true,
+    });
+    writeLabState(state);
+  }
+  await Promise.all(state.hosts.map((h) => {
+    if (!h.engine) return undefined;
+    const rec = h.engine.process as ProcessRecord;
+    return waitHealthy(`vxnet-engine on ${h.name}`, `unix://${h.engine.socket}`, '/v1/health', () => isAlive(rec));
+  }));
+  log.debug({ hosts: state.hosts.length }, 'engines healthy');
+}
+
+/** The engine's command line for a lab host (also what a test uses to restart one). */
+export function engineArgs(state: LabState, host: LabHost): string[] {
+  const engine = host.engine;
+  if (!engine) throw new Error(`lab host ${host.name} has no engine`);
+  return [
+    daemonBin('@vxnet/engine', 'main.js'),
+    '--host', host.name,
+    '--state-dir', engine.stateDir,
+    '--images-dir', state.imagesDir ?? join(labDir(state.name), 'images'),
+    '--socket', engine.socket,
+    '--agent-socket', host.agent.socket,
+    '--netns-prefix', engine.netnsPrefix,
+    '--log-file', engine.logFile,
+    '--stop-containers-on-exit',
+  ];
 }
 
 /** A daemon's entry point (a file next to the package's compiled index), from the installed package. */
@@ -313,7 +358,15 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
     writeLabState(state);
   }
   const processes: number[] = [];
+  // engines first (they kill their containers and release endpoints while agents still run),
   // agents (their clean stop revokes liveness) and the controller before the store they talk to
+  await Promise.all((state?.hosts ?? []).map(async (h) => {
+    const rec = h.engine?.process;
+    if (rec && isAlive(rec)) {
+      processes.push(rec.pid);
+      await stopProcess(rec, 10_000);
+    }
+  }));
   for (const rec of [...(state?.hosts ?? []).map((h) => h.agent?.process), state?.controller?.process, state?.store.process]) {
     if (rec && isAlive(rec)) {
       processes.push(rec.pid);
@@ -378,7 +431,10 @@ export interface LabStatus {
   underlay: string;
   mtu: number;
   dir: string;
-  hosts: Array<{ name: string; netns: string; underlayIp: string; present: boolean; pids: { agent: number | null }; agentRunning: boolean; agentSocket: string }>;
+  hosts: Array<{
+    name: string; netns: string; underlayIp: string; present: boolean; pids: { agent: number | null; engine: number | null };
+    agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string | null;
+  }>;
   store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string };
   problems: string[];
@@ -395,6 +451,8 @@ export function labStatus(name: string): LabStatus {
   for (const h of state.hosts) {
     const a = h.agent.process;
     if (!a || !isAlive(a)) problems.push(a ? `the agent of ${h.name} (pid ${a.pid}) is not running` : `the agent of ${h.name} was never started`);
+    const e = h.engine?.process;
+    if (h.engine && (!e || !isAlive(e))) problems.push(e ? `the engine of ${h.name} (pid ${e.pid}) is not running` : `the engine of ${h.name} was never started`);
   }
   const ctl = state.controller.process;
   const ctlRunning = ctl !== undefined && isAlive(ctl);
@@ -409,14 +467,17 @@ export function labStatus(name: string): LabStatus {
     dir: labDir(name),
     hosts: state.hosts.map((h) => {
       const agent = h.agent.process;
+      const engine = h.engine?.process;
       return {
         name: h.name,
         netns: h.netns,
         underlayIp: h.underlayIp,
         present: netnsExists(h.netns),
-        pids: { agent: agent?.pid ?? null },
+        pids: { agent: agent?.pid ?? null, engine: engine?.pid ?? null },
         agentRunning: agent !== undefined && isAlive(agent),
         agentSocket: h.agent.socket,
+        engineRunning: engine !== undefined && isAlive(engine),
+        engineSocket: h.engine?.socket ?? null,
       };
     }),
     store: {

@@ -1,0 +1,36 @@
+import type { ContainerView } from '@vxnet/engine';
+import { engineCall, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
+import { timeWithAgo } from '../format.js';
+import { fields, print, printJson, table } from '../output.js';
+
+/** `vxnet [-H HOST] inspect [--json] CONTAINER`: state, pid, host, sandbox, and each network with IP, MAC and gateway. */
+export async function inspectCommand(ref: string, flags: { json?: boolean }, conn: EngineFlags): Promise<number> {
+  const c = await engineCall<ContainerView>(resolveEngine(conn), 'GET', `/v1/containers/${seg(ref)}`);
+  if (flags.json) {
+    printJson(c);
+    return 0;
+  }
+  const state = c.status === 'running' ? `running (pid ${c.pid ?? '?'})` : c.status === 'exited' ? `exited (${c.exitCode ?? 'unknown'})` : c.status;
+  const out = [fields([
+    ['ID', c.id],
+    ['Name', c.name],
+    ['Image', c.image],
+    ['Command', c.command.join(' ')],
+    ['State', state],
+    ['Host', c.host],
+    ['Hostname', c.hostname],
+    ['Network mode', c.networkMode === 'container' ? `container:${c.netContainer ?? '?'}` : c.networkMode],
+    ['Sandbox', c.sandbox ?? '(the host\'s network namespace)'],
+    ['Created', timeWithAgo(c.createdAt)],
+    ['Started', c.startedAt ? timeWithAgo(c.startedAt) : '-'],
+    ...(c.finishedAt ? [['Finished', timeWithAgo(c.finishedAt)] as [string, string]] : []),
+  ])];
+  if (c.networks.length > 0) {
+    out.push('');
+    out.push(table(['NETWORK', 'IFNAME', 'IP', 'MAC', 'GATEWAY', 'MTU', 'ALIASES'], c.networks.map((n) => [
+      n.network, n.ifname, `${n.ip}/${n.prefixLength}`, n.mac, n.gateway, String(n.mtu), n.aliases.join(',') || '-',
+    ])));
+  }
+  print(out.join('\n'));
+  return 0;
+}

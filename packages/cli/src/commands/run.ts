@@ -1,0 +1,90 @@
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidArgument } from '@vxnet/common';
+import type { ContainerView, LogChunk, RunRequest } from '@vxnet/engine';
+import { engineCall, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
+import { print } from '../output.js';
+
+export interface RunFlags {
+  detach?: boolean;
+  name?: string;
+  net?: string[];
+  ip?: string;
+  alias?: string[];
+  hostname?: string;
+  env?: string[];
+  rootfs?: string;
+  rm?: boolean;
+}
+
+/**
+ * `-e` entries as docker takes them: KEY=VALUE, or KEY alone for the caller's value
+ * (dropped when the caller has none). Throws InvalidArgument for an empty key.
+ */
+export function parseEnv(entries: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    const i = e.indexOf('=');
+    if (i === 0 || e === '') throw new InvalidArgument(`invalid -e "${e}": the variable name is empty (expected KEY=VALUE)`);
+    if (i > 0) out.push(e);
+    else if (env[e] !== undefined) out.push(`${e}=${env[e]}`);
+  }
+  return out;
+}
+
+/**
+ * Turn `run` arguments into the API request. With --rootfs there is no image: every
+ * positional argument is the command.
+ */
+export function runRequest(image: string | undefined, cmd: string[], flags: RunFlags): RunRequest {
+  const req: RunRequest = { detach: Boolean(flags.detach) };
+  let command = cmd;
+  if (flags.rootfs !== undefined) {
+    req.rootfs = resolve(flags.rootfs);
+    command = image !== undefined ? [image, ...cmd] : cmd;
+  } else {
+    if (image === undefined) throw new InvalidArgument('run needs an image (e.g. `vxnet -H h1 run -d busybox`) or --rootfs DIR');
+    req.image = image;
+  }
+  if (command.length > 0) req.cmd = command;
+  if (flags.name !== undefined) req.name = flags.name;
+  if (flags.net?.length) req.networks = flags.net;
+  if (flags.ip !== undefined) req.ip = flags.ip;
+  if (flags.alias?.length) req.aliases = flags.alias;
+  if (flags.hostname !== undefined) req.hostname = flags.hostname;
+  if (flags.env?.length) req.env = parseEnv(flags.env);
+  return req;
+}
+
+/**
+ * `vxnet [-H HOST] run [-d] [--name N] [--net NET]… [--ip A] [--alias A]… [--hostname H] [-e K=V]… [--rm] (IMAGE | --rootfs DIR) [CMD…]`
+ * Detached: prints the id. Attached: prints the container's output as it comes and
+ * exits with its exit code (the container stays, as in docker, unless --rm).
+ */
+export async function runCommand(image: string | undefined, cmd: string[], flags: RunFlags, conn: EngineFlags): Promise<number> {
+  const req = runRequest(image, cmd, flags);
+  const target = resolveEngine(conn);
+  const c = await engineCall<ContainerView>(target, 'POST', '/v1/containers', req);
+  if (flags.detach) {
+    print(c.id);
+    return 0;
+  }
+  await followLogs(target, c.id, 0, true);
+  const { exitCode } = await engineCall<{ exitCode: number | null }>(target, 'POST', `/v1/containers/${seg(c.id)}/wait`, undefined, null);
+  if (flags.rm) await engineCall(target, 'DELETE', `/v1/containers/${seg(c.id)}?force=1`);
+  return exitCode ?? 125;
+}
+
+/** Print the log from `offset`; with `follow`, keep polling until the container is not running. Returns the final offset. */
+export async function followLogs(target: EngineTarget, ref: string, offset: number, follow: boolean): Promise<number> {
+  let at = offset;
+  for (;;) {
+    const chunk = await engineCall<LogChunk>(target, 'GET', `/v1/containers/${seg(ref)}/logs?offset=${at}`);
+    if (chunk.data) process.stdout.write(Buffer.from(chunk.data, 'base64'));
+    const moved = chunk.offset !== at;
+    at = chunk.offset;
+    if (!follow) return at;
+    if (!chunk.running && !moved) return at;
+    if (!moved) await sleep(50);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * How the CLI reaches a container engine, as docker's -H does: `-H HOST` is a host of
+ * the current lab (its engine socket from lab.json), `-H unix:///path` any engine;
+ * else VXNET_HOST. Without either, a one-host lab's only host; a lab with several
+ * hosts asks for -H rather than guessing (a container on the wrong host is a silent
+ * surprise, an error is not).
+ */
+import { request } from 'node:http';
+import { VxnetError, isUserError } from '@vxnet/common';
+import { resolveLab } from './context.js';
+import { EngineUnreachable, LabHostNotFound, NoEngine } from './errors.js';
+import { readLabState } from './lab/lab-state.js';
+
+/** The global flags that choose the engine (`vxnet -H HOST`, `vxnet --lab NAME`). */
+export interface EngineFlags {
+  host?: string;
+  lab?: string;
+}
+
+export interface EngineTarget {
+  /** For messages: the URL, or the lab host. */
+  url: string;
+  socketPath: string;
+}
+
+export function resolveEngine(flags: EngineFlags, env: NodeJS.ProcessEnv = process.env): EngineTarget {
+  const given = flags.host ?? (env.VXNET_HOST || undefined);
+  if (given !== undefined && given.includes('://')) {
+    if (!given.startsWith('unix:///')) throw new NoEngine(`-H "${given}" is not supported: use a lab host name (h1) or unix:///path/to/engine.sock`);
+    return { url: given, socketPath: given.slice('unix://'.length) };
+  }
+  let lab: string;
+  try {
+    lab = resolveLab(flags.lab);
+  } catch {
+    throw new NoEngine('pass -H unix:///path/to/engine.sock, set VXNET_HOST, or run `vxnet lab up` and pass -H h1');
+  }
+  const state = readLabState(lab);
+  if (!state) throw new NoEngine(`lab "${lab}" does not exist (see \`vxnet lab ls\`)`);
+  const names = state.hosts.map((h) => h.name);
+  let hostName = given;
+  if (hostName === undefined) {
+    if (state.hosts.length !== 1) throw new NoEngine(`lab "${lab}" has ${state.hosts.length} hosts: choose one with -H (${names.join(', ')}) or set VXNET_HOST`);
+    hostName = names[0] as string;
+  }
+  const host = state.hosts.find((h) => h.name === hostName);
+  if (!host) throw new LabHostNotFound(lab, hostName, names.join(', '));
+  if (!host.engine) throw new NoEngine(`lab "${lab}" runs no engine on ${hostName} (it was made before engines existed: recreate it)`);
+  return { url: `${hostName} (unix://${host.engine.socket})`, socketPath: host.engine.socket };
+}
+
+/**
+ * One engine API call. Resolves with the parsed JSON body on 2xx; throws a VxnetError
+ * with the engine's code and message otherwise, or EngineUnreachable. `timeoutMs`
+ * null: no timeout (exec, wait).
+ */
+export function engineCall<T>(target: EngineTarget, method: string, path: string, body?: unknown, timeoutMs: number | null = 60_000): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      method, path, socketPath: target.socketPath,
+      headers: {
+        accept: 'application/json',
+        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+      },
+      ...(timeoutMs !== null ? { timeout: timeoutMs } : {}),
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(json as T);
+        const e = json as { code?: string; message?: string } | undefined;
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `the engine answered ${status}`));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+/** Path segment for a container or network reference. */
+export function seg(ref: string): string {
+  return encodeURIComponent(ref);
+}
+
+/**
+ * What stop, start and rm share: act on each container in turn, report each user
+ * error on its own line, go on, and exit 1 if any failed (as docker does).
+ */
+export async function eachContainer(refs: string[], act: (ref: string) => Promise<unknown>): Promise<number> {
+  let code = 0;
+  for (const ref of refs) {
+    try {
+      await act(ref);
+      process.stdout.write(`${ref}\n`);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      process.stderr.write(`vxnet: ${err.message}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}

@@ -1,0 +1,75 @@
+/**
+ * The engine API, on a unix socket (like dockerd's):
+ *   GET    /v1/health
+ *   POST   /v1/containers                       RunRequest -> 201 container
+ *   GET    /v1/containers?all=1
+ *   GET    /v1/containers/:ref                  ref = name, id or unique id prefix
+ *   POST   /v1/containers/:ref/start
+ *   POST   /v1/containers/:ref/stop             {timeout?: seconds}
+ *   POST   /v1/containers/:ref/wait             -> {exitCode} once not running
+ *   POST   /v1/containers/:ref/exec             {cmd, env?} -> {exitCode, stdout, stderr}
+ *   GET    /v1/containers/:ref/logs?offset=N    -> {data (base64), offset, running}
+ *   DELETE /v1/containers/:ref?force=1
+ *   POST   /v1/containers/:ref/networks         {network, aliases?, ip?}
+ *   DELETE /v1/containers/:ref/networks/:network
+ * Errors: {code, message} with the error's HTTP status.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { VxnetError, type Logger } from '@vxnet/common';
+import type { Engine, RunRequest } from '../engine.js';
+
+const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
+const strings = { type: 'array', items: { type: 'string' } } as const;
+
+export function buildApi(engine: Engine, host: string, log: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
+    const e = err as { validation?: unknown; message: string };
+    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+  });
+
+  app.get('/v1/health', async () => ({ ok: true, host }));
+
+  app.post<{ Body: RunRequest }>('/v1/containers', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false,
+        properties: {
+          name: { type: 'string' }, image: { type: 'string', minLength: 1 }, rootfs: { type: 'string', pattern: '^/' }, cmd: strings,
+          detach: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
+        },
+      },
+    },
+  }, async (req, reply) => reply.code(201).send(await engine.run(req.body)));
+
+  app.get<{ Querystring: { all?: string } }>('/v1/containers', async (req) => ({ containers: engine.list(req.query.all === '1' || req.query.all === 'true') }));
+  app.get<{ Params: { ref: string } }>('/v1/containers/:ref', async (req) => engine.inspect(req.params.ref));
+  app.post<{ Params: { ref: string } }>('/v1/containers/:ref/start', async (req) => engine.start(req.params.ref));
+  app.post<{ Params: { ref: string }; Body: { timeout?: number } | undefined }>('/v1/containers/:ref/stop', {
+    schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { timeout: { type: 'integer', minimum: 0 } } } },
+  }, async (req) => engine.stop(req.params.ref, req.body?.timeout ?? 10));
+  app.post<{ Params: { ref: string } }>('/v1/containers/:ref/wait', async (req) => ({ exitCode: await engine.wait(req.params.ref) }));
+  app.post<{ Params: { ref: string }; Body: { cmd: string[]; env?: string[] } }>('/v1/containers/:ref/exec', {
+    schema: { body: { type: 'object', additionalProperties: false, required: ['cmd'], properties: { cmd: { ...strings, minItems: 1 }, env: strings } } },
+  }, async (req) => engine.exec(req.params.ref, req.body.cmd, req.body.env ?? []));
+  app.get<{ Params: { ref: string }; Querystring: { offset?: string } }>('/v1/containers/:ref/logs', async (req) =>
+    engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0));
+  app.delete<{ Params: { ref: string }; Querystring: { force?: string } }>('/v1/containers/:ref', async (req) =>
+    engine.remove(req.params.ref, req.query.force === '1' || req.query.force === 'true'));
+  app.post<{ Params: { ref: string }; Body: { network: string; aliases?: string[]; ip?: string } }>('/v1/containers/:ref/networks', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['network'],
+        properties: { network: { type: 'string', minLength: 1 }, aliases: { type: 'array', items: { type: 'string', pattern: NAME } }, ip: { type: 'string' } },
+      },
+    },
+  }, async (req) => engine.connect(req.params.ref, req.body.network, {
+    ...(req.body.aliases ? { aliases: req.body.aliases } : {}), ...(req.body.ip !== undefined ? { ip: req.body.ip } : {}),
+  }));
+  app.delete<{ Params: { ref: string; network: string } }>('/v1/containers/:ref/networks/:network', async (req) =>
+    engine.disconnect(req.params.ref, req.params.network));
+  return app;
+}

@@ -1,0 +1,17 @@
+/** Error catalogue of the engine. Agent errors are passed through with their own code. */
+import { defineError } from '@vxnet/common';
+
+export const ContainerNotFound = defineError('VXNET_CONTAINER_NOT_FOUND', 404, 'no such container: %s');
+export const ContainerAmbiguous = defineError('VXNET_CONTAINER_AMBIGUOUS', 400, 'container id prefix "%s" matches several containers (%s): give more of the id or the name');
+export const ContainerNameTaken = defineError('VXNET_CONTAINER_NAME_TAKEN', 409, 'could not create container "%s": the name is in use by container %s; remove it or choose another --name');
+export const ImageNotFound = defineError('VXNET_IMAGE_NOT_FOUND', 404, 'could not create container: no image "%s" (images: %s; or run any directory with --rootfs DIR)');
+export const RootfsNotFound = defineError('VXNET_ROOTFS_NOT_FOUND', 404, 'could not create container: --rootfs %s is not a directory');
+export const ContainerNotRunning = defineError('VXNET_CONTAINER_NOT_RUNNING', 409, 'could not %s container "%s": it is not running');
+export const ContainerRunning = defineError('VXNET_CONTAINER_RUNNING', 409, 'could not %s container "%s": it is running (stop it first%s)');
+export const ContainerStartFailed = defineError('VXNET_CONTAINER_START_FAILED', 500, 'could not start container "%s": %s');
+export const ContainerBusy = defineError('VXNET_CONTAINER_BUSY', 409, 'could not %s container "%s": it is being created or removed');
+export const NetworkModeInvalid = defineError('VXNET_NETWORK_MODE_INVALID', 400, 'could not %s container "%s": %s');
+export const AlreadyConnected = defineError('VXNET_ALREADY_CONNECTED', 409, 'container "%s" is already connected to network "%s"');
+export const NotConnected = defineError('VXNET_NOT_CONNECTED', 404, 'container "%s" is not connected to network "%s"');
+export const AgentUnreachable = defineError('VXNET_AGENT_UNREACHABLE', 503, 'could not reach the agent at %s: %s');
+export const RuncFailed = defineError('VXNET_RUNC_FAILED', 500, 'runc %s failed: %s');

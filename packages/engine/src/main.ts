@@ -1,0 +1,58 @@
+/**
+ * vxnet-engine: the composition root. Config -> logger -> images, runc, agent client,
+ * sandboxes -> engine (re-reads its containers) -> API on a unix socket.
+ *
+ * SIGTERM/SIGINT: stop serving; containers keep running (their shims outlive the
+ * engine, and the next engine adopts them), unless --stop-containers-on-exit (the
+ * lab's teardown), which kills them first.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createLogger, isUserError } from '@vxnet/common';
+import { AgentClient } from './agent-client.js';
+import { buildApi } from './api/server.js';
+import { loadConfig } from './config.js';
+import { Engine } from './engine.js';
+import { ImageStore } from './image/images.js';
+import { Runc } from './runtime/runc.js';
+import { Sandboxes } from './sandbox/sandbox.js';
+
+async function main(): Promise<void> {
+  const cfg = loadConfig(process.argv.slice(2));
+  const log = createLogger({ name: 'vxnet-engine', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
+  mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });
+  const images = new ImageStore({ dir: cfg.imagesDir, busybox: cfg.busybox, log: log.child({ component: 'images' }) });
+  images.ensureBusybox();
+  const agent = new AgentClient(cfg.agentSocket);
+  const engine = new Engine({
+    host: cfg.host, stateDir: cfg.stateDir, agent, images, sandboxes: new Sandboxes(cfg.netnsPrefix),
+    runc: new Runc({ binary: cfg.runc, root: join(cfg.stateDir, 'runc'), log: log.child({ component: 'runc' }) }),
+    log: log.child({ component: 'engine' }),
+  });
+  await engine.load();
+
+  const api = buildApi(engine, cfg.host, log);
+  mkdirSync(dirname(cfg.socket), { recursive: true });
+  rmSync(cfg.socket, { force: true });
+  await api.listen({ path: cfg.socket });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, killContainers: cfg.stopContainersOnExit }, 'engine stopping');
+    await api.close();
+    if (cfg.stopContainersOnExit) await engine.killAll();
+    engine.close();
+    agent.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  log.info({ socket: cfg.socket, agentSocket: cfg.agentSocket, stateDir: cfg.stateDir }, 'engine serving');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`vxnet-engine: ${isUserError(err) ? err.message : (err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
