@@ -13,7 +13,6 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,23 +20,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { keys, type SubnetLease } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
 import { NetlinkDataPlane } from '@vxnet/agent';
+import { unixJson } from '@vxnet/common/testing';
 import { ms, summarize, time, writeReport } from './lib/stats.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const VXNET = fileURLToPath(new URL('../../packages/cli/bin/vxnet.js', import.meta.url));
-
-function unixPost(socketPath: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 interface Inner { trials: number; netId: string; netnses: string[]; endpoint: string }
 
@@ -125,8 +112,8 @@ async function outer(trials: number): Promise<void> {
     for (const h of state.hosts as Array<{ name: string; agent: { socket: string; netnsPrefix: string } }>) {
       const sbx = `vx-${lab}.${h.name}.s-bench`;
       execFileSync('ip', ['netns', 'add', sbx]);
-      const r = await unixPost(h.agent.socket, '/v1/endpoints', { network: 'bench1', sandbox: `/run/netns/${sbx}`, name: `b-${h.name}` });
-      if (r.status !== 201) throw new Error(`endpoint on ${h.name}: ${JSON.stringify(r.json)}`);
+      const r = await unixJson(h.agent.socket, 'POST', '/v1/endpoints', { network: 'bench1', sandbox: `/run/netns/${sbx}`, name: `b-${h.name}` });
+      if (r.status !== 201) throw new Error(`endpoint on ${h.name}: ${JSON.stringify(r.body)}`);
       netnses.push(`${h.agent.netnsPrefix}${netId.slice(0, 12)}`);
     }
     const cfg: Inner = { trials, netId, netnses, endpoint: 'http://127.0.0.1:2379' };

@@ -11,7 +11,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { unixJson } from '@vxnet/common/testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,24 +24,12 @@ const VXNET = fileURLToPath(new URL('../../packages/cli/bin/vxnet.js', import.me
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-function api(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, agent, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
-    });
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
+const api = (socketPath: string, method: string, path: string, body?: unknown) => unixJson(socketPath, method, path, body, agent);
 
-async function ok(p: Promise<{ status: number; json: any }>, want: number): Promise<any> {
+async function ok(p: Promise<{ status: number; body: any }>, want: number): Promise<any> {
   const r = await p;
-  if (r.status !== want) throw new Error(`expected ${want}, got ${r.status}: ${JSON.stringify(r.json)}`);
-  return r.json;
+  if (r.status !== want) throw new Error(`expected ${want}, got ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
 async function main(): Promise<void> {

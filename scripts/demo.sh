@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: a 3-host lab on one machine (network namespaces on a TEST-NET underlay,
-# etcd in its own namespace), its status, traffic across the underlay, and etcd
-# reachable from every host. The lab stays up so you can look around; the last lines
-# say how to remove it.
+# etcd, a controller, an agent and an engine per host), an overlay network, two
+# containers on different hosts, one pinging the other by name across hosts, and
+# the subnet leases. The lab stays up so you can look around; the last lines say how
+# to remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -15,21 +16,27 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 # A demo lab from an earlier run is ours to replace.
-if vxnet lab status --name demo >/dev/null 2>&1 || vxnet lab ls --json | grep -q '"name": "demo"'; then
+if vxnet lab ls --json | grep -q '"name": "demo"'; then
   vxnet lab down --name demo >/dev/null
 fi
 
 say lab up --name demo --hosts 3
-say lab exec h1 -- ping -c3 -i0.2 192.0.2.3
-for h in h1 h2 h3; do
-  say lab exec "$h" -- etcdctl --endpoints http://192.0.2.254:2379 endpoint health
-done
-say lab status --json
+say net create -d overlay net1
+say net ls
+say -H h1 run -d --name web --net net1 busybox
+say -H h2 run -d --name app --net net1 busybox
+say -H h2 exec app ping -c3 web
+say -H h2 exec app nslookup web
+say host ls
+say lease ls
+say net inspect net1
 
 cat <<'MSG'
 
-The lab "demo" is up and is the current lab. Look around:
-  node packages/cli/bin/vxnet.js lab exec h2 -- ip addr       (or `npx vxnet ...`)
-Remove it (every namespace, link, process and file it made):
+The lab "demo" is up and is the current lab: web runs on h1, app on h2, and app
+reached web by name across the VXLAN overlay. Look around, e.g.
+  node packages/cli/bin/vxnet.js -H h1 ps          (or `npx vxnet -H h1 ps`)
+  node packages/cli/bin/vxnet.js lab exec h1 -- ip netns list
+Remove everything the lab made (namespaces, links, containers, processes, files):
   node packages/cli/bin/vxnet.js lab down
 MSG

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, spawnDaemon, stopProcess, type ProcessRecord } from '@vxnet/common';
 import { isRoot, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
-import { unixJson } from './helpers/http.js';
+import { unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/bin/vxnet-agent.js', import.meta.url));

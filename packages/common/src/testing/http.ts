@@ -1,16 +1,17 @@
-/** JSON over HTTP on a unix socket: how tests talk to the controller and the agents of a lab. */
-import { request } from 'node:http';
+/** JSON over HTTP on a unix socket: how tests and benchmarks talk to a lab's controller, agents and engines. */
+import { request, type Agent } from 'node:http';
 
 export interface HttpResult<T = any> {
   status: number;
   body: T;
 }
 
-export function unixJson<T = any>(socketPath: string, method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+/** One request; `agent` (keep-alive) for benchmarks that must not pay a connect per call. */
+export function unixJson<T = any>(socketPath: string, method: string, path: string, body?: unknown, agent?: Agent): Promise<HttpResult<T>> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request({
-      socketPath, method, path,
+      socketPath, method, path, ...(agent ? { agent } : {}),
       headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
     }, (res) => {
       const chunks: Buffer[] = [];

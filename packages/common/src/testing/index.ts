@@ -3,3 +3,4 @@
  * Not used by any daemon.
  */
 export * from './etcd.js';
+export * from './http.js';

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every benchmark, one after another (root; a few minutes). Each writes its table to
+# bench/results/<name>.md with the command that produced it. Installs the benchmark-only
+# Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator) first.
+# One benchmark: npm run bench -- dns
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+missing=()
+for p in dnsmasq-base dnsperf; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+benches=("$@")
+((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine)
+for b in "${benches[@]}"; do
+  [ -f "bench/dist/$b.js" ] || { echo "bench: no benchmark named $b" >&2; exit 1; }
+  echo "== $b"
+  node "bench/dist/$b.js"
+done
