@@ -38,6 +38,7 @@ function build(): Command {
     .option('--name <name>', 'lab name', 'lab')
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
+    .option('--dns-upstream <ip[:port],...>', 'DNS servers the agents forward other names to (default: none; lab hosts reach nothing outside the lab)')
     .option('--json', 'print the lab status as JSON')
     .action(async (flags) => {
       const { labUpCommand } = await import('./commands/lab-up.js');

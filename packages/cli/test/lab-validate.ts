@@ -14,4 +14,7 @@ t.test('lab options: every problem in one error', async (t) => {
     { message: /invalid lab name "Bad".*; invalid --hosts "0".*; invalid underlay CIDR "10\.0\.0\.1\/8": host bits are set/ },
     'all three problems reported together',
   );
+  t.doesNotThrow(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', dnsUpstream: '192.0.2.250,192.0.2.251:5353' }));
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', dnsUpstream: 'dns.example' }), /invalid --dns-upstream "dns\.example": expected IP or IP:port/);
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', dnsUpstream: '300.1.1.1' }), /invalid --dns-upstream "300\.1\.1\.1"/);
 });

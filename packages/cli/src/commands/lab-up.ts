@@ -8,6 +8,7 @@ export interface LabUpFlags {
   name?: string;
   hosts?: string;
   underlay?: string;
+  dnsUpstream?: string;
   json?: boolean;
 }
 
@@ -16,7 +17,7 @@ export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<numb
   const hostsText = flags.hosts ?? String(DEFAULT_HOSTS);
   if (!/^[0-9]+$/.test(hostsText)) throw new InvalidArgument(`invalid --hosts "${hostsText}": expected a whole number of hosts, at least 1`);
   const started = Date.now();
-  const state = await labUp({ name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY }, log);
+  const state = await labUp({ name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY, ...(flags.dnsUpstream ? { dnsUpstream: flags.dnsUpstream } : {}) }, log);
   const status = labStatus(state.name);
   if (flags.json) {
     printJson(status);

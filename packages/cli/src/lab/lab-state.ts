@@ -40,6 +40,8 @@ export interface LabState {
   phase: LabPhase;
   createdAt: string;
   underlay: string;
+  /** Upstream DNS servers of the agents (IP[:port],...), if any. */
+  dnsUpstream?: string;
   /** Root filesystems of the images, shared by the lab's engines. */
   imagesDir?: string;
   /** MTU of the underlay links. */

@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  InvalidArgument, addressAt, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
+  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
   waitEtcdHealthy, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
@@ -41,7 +41,11 @@ export interface LabUpOptions {
   name: string;
   hosts: number;
   underlay: string;
+  /** DNS servers the agents forward other names to (IP[:port], comma-separated), e.g. one on the underlay; default: none. */
+  dnsUpstream?: string;
 }
+
+const UPSTREAM = /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
 
 export function netnsPrefix(lab: string): string {
   return `vx-${lab}.`;
@@ -64,6 +68,9 @@ export function validateLabOptions(opts: LabUpOptions): void {
     }
   } catch (err) {
     problems.push((err as Error).message);
+  }
+  for (const u of opts.dnsUpstream?.split(',') ?? []) {
+    if (!UPSTREAM.test(u) || parseIpv4(u.split(':')[0] ?? '') === undefined) problems.push(`invalid --dns-upstream "${u}": expected IP or IP:port`);
   }
   if (problems.length > 0) throw new InvalidArgument(problems.join('; '));
 }
@@ -116,6 +123,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     phase: 'creating',
     createdAt: new Date().toISOString(),
     underlay: underlay.text,
+    ...(opts.dnsUpstream ? { dnsUpstream: opts.dnsUpstream } : {}),
     imagesDir: join(dir, 'images'),
     mtu: UNDERLAY_MTU,
     netnsPrefix: prefix,
@@ -250,6 +258,8 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
         '--socket', host.agent.socket,
         '--netns-prefix', host.agent.netnsPrefix,
         '--log-file', host.agent.logFile,
+        // lab hosts reach nothing outside the lab: forward only where the user says
+        '--dns-upstream', state.dnsUpstream ?? '',
       ],
       logFile: host.agent.logFile,
       netnsPath: netnsPath(host.netns),
