@@ -285,6 +285,26 @@ if (!isRoot) {
     t.not(nx.body.exitCode, 0, "the upstream's NXDOMAIN comes back");
   });
 
+  t.test("a dead host's containers stop resolving within the liveness TTL + 1 s, and return with it", async (t) => {
+    const exec = (c: string, cmd: string[]) => unixJson(host('h1').engine.socket, 'POST', `/v1/containers/${c}/exec`, { cmd });
+    const ip2 = c2.networks[0]!.ip;
+    const resolves = async () => ((await exec('c1', ['nslookup', 'c2'])).body.stdout as string).includes(ip2);
+    t.ok(await resolves(), 'c2 (h3) resolves from c1 (h1)');
+    const agent: ProcessRecord = host('h3').agent.process;
+    const argv = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const t0 = Date.now();
+    process.kill(agent.pid, 'SIGKILL'); // h3 "dies": no revoke, its liveness lease (10 s) runs out
+    const gone = await until(async () => !(await resolves()), 20_000, 100);
+    t.ok(gone.value, 'c2 stops resolving');
+    t.ok(Date.now() - t0 <= 12_000, `gone ${Date.now() - t0} ms after h3's agent died (liveness TTL 10 s + 1 s, plus one exec)`);
+    const rec = spawnDaemon({ command: argv[0]!, args: argv.slice(1), logFile: host('h3').agent.logFile, netnsPath: `/run/netns/${host('h3').netns}`, detached: true });
+    const state = labState();
+    state.hosts.find((x: { name: string }) => x.name === 'h3').agent.process = rec;
+    writeFileSync(labFile, JSON.stringify(state, null, 2));
+    t.ok((await until(resolves, 15_000, 100)).value, 'c2 resolves again once h3 is back');
+    t.ok(await ping('h1', 'c1', 'c2', 2), 'and answers ping by name');
+  });
+
   t.test('lab down leaves no container process, sandbox, runc state or cgroup', async (t) => {
     const pids: number[] = [];
     const ids: string[] = [];
