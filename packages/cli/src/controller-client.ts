@@ -3,9 +3,8 @@
  * the current lab's controller. URLs are `unix:///path/to/socket` or `http://host:port`.
  * A bearer token comes from VXNET_TOKEN_FILE when set.
  */
-import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { InvalidArgument, VxnetError } from '@vxnet/common';
+import { InvalidArgument, VxnetError, callJson } from '@vxnet/common';
 import { resolveLab } from './context.js';
 import { ControllerUnreachable, NoController } from './errors.js';
 import { readLabState } from './lab/lab-state.js';
@@ -49,46 +48,20 @@ export function resolveController(flags: ControllerFlags): ControllerTarget {
  * One API call. Resolves with the parsed JSON body on 2xx; throws a VxnetError with the
  * controller's code and message otherwise, or ControllerUnreachable.
  */
-export function call<T>(target: ControllerTarget, method: string, path: string, body?: unknown): Promise<T> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      method,
-      path,
-      ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
-      headers: {
-        accept: 'application/json',
-        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        ...(target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {}),
-      },
-      timeout: 30_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) return resolve(json as T);
-        const e = json as { code?: string; message?: string } | undefined;
-        let message = e?.message ?? `controller answered ${status}`;
-        // The controller's 401 says only "authentication required"; say how to fix it.
-        if (status === 401) {
-          message += target.token === undefined
-            ? ` by the controller at ${target.url}: set VXNET_TOKEN_FILE to a file holding its token`
-            : `: the controller at ${target.url} refused the token in $VXNET_TOKEN_FILE`;
-        }
-        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, message));
-      });
+export async function call<T>(target: ControllerTarget, method: string, path: string, body?: unknown): Promise<T> {
+  try {
+    return await callJson<T>(target, method, path, body, {
+      timeoutMs: 30_000,
+      who: 'the controller',
+      unreachable: (err) => new ControllerUnreachable(target.url, err.message, err),
     });
-    req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
-    req.on('error', (err) => reject(new ControllerUnreachable(target.url, err.message, err)));
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  } catch (err) {
+    // The controller's 401 says only "authentication required"; say how to fix it.
+    if (err instanceof VxnetError && err.statusCode === 401) {
+      err.message += target.token === undefined
+        ? ` by the controller at ${target.url}: set VXNET_TOKEN_FILE to a file holding its token`
+        : `: the controller at ${target.url} refused the token in $VXNET_TOKEN_FILE`;
+    }
+    throw err;
+  }
 }

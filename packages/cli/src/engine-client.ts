@@ -5,8 +5,7 @@
  * hosts asks for -H rather than guessing (a container on the wrong host is a silent
  * surprise, an error is not).
  */
-import { request } from 'node:http';
-import { VxnetError, isUserError } from '@vxnet/common';
+import { VxnetError, callJson, isUserError } from '@vxnet/common';
 import { resolveLab } from './context.js';
 import { EngineUnreachable, LabHostNotFound, NoEngine } from './errors.js';
 import { readLabState } from './lab/lab-state.js';
@@ -55,36 +54,10 @@ export function resolveEngine(flags: EngineFlags, env: NodeJS.ProcessEnv = proce
  * null: no timeout (exec, wait).
  */
 export function engineCall<T>(target: EngineTarget, method: string, path: string, body?: unknown, timeoutMs: number | null = 60_000): Promise<T> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      method, path, socketPath: target.socketPath,
-      headers: {
-        accept: 'application/json',
-        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-      },
-      ...(timeoutMs !== null ? { timeout: timeoutMs } : {}),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text === '' ? undefined : JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) return resolve(json as T);
-        const e = json as { code?: string; message?: string } | undefined;
-        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `the engine answered ${status}`));
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
-    if (payload !== undefined) req.write(payload);
-    req.end();
+  return callJson<T>(target, method, path, body, {
+    timeoutMs,
+    who: 'the engine',
+    unreachable: (err) => new EngineUnreachable(target.url, err.message, err),
   });
 }
 

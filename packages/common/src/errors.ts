@@ -57,3 +57,26 @@ export const EtcdStartFailed = defineError('VXNET_ETCD_START_FAILED', 500, 'coul
 export function isUserError(err: unknown): err is VxnetError {
   return err instanceof VxnetError;
 }
+
+/** What an API answers for an error thrown while serving a request. */
+export interface ApiErrorAnswer {
+  statusCode: number;
+  body: { code: string; message: string };
+  /** A bug rather than a refused request: log it. */
+  internal: boolean;
+}
+
+/**
+ * The one mapping every vxnet API (controller, agent, engine) uses: a VxnetError keeps
+ * its code and status; a schema failure is 400 VXNET_INVALID_ARGUMENT; other client
+ * errors of the HTTP layer (malformed JSON, wrong content type) keep their 4xx;
+ * anything else is 500 VXNET_INTERNAL.
+ */
+export function apiErrorAnswer(err: unknown): ApiErrorAnswer {
+  if (err instanceof VxnetError) return { statusCode: err.statusCode, body: { code: err.code, message: err.message }, internal: false };
+  const e = err as { validation?: unknown; statusCode?: number; message?: string };
+  const message = e?.message ?? String(err);
+  if (e?.validation) return { statusCode: 400, body: { code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${message}` }, internal: false };
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { statusCode: e.statusCode, body: { code: 'VXNET_BAD_REQUEST', message }, internal: false };
+  return { statusCode: 500, body: { code: 'VXNET_INTERNAL', message: `internal error: ${message}` }, internal: true };
+}

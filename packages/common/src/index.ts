@@ -7,3 +7,4 @@ export * from './log.js';
 export * from './keys.js';
 export * from './records.js';
 export * from './json-file.js';
+export * from './http-client.js';

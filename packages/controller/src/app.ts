@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
-import { VxnetError, type Keys, type Logger, type Store } from '@vxnet/common';
+import { apiErrorAnswer, type Keys, type Logger, type Store } from '@vxnet/common';
 import { ClusterView } from './cluster/cluster-view.js';
 import { Unauthorized } from './errors.js';
 import type { PoolConfig } from './network/allocate.js';
@@ -44,12 +44,9 @@ export async function build(opts: AppOptions): Promise<FastifyInstance> {
   }
 
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
-    const e = err as { validation?: unknown; validationContext?: string; statusCode?: number; message: string; code?: string };
-    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
-    if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ code: 'VXNET_BAD_REQUEST', message: e.message });
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+    const answer = apiErrorAnswer(err);
+    if (answer.internal) req.log.error({ err }, 'request failed');
+    return reply.code(answer.statusCode).send(answer.body);
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'VXNET_NO_ROUTE', message: `no route ${req.method} ${req.url}` }));
 

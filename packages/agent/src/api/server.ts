@@ -6,18 +6,16 @@
  *   GET    /v1/status          host, joined networks and leases
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { VxnetError, type Logger } from '@vxnet/common';
+import { apiErrorAnswer, type Logger } from '@vxnet/common';
 import type { Agent, CreateEndpointRequest } from '../agent.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 
 export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
-    const e = err as { validation?: unknown; message: string };
-    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+    const answer = apiErrorAnswer(err);
+    if (answer.internal) req.log.error({ err }, 'request failed');
+    return reply.code(answer.statusCode).send(answer.body);
   });
 
   app.post<{ Body: CreateEndpointRequest }>('/v1/endpoints', {

@@ -15,7 +15,7 @@
  * Errors: {code, message} with the error's HTTP status.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { VxnetError, type Logger } from '@vxnet/common';
+import { apiErrorAnswer, type Logger } from '@vxnet/common';
 import type { Engine, RunRequest } from '../engine.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
@@ -24,11 +24,9 @@ const strings = { type: 'array', items: { type: 'string' } } as const;
 export function buildApi(engine: Engine, host: string, log: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof VxnetError) return reply.code(err.statusCode).send({ code: err.code, message: err.message });
-    const e = err as { validation?: unknown; message: string };
-    if (e.validation) return reply.code(400).send({ code: 'VXNET_INVALID_ARGUMENT', message: `invalid request: ${e.message}` });
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ code: 'VXNET_INTERNAL', message: `internal error: ${e.message}` });
+    const answer = apiErrorAnswer(err);
+    if (answer.internal) req.log.error({ err }, 'request failed');
+    return reply.code(answer.statusCode).send(answer.body);
   });
 
   app.get('/v1/health', async () => ({ ok: true, host }));

@@ -1,0 +1,68 @@
+/**
+ * One JSON call to a vxnet daemon's API (controller, agent, engine), over a unix
+ * socket or TCP. The daemons answer errors as `{code, message}`; this turns them
+ * back into VxnetErrors, so a user error crosses process boundaries intact.
+ */
+import { request, type Agent } from 'node:http';
+import { VxnetError } from './errors.js';
+
+export interface HttpTarget {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  /** Bearer token. */
+  token?: string;
+  /** Keep-alive agent, for clients that make many calls. */
+  agent?: Agent;
+}
+
+export interface CallOptions {
+  /** Per request, ms; null: none (long waits such as exec). */
+  timeoutMs: number | null;
+  /** Who answered, for messages: "the engine", "the controller at unix:///…". */
+  who: string;
+  /** The error for a connection that failed (daemon not running, socket missing). */
+  unreachable: (err: Error) => Error;
+}
+
+/**
+ * Resolves with the parsed body on 2xx. Otherwise rejects with a VxnetError carrying
+ * the daemon's code, message and HTTP status, or with `unreachable(err)`.
+ */
+export function callJson<T>(target: HttpTarget, method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      method,
+      path,
+      ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+      ...(target.agent ? { agent: target.agent } : {}),
+      ...(opts.timeoutMs !== null ? { timeout: opts.timeoutMs } : {}),
+      headers: {
+        accept: 'application/json',
+        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        ...(target.token !== undefined ? { authorization: `Bearer ${target.token}` } : {}),
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text === '' ? undefined : JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(json as T);
+        const e = json as { code?: string; message?: string } | undefined;
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `${opts.who} answered ${status}`));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)));
+    req.on('error', (err) => reject(opts.unreachable(err)));
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
