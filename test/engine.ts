@@ -226,7 +226,8 @@ if (!isRoot) {
     for (const [what, args, msg] of cases) {
       const r = await on('h1', ['run', '-d', ...args]);
       t.equal(r.code, 1, `${what}: exit 1`);
-      t.match(r.stderr.split('\n')[0], msg, `${what}: ${r.stderr.split('\n')[0]}`);
+      t.equal(r.stderr.trimEnd().split('\n').length, 1, `${what}: one line on stderr`);
+      t.match(r.stderr, msg, `${what}: ${r.stderr.trimEnd()}`);
       t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
       t.equal(r.stdout, '', `${what}: nothing on stdout`);
     }

@@ -117,6 +117,7 @@ if (!isRoot) {
       t.not(r.code, 0, `${args.join(' ')} exits non-zero`);
       t.match(r.stderr, re, `${args.join(' ')} says why`);
       t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      t.equal(r.stderr.trimEnd().split('\n').length, 1, `${args.join(' ')}: one line`);
       t.same(netnsWithPrefix(`vx-${name}`), [], 'no namespace left behind');
       t.equal(existsSync(join(home, 'labs', name)), false, 'no lab directory left behind');
     }

@@ -27,7 +27,8 @@ function build(): Command {
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
     .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port (default: $VXNET_CONTROLLER, then the current lab\'s controller)')
     .option('-H, --host <host>', 'engine to talk to: a host of the current lab (h1) or unix:///path/to/engine.sock (default: $VXNET_HOST; the only host of a one-host lab)')
-    .showHelpAfterError('(run with --help for usage)')
+    // usage errors too are one line, in the same form as every other error
+    .configureOutput({ outputError: (str, write) => write(`vxnet: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })
     .enablePositionalOptions();
 
   const lab = program.command('lab').description('a whole cluster on one machine, made of network namespaces').enablePositionalOptions();

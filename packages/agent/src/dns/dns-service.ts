@@ -86,6 +86,11 @@ export class DnsService implements AgentDns {
     });
   }
 
+  /** Whether DNS is being served for a network now (the last ensure succeeded). */
+  serving(networkId: string): boolean {
+    return this.worker.running && this.servers.has(networkId);
+  }
+
   remove(networkId: string): Promise<void> {
     return this.chain(networkId, async () => {
       if (!this.servers.delete(networkId)) return;

@@ -4,10 +4,9 @@
  */
 import t, { type Test } from 'tap';
 
-import { NetlinkDataPlane } from '../../src/dataplane/netlink-data-plane.js';
-import type { EndpointSpec, NetworkPlaneSpec } from '../../src/dataplane/data-plane.js';
+import type { EndpointSpec } from '../../src/dataplane/data-plane.js';
 import { netnsPath } from '../../src/netns/netns.js';
-import { ip, linkNames, macFor, makeNs, makeOneHost, pings, removeAll, skipReason, testPrefix } from './helpers/sim.js';
+import { ip, linkNames, macFor, makeNs, pings, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
 
 const skip = skipReason();
 const prefix = testPrefix('rb');
@@ -15,22 +14,7 @@ const prefix = testPrefix('rb');
 if (skip) {
   t.plan(0, `skip: ${skip}`);
 } else {
-  const host = makeOneHost(prefix);
-  const dp = new NetlinkDataPlane({ agentNetns: host.ns });
-  t.teardown(() => {
-    dp.close();
-    removeAll(prefix);
-  });
-  const spec: NetworkPlaneSpec = {
-    netns: `${prefix}-h1.n-cccccccccccc`,
-    vni: 300,
-    hostSubnet: '10.130.1.0/24',
-    gateway: '10.130.1.1',
-    vtepIp: '10.130.1.0',
-    mtu: 1450,
-    underlayIp: host.underlayIp,
-    underlayDevice: 'eth0',
-  };
+  const { host, dp, spec } = oneHostPlane(t, prefix, { idChar: 'c', vni: 300, subnet: '10.130.1.0/24' });
   const c1 = makeNs(`${prefix}-c1`);
   const c2 = makeNs(`${prefix}-c2`);
   const ep1: EndpointSpec = {

@@ -7,9 +7,8 @@
  */
 import t from 'tap';
 
-import { NetlinkDataPlane } from '../../src/dataplane/netlink-data-plane.js';
-import type { NetworkPlaneSpec, Peer } from '../../src/dataplane/data-plane.js';
-import { ip, makeOneHost, msSince, removeAll, skipReason, testPrefix } from './helpers/sim.js';
+import type { Peer } from '../../src/dataplane/data-plane.js';
+import { ip, msSince, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
 
 const skip = skipReason();
 const prefix = testPrefix('bulk');
@@ -32,22 +31,7 @@ const lines = (s: string): number => (s.trim() ? s.trim().split('\n').length : 0
 if (skip) {
   t.plan(0, `skip: ${skip}`);
 } else {
-  const host = makeOneHost(prefix);
-  const dp = new NetlinkDataPlane({ agentNetns: host.ns });
-  t.teardown(() => {
-    dp.close();
-    removeAll(prefix);
-  });
-  const spec: NetworkPlaneSpec = {
-    netns: `${prefix}-h1.n-eeeeeeeeeeee`,
-    vni: 401,
-    hostSubnet: '10.140.0.0/24',
-    gateway: '10.140.0.1',
-    vtepIp: '10.140.0.0',
-    mtu: 1450,
-    underlayIp: host.underlayIp,
-    underlayDevice: 'eth0',
-  };
+  const { host, dp, spec } = oneHostPlane(t, prefix, { idChar: 'e', vni: 401, subnet: '10.140.0.0/24' });
   const peers = Array.from({ length: COUNT }, (_, i) => peer(i));
   const fdbShow = () => ip('netns', 'exec', spec.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0');
 

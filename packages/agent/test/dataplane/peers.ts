@@ -5,9 +5,8 @@
  */
 import t from 'tap';
 
-import { NetlinkDataPlane } from '../../src/dataplane/netlink-data-plane.js';
-import type { NetworkPlaneSpec, Peer } from '../../src/dataplane/data-plane.js';
-import { ip, makeOneHost, msSince, removeAll, skipReason, testPrefix } from './helpers/sim.js';
+import type { Peer } from '../../src/dataplane/data-plane.js';
+import { ip, msSince, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
 
 const skip = skipReason();
 const prefix = testPrefix('peers');
@@ -29,22 +28,7 @@ const bySubnet = (a: Peer, b: Peer): number => (a.subnet < b.subnet ? -1 : a.sub
 if (skip) {
   t.plan(0, `skip: ${skip}`);
 } else {
-  const host = makeOneHost(prefix);
-  const dp = new NetlinkDataPlane({ agentNetns: host.ns });
-  t.teardown(() => {
-    dp.close();
-    removeAll(prefix);
-  });
-  const spec: NetworkPlaneSpec = {
-    netns: `${prefix}-h1.n-dddddddddddd`,
-    vni: 400,
-    hostSubnet: '10.140.0.0/24',
-    gateway: '10.140.0.1',
-    vtepIp: '10.140.0.0',
-    mtu: 1450,
-    underlayIp: host.underlayIp,
-    underlayDevice: 'eth0',
-  };
+  const { host, dp, spec } = oneHostPlane(t, prefix, { idChar: 'd', vni: 400, subnet: '10.140.0.0/24' });
   const peers = Array.from({ length: COUNT }, (_, i) => peer(i));
 
   t.test(`${COUNT} peers: program, read back, re-program, change MAC, delete`, async (t) => {

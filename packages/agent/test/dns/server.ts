@@ -5,6 +5,7 @@
  * namespace, as the agent's does in the host namespace).
  */
 import t from 'tap';
+import { pino } from 'pino';
 import dgram from 'node:dgram';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -96,10 +97,14 @@ async function closedPort(): Promise<number> {
 }
 
 async function service(pair: NetnsPair, upstreams: Array<{ address: string; port: number }>, forwardTimeoutMs = 500) {
-  const dns = new DnsService({ upstreams, forwardTimeoutMs, log: silentLogger() });
+  // errors of ensure() are logged, not thrown: keep them to say why if it did not serve
+  const logged: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => logged.push(line) });
+  const dns = new DnsService({ upstreams, forwardTimeoutMs, log });
   const v = views();
   dns.update(v.networks, v.records);
   await dns.ensure(NET_A, pair.server, pair.gateway);
+  if (!dns.serving(NET_A)) throw new Error(`DNS is not serving after ensure(): ${logged.join(' ') || 'nothing logged'}`);
   return { dns, ...v };
 }
 

@@ -20,11 +20,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
+  InvalidArgument, addressAt, callJson, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
   waitEtcdHealthy, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
-import { call } from '../controller-client.js';
 import { CommandFailed, LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
 import { labDir, readLabState, writeLabState, type LabHost, type LabState } from './lab-state.js';
@@ -318,14 +317,19 @@ function daemonBin(pkg: string, file: string): string {
 }
 
 /** Poll GET `path` on a daemon's unix socket until it answers 2xx. */
-async function waitHealthy(what: string, url: string, path: string, alive: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const target = { url, socketPath: url.slice('unix://'.length) };
+async function waitHealthy(what: string, url: string, path: string, alive: () => boolean, timeoutMs = 60_000): Promise<void> {
+  // generous: a loaded 2-core machine starting a dozen Node daemons needs tens of seconds
+  const socketPath = url.slice('unix://'.length);
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     if (!alive()) throw new CommandFailed(what, 'it exited at start (see its log in the lab directory)');
     try {
-      await call(target, 'GET', path);
+      await callJson({ socketPath }, 'GET', path, undefined, {
+        timeoutMs: 5000,
+        who: what,
+        unreachable: (err) => new CommandFailed(what, `not reachable at ${url}: ${err.message}`),
+      });
       return;
     } catch (err) {
       last = (err as Error).message;

@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 
 import { deleteNetns, ensureNetns, listNetns } from '../../../src/netns/netns.js';
 import { namespaceSupportMissing } from '../../../src/netns/native.js';
+import { NetlinkDataPlane, type NetworkPlaneSpec } from '../../../src/dataplane/index.js';
+import type { Test } from 'tap';
 
 const execFileP = promisify(execFile);
 
@@ -87,6 +89,32 @@ export function makeOneHost(prefix: string): SimHost {
   ip('-n', h, 'link', 'set', 'eth0', 'up');
   ip('-n', h, 'link', 'set', 'eth0p', 'up');
   return { ns: h, underlayIp: '198.51.100.1' };
+}
+
+/**
+ * The usual single-host setup: one simulated host, a data plane acting from it (closed,
+ * and every namespace under `prefix` removed, at teardown), and the plane spec of one
+ * network on it whose host subnet is `subnet` (gateway .1, VTEP .0).
+ */
+export function oneHostPlane(t: Test, prefix: string, net: { idChar: string; vni: number; subnet: string }): { host: SimHost; dp: NetlinkDataPlane; spec: NetworkPlaneSpec } {
+  const host = makeOneHost(prefix);
+  const dp = new NetlinkDataPlane({ agentNetns: host.ns });
+  t.teardown(() => {
+    dp.close();
+    removeAll(prefix);
+  });
+  const base = net.subnet.replace(/\.0\/\d+$/, '');
+  const spec: NetworkPlaneSpec = {
+    netns: `${prefix}-h1.n-${net.idChar.repeat(12)}`,
+    vni: net.vni,
+    hostSubnet: net.subnet,
+    gateway: `${base}.1`,
+    vtepIp: `${base}.0`,
+    mtu: 1450,
+    underlayIp: host.underlayIp,
+    underlayDevice: 'eth0',
+  };
+  return { host, dp, spec };
 }
 
 /** Removes every namespace whose name starts with `prefix` (test teardown). */
