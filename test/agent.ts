@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, spawnDaemon, stopProcess, type ProcessRecord } from '@vxnet/common';
-import { isRoot, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
 
@@ -28,8 +28,9 @@ if (!isRoot) {
     cleanup();
   });
 
+  const setupFailed = setupFailure(lab, env, cleanup);
   const up = await vxnet(['lab', 'up', '--name', lab, '--hosts', '3', '--underlay', '198.51.100.0/24'], env);
-  if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+  if (up.code !== 0) await setupFailed(new Error(`lab up failed: ${up.stderr}`));
   const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
   const ctlSock: string = labState().controller.url.slice('unix://'.length);
   const host = (name: string) => labState().hosts.find((h: { name: string }) => h.name === name);
@@ -40,8 +41,8 @@ if (!isRoot) {
     if (r.status !== 201) throw new Error(`net create: ${JSON.stringify(r.body)}`);
     return r.body as { id: string; name: string; subnet: string; vni: number };
   };
-  const net1 = await createNet({ name: 'net1' });
-  const net2 = await createNet({ name: 'net2' });
+  const net1 = await createNet({ name: 'net1' }).catch(setupFailed);
+  const net2 = await createNet({ name: 'net2' }).catch(setupFailed);
 
   /** A sandbox: a plain namespace named under the lab's prefix (lab down removes it). */
   const sandbox = (h: string, name: string) => {

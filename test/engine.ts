@@ -12,7 +12,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, spawnDaemon, type ProcessRecord } from '@vxnet/common';
-import { isRoot, netnsWithPrefix, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { isRoot, netnsWithPrefix, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
 
@@ -42,10 +42,11 @@ if (!isRoot) {
 
   const UPSTREAM = '198.51.100.250';
   const up = await vxnet(['lab', 'up', '--name', lab, '--hosts', '3', '--underlay', '198.51.100.0/24', '--dns-upstream', UPSTREAM], env);
-  if (up.code !== 0) throw new Error(`lab up failed: ${up.stderr}`);
+  const setupFailed = setupFailure(lab, env, cleanup);
+  if (up.code !== 0) await setupFailed(new Error(`lab up failed: ${up.stderr}`));
   for (const n of ['net1', 'net2']) {
     const r = await vxnet(['net', 'create', n], env);
-    if (r.code !== 0) throw new Error(`net create ${n}: ${r.stderr}`);
+    if (r.code !== 0) await setupFailed(new Error(`net create ${n}: ${r.stderr}`));
   }
   const labFile = join(home, 'labs', lab, 'lab.json');
   const labState = () => JSON.parse(readFileSync(labFile, 'utf8'));

@@ -43,3 +43,16 @@ export function netnsWithPrefix(prefix: string): string[] {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/**
+ * For a test file's top-level lab setup: tap does not run t.teardown when the file
+ * dies on an uncaught error, so a failed setup must remove the lab itself. Returns a
+ * function that does that and rethrows.
+ */
+export function setupFailure(lab: string, env: NodeJS.ProcessEnv, cleanup: () => void): (err: unknown) => Promise<never> {
+  return async (err) => {
+    await vxnet(['lab', 'down', '--name', lab], env);
+    cleanup();
+    throw err;
+  };
+}
