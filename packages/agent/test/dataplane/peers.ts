@@ -4,26 +4,13 @@
  * underlay addresses are TEST-NET-3 placeholders; no packet is sent to them.
  */
 import t from 'tap';
-
 import type { Peer } from '../../src/dataplane/data-plane.js';
-import { ip, msSince, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
+import { bySubnet, ip, msSince, oneHostPlane, peer, skipReason, testPrefix } from './helpers/sim.js';
 
 const skip = skipReason();
 const prefix = testPrefix('peers');
 const COUNT = 1000;
 
-function peer(i: number, macByte = 0): Peer {
-  const third = i & 255;
-  const second = 141 + (i >> 8);
-  return {
-    subnet: `10.${second}.${third}.0/24`,
-    vtepIp: `10.${second}.${third}.0`,
-    vtepMac: `0a:${macByte.toString(16).padStart(2, '0')}:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${third.toString(16).padStart(2, '0')}`,
-    underlayIp: `203.0.113.${(i % 250) + 1}`,
-  };
-}
-
-const bySubnet = (a: Peer, b: Peer): number => (a.subnet < b.subnet ? -1 : a.subnet > b.subnet ? 1 : 0);
 
 if (skip) {
   t.plan(0, `skip: ${skip}`);

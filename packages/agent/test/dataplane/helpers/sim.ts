@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 
 import { deleteNetns, ensureNetns, listNetns } from '../../../src/netns/netns.js';
 import { namespaceSupportMissing } from '../../../src/netns/native.js';
-import { NetlinkDataPlane, type NetworkPlaneSpec } from '../../../src/dataplane/index.js';
+import { NetlinkDataPlane, type NetworkPlaneSpec, type Peer } from '../../../src/dataplane/index.js';
 import type { Test } from 'tap';
 
 const execFileP = promisify(execFile);
@@ -131,3 +131,18 @@ export function macFor(ipText: string): string {
 export function msSince(start: number): number {
   return Math.round((performance.now() - start) * 100) / 100;
 }
+
+/** The i-th fake remote host: a /24 of 10.141.0.0/16 and up, a MAC derived from i (and macByte), a TEST-NET-3 underlay. */
+export function peer(i: number, macByte = 0): Peer {
+  const third = i & 255;
+  const second = 141 + (i >> 8);
+  return {
+    subnet: `10.${second}.${third}.0/24`,
+    vtepIp: `10.${second}.${third}.0`,
+    vtepMac: `0a:${macByte.toString(16).padStart(2, '0')}:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${third.toString(16).padStart(2, '0')}`,
+    underlayIp: `203.0.113.${(i % 250) + 1}`,
+  };
+}
+
+/** Order peers by subnet text, to compare lists read back from the kernel. */
+export const bySubnet = (a: Peer, b: Peer): number => (a.subnet < b.subnet ? -1 : a.subnet > b.subnet ? 1 : 0);
