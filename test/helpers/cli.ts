@@ -1,6 +1,7 @@
 /** Run the real `vxnet` CLI as a user would, with a private VXNET_HOME per test. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { listNetns } from '@vxnet/common';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,13 +35,7 @@ export function uniqueLabName(tag: string): string {
 }
 
 /** Named network namespaces that start with `prefix`. */
-export function netnsWithPrefix(prefix: string): string[] {
-  try {
-    return readdirSync('/run/netns').filter((n) => n.startsWith(prefix));
-  } catch {
-    return [];
-  }
-}
+export const netnsWithPrefix = listNetns;
 
 export const isRoot = process.getuid?.() === 0;
 

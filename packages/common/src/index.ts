@@ -8,3 +8,4 @@ export * from './keys.js';
 export * from './records.js';
 export * from './json-file.js';
 export * from './http-client.js';
+export * from './netns-names.js';

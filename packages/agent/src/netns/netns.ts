@@ -9,33 +9,21 @@
  * (shared/notes/kernel.md). Anything that creates its fd on a later tick
  * (dgram.bind, net.listen) must run in a Worker that entered the namespace.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 
 import { CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED, native } from './native.js';
 
-/** Where named namespaces are mounted (iproute2's NETNS_RUN_DIR). */
-export const NETNS_RUN_DIR = '/run/netns';
+import { NETNS_RUN_DIR, netnsPath } from '@vxnet/common';
+
+export { NETNS_RUN_DIR, listNetns, netnsPath } from '@vxnet/common';
 
 /** The calling thread's own network namespace file. */
 export const THREAD_NETNS = '/proc/thread-self/ns/net';
-
-const NAME = /^[A-Za-z0-9_.-]{1,255}$/;
 
 function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/**
- * The path of the named namespace NAME (it need not exist). Throws TypeError when
- * NAME is not a plain file name.
- *
- * Equivalent to: the path `ip netns` uses, /run/netns/NAME
- */
-export function netnsPath(name: string): string {
-  if (!NAME.test(name) || name === '.' || name === '..') throw new TypeError(`invalid network namespace name "${name}"`);
-  return join(NETNS_RUN_DIR, name);
-}
 
 /** A name under /run/netns, or an absolute path to a namespace file (e.g. /proc/PID/ns/net). */
 function resolveNetns(nameOrPath: string): string {
@@ -129,21 +117,6 @@ export function deleteNetns(name: string): void {
   }
 }
 
-/**
- * Names of the namespaces under /run/netns that start with `prefix`, sorted.
- *
- * Equivalent to: ip netns list | grep ^PREFIX
- */
-export function listNetns(prefix = ''): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(NETNS_RUN_DIR);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
-  }
-  return names.filter((n) => n.startsWith(prefix)).sort();
-}
 
 /**
  * Runs `fn` with the calling thread inside the network namespace `target` (a name

@@ -6,9 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, readlinkSync } from 'node:fs';
+import { NETNS_RUN_DIR, listNetns, netnsPath } from '@vxnet/common';
 import { CommandFailed } from '../errors.js';
 
-export const NETNS_DIR = '/run/netns';
+export { listNetns, netnsPath };
+
 
 /** Run `ip ARGS...`; throws CommandFailed with ip's own message. */
 export function ip(args: string[]): string {
@@ -20,21 +22,8 @@ export function ip(args: string[]): string {
   }
 }
 
-export function netnsPath(name: string): string {
-  return `${NETNS_DIR}/${name}`;
-}
-
 export function netnsExists(name: string): boolean {
   return existsSync(netnsPath(name));
-}
-
-/** Names of existing named namespaces starting with `prefix`. */
-export function listNetns(prefix: string): string[] {
-  try {
-    return readdirSync(NETNS_DIR).filter((n) => n.startsWith(prefix));
-  } catch {
-    return [];
-  }
 }
 
 /** Create a named namespace with its loopback up. Equivalent to: ip netns add NAME; ip -n NAME link set lo up */
