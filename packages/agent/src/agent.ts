@@ -119,7 +119,10 @@ export class Agent {
     this.o.leases.onLost((netIds) => void this.serial(async () => {
       for (const id of netIds) {
         const net = this.networks.get(id);
-        if (net) await this.join(net);
+        if (net) {
+          await this.join(net);
+          await this.syncPeers(net.id);
+        }
       }
     }));
     await this.serial(() => this.reconcile());
@@ -236,7 +239,7 @@ export class Agent {
     }
   }
 
-  /** Lease a subnet (if needed) and build the network's namespace, then program its peers. */
+  /** Lease a subnet (if needed) and build the network's namespace; callers then sync its peers. */
   private async join(net: NetworkSpec): Promise<SubnetLease> {
     const held = this.o.leases.get(net.id);
     const lease = held ?? (await this.o.leases.acquire(net, ''));
@@ -263,7 +266,6 @@ export class Agent {
       this.joined.add(net.id);
       await this.o.registration.setNetworks([...this.joined]);
     }
-    await this.syncPeers(net.id);
     return current;
   }
 
@@ -350,6 +352,7 @@ export class Agent {
       const undo: Array<() => Promise<unknown>> = [];
       try {
         const lease = await this.join(net);
+        await this.syncPeers(net.id);
         const inUse = new Set(this.local.filter((e) => e.networkId === net.id).map((e) => e.ip));
         let ip: string;
         if (req.ip !== undefined) {
