@@ -18,7 +18,8 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { NetlinkDataPlane, deleteNetns, ensureNetns, listNetns, type NetworkPlaneSpec, type Peer } from '@vxnet/agent';
+import { NetlinkDataPlane, type NetworkPlaneSpec, type Peer } from '@vxnet/agent';
+import { deleteNetns, ensureNetns, listNetns } from '@vxnet/netns';
 import { ms, time, writeReport } from './lib/stats.js';
 
 const ROUNDS = Number(process.argv[2] ?? 5);

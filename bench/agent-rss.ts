@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { keys, spawnDaemon, stopProcess, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
 import { startTestEtcd, unixJson, type TestEtcd } from '@vxnet/common/testing';
-import { deleteNetns, ensureNetns, listNetns } from '@vxnet/agent';
+import { deleteNetns, ensureNetns, listNetns } from '@vxnet/netns';
 import { writeReport } from './lib/stats.js';
 
 const NETWORKS = 10;

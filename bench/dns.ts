@@ -18,7 +18,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DnsWorker, deleteNetns, ensureNetns, snapshotOf } from '@vxnet/agent';
+import { DnsWorker, snapshotOf } from '@vxnet/agent';
+import { deleteNetns, ensureNetns } from '@vxnet/netns';
 import { silentLogger, type EndpointRecord, type NetworkSpec } from '@vxnet/common';
 import { writeReport } from './lib/stats.js';
 

@@ -17,9 +17,10 @@ import {
   addressAt, parseCidr, writeJsonAtomic,
   type EndpointRecord, type Keys, type KeyValue, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent,
 } from '@vxnet/common';
+import type { CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
 import type { DataPlane, Peer } from './dataplane/index.js';
 import type { AgentDns } from './dns/dns-service.js';
-import { listNetns } from './netns/netns.js';
+import { listNetns } from '@vxnet/netns';
 import { AddressUnavailable, EndpointNameTaken, EndpointNotFound, NetworkUnknown } from './errors.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
 import type { LeaseManager } from './lease/lease-manager.js';
@@ -42,28 +43,6 @@ export interface AgentOptions {
   log: Logger;
   /** Embedded DNS (one server per joined network); none: no DNS. */
   dns?: AgentDns;
-}
-
-/** A local endpoint, as kept in the state file and answered by the API. */
-export interface LocalEndpoint extends EndpointRecord {
-  networkName: string;
-  sandbox: string;
-  hostIfname: string;
-  ifname: string;
-  prefixLength: number;
-  gateway: string;
-  mtu: number;
-}
-
-export interface CreateEndpointRequest {
-  network: string;
-  /** Path of the sandbox's network namespace, e.g. /run/netns/X or /proc/PID/ns/net. */
-  sandbox: string;
-  name: string;
-  aliases?: string[];
-  ip?: string;
-  container?: string;
-  ifname?: string;
 }
 
 export class Agent {

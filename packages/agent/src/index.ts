@@ -1,8 +1,7 @@
 /** The agent's building blocks, for tests and benchmarks; the daemon itself is main.ts. */
-export { Agent, type AgentOptions, type LocalEndpoint, type CreateEndpointRequest } from './agent.js';
+export { Agent, type AgentOptions } from './agent.js';
 export { LeaseManager, type LeaseManagerOptions } from './lease/lease-manager.js';
 export { HostRegistration } from './registration/host-registration.js';
 export * from './dataplane/index.js';
-export { ensureNetns, deleteNetns, listNetns, netnsPath, inNetns } from './netns/netns.js';
 export { macForIp, nextFree, addressProblem } from './ipam/ipam.js';
 export * from './dns/index.js';

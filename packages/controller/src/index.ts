@@ -2,5 +2,5 @@ export { build, API_VERSION, type AppOptions } from './app.js';
 export { loadConfig, validateConfig, DEFAULTS, type ControllerConfig } from './config.js';
 export * from './errors.js';
 export * from './network/allocate.js';
-export { NetworkService, type NetworkDetail, type HostOnNetwork } from './network/network-service.js';
-export { ClusterView, type HostView, type LeaseView, type LeaseDetail } from './cluster/cluster-view.js';
+export { NetworkService } from './network/network-service.js';
+export { ClusterView } from './cluster/cluster-view.js';

@@ -4,7 +4,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { VxnetError, callJson } from '@vxnet/common';
-import type { CreateEndpointRequest, LocalEndpoint } from '@vxnet/agent';
+import type { CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
 import { AgentUnreachable } from './errors.js';
 
 export type AgentEndpoint = LocalEndpoint;

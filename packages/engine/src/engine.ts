@@ -19,6 +19,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSy
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
+import type { ContainerView, ExecResult, LogChunk, RunRequest } from '@vxnet/common/api';
 import type { AgentClient } from './agent-client.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
@@ -33,78 +34,6 @@ import type { Sandboxes } from './sandbox/sandbox.js';
 import {
   containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord, type NetworkMode,
 } from './state/container-record.js';
-
-/** What `run` asks for (the API body of POST /v1/containers). */
-export interface RunRequest {
-  name?: string;
-  /** Image name (`busybox`); exclusive with rootfs. */
-  image?: string;
-  /** Absolute path of a directory to run as the root filesystem. */
-  rootfs?: string;
-  /** Command and arguments; default: `sh`, kept alive when detached. */
-  cmd?: string[];
-  /** Detached run: the default command then stays up until stopped. */
-  detach?: boolean;
-  /** K=V entries. */
-  env?: string[];
-  hostname?: string;
-  /** Overlay network names/ids, or exactly one of `none`, `host`, `container:NAME`. Default: none. */
-  networks?: string[];
-  /** Extra DNS names on every overlay network. */
-  aliases?: string[];
-  /** Address on the first overlay network. */
-  ip?: string;
-}
-
-export interface ContainerNetworkView {
-  network: string;
-  networkId: string;
-  endpointId: string;
-  ip: string;
-  prefixLength: number;
-  mac: string;
-  gateway: string;
-  ifname: string;
-  aliases: string[];
-  mtu: number;
-}
-
-/** A container as the API answers it. */
-export interface ContainerView {
-  id: string;
-  name: string;
-  image: string;
-  command: string[];
-  status: 'creating' | 'running' | 'exited';
-  running: boolean;
-  pid: number | null;
-  exitCode: number | null;
-  host: string;
-  hostname: string;
-  env: string[];
-  networkMode: NetworkMode;
-  netContainer: string | null;
-  /** The network namespace the container is in (null: the host's). */
-  sandbox: string | null;
-  networks: ContainerNetworkView[];
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface LogChunk {
-  /** Bytes from `offset`, base64. */
-  data: string;
-  /** Where the next read starts. */
-  offset: number;
-  running: boolean;
-}
 
 export interface EngineOptions {
   host: string;

@@ -7,7 +7,8 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
-import type { Agent, CreateEndpointRequest } from '../agent.js';
+import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest } from '@vxnet/common/api';
+import type { Agent } from '../agent.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 
 export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
@@ -19,22 +20,7 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
   });
 
   app.post<{ Body: CreateEndpointRequest }>('/v1/endpoints', {
-    schema: {
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['network', 'sandbox', 'name'],
-        properties: {
-          network: { type: 'string', minLength: 1 },
-          sandbox: { type: 'string', pattern: '^/' },
-          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
-          aliases: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } },
-          ip: { type: 'string' },
-          container: { type: 'string' },
-          ifname: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
-        },
-      },
-    },
+    schema: { body: createEndpointBodySchema },
   }, async (req, reply) => reply.code(201).send(await agent.createEndpoint(req.body)));
 
   app.get('/v1/endpoints', async () => ({ endpoints: agent.endpoints() }));
@@ -44,7 +30,7 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
     return { deleted: req.params.id };
   });
 
-  app.get('/v1/status', async () => ({
+  app.get('/v1/status', async (): Promise<AgentStatus> => ({
     host,
     networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId) })),
     alivePeers: [...agent.alive].filter((h) => h !== host).sort(),

@@ -12,7 +12,7 @@ import { closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { ifla, type RtNetlinkSocket } from 'netlink';
 import { formatIpv4, parseCidr, type Logger } from '@vxnet/common';
 
-import { deleteNetns, ensureNetns, inNetns, netnsId, netnsPath, openNetns } from '../netns/netns.js';
+import { deleteNetns, ensureNetns, inNetns, netnsId, netnsPath, openNetns } from '@vxnet/netns';
 import type { DataPlane, EndpointSpec, NetworkPlaneSpec, Peer } from './data-plane.js';
 import { DataPlaneConflict, DataPlaneFailed, NetnsNotFound } from '../errors.js';
 import { BatchWriter, RtnlBatchSocket } from './rtnl-batch.js';

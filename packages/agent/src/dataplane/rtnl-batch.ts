@@ -28,7 +28,7 @@
 import { Flags, Protocol, RawNetlinkSocket } from 'netlink';
 import { getSystemErrorName } from 'node:util';
 
-import { inNetns } from '../netns/netns.js';
+import { inNetns } from '@vxnet/netns';
 import { REQUEST_TIMEOUT_MS } from './rtnl.js';
 
 const NLMSG_ERROR = 2;

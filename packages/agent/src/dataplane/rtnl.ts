@@ -17,7 +17,7 @@
 import { AttrStream, FlagsGet, FlagsNew, createRtNetlink, ifla, rt, type RtNetlinkSocket } from 'netlink';
 import { parseIpv4 } from '@vxnet/common';
 
-import { inNetns } from '../netns/netns.js';
+import { inNetns } from '@vxnet/netns';
 
 export type { RtNetlinkSocket };
 export type LinkMessage = rt.LinkMessage;

@@ -8,7 +8,7 @@
  * resolving within milliseconds of the watch event.
  */
 import type { EndpointRecord, Logger, NetworkSpec } from '@vxnet/common';
-import { netnsPath } from '../netns/netns.js';
+import { netnsPath } from '@vxnet/netns';
 import { DnsWorker } from './dns-server.js';
 import { Forwarder } from './forwarder.js';
 import type { DnsSnapshot } from './resolver.js';

@@ -17,7 +17,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Packet } from 'dns-packet';
-import { CLONE_NEWNET, native } from '../netns/native.js';
+import { CLONE_NEWNET, native } from '@vxnet/netns';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 import { DnsResolver, reply, type Transport } from './resolver.js';
 import { decodeQuery, encodeResponse } from './wire.js';

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 
 import type { EndpointSpec } from '../../src/dataplane/data-plane.js';
-import { netnsPath } from '../../src/netns/netns.js';
+import { netnsPath } from '@vxnet/netns';
 import { ip, linkNames, macFor, makeNs, pings, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
 
 const skip = skipReason();

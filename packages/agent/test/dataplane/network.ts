@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 
-import { inNetns, listNetns } from '../../src/netns/netns.js';
+import { inNetns, listNetns } from '@vxnet/netns';
 import { ip, ipJson, linkNames, msSince, skipReason, testPrefix, oneHostPlane } from './helpers/sim.js';
 
 const skip = skipReason();

@@ -7,7 +7,7 @@ import t from 'tap';
 
 import { NetlinkDataPlane } from '../../src/dataplane/netlink-data-plane.js';
 import type { EndpointSpec, NetworkPlaneSpec, Peer } from '../../src/dataplane/data-plane.js';
-import { listNetns, netnsPath } from '../../src/netns/netns.js';
+import { listNetns, netnsPath } from '@vxnet/netns';
 import { ip, linkNames, macFor, makeNs, makeTwoHosts, msSince, pings, removeAll, skipReason, testPrefix, type SimHost } from './helpers/sim.js';
 
 const skip = skipReason();

@@ -13,8 +13,7 @@ import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { silentLogger, type EndpointRecord, type NetworkSpec } from '@vxnet/common';
 import { DnsService } from '../../src/dns/dns-service.js';
-import { namespaceSupportMissing } from '../../src/netns/native.js';
-import { listNetns, deleteNetns } from '../../src/netns/netns.js';
+import { deleteNetns, listNetns, namespaceSupportMissing } from '@vxnet/netns';
 import { CLIENT_ENV, DNS_CLIENT, makePair, query, type NetnsPair } from './helpers/netns-pair.js';
 
 const skip = namespaceSupportMissing();

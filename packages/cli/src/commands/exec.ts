@@ -1,4 +1,4 @@
-import type { ExecResult } from '@vxnet/engine';
+import type { ExecResult } from '@vxnet/common/api';
 import { engineCall, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
 import { parseEnv } from './run.js';
 

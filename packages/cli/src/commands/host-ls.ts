@@ -1,4 +1,4 @@
-import type { HostView } from '@vxnet/controller';
+import type { HostView } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { timeAgo } from '../format.js';
 import { print, printJson, table } from '../output.js';

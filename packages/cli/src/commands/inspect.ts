@@ -1,4 +1,4 @@
-import type { ContainerView } from '@vxnet/engine';
+import type { ContainerView } from '@vxnet/common/api';
 import { engineCall, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
 import { timeWithAgo } from '../format.js';
 import { fields, print, printJson, table } from '../output.js';

@@ -1,5 +1,5 @@
 import { parseCidr, subnetToKey } from '@vxnet/common';
-import type { LeaseDetail } from '@vxnet/controller';
+import type { LeaseDetail } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { remaining, timeWithAgo, utcTime } from '../format.js';
 import { fields, print, printJson } from '../output.js';

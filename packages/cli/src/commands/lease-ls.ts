@@ -1,4 +1,4 @@
-import type { LeaseView } from '@vxnet/controller';
+import type { LeaseView } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { remaining, timeAgo, utcTime } from '../format.js';
 import { print, printJson, table } from '../output.js';

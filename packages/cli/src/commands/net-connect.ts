@@ -1,4 +1,4 @@
-import type { ContainerView } from '@vxnet/engine';
+import type { ContainerView } from '@vxnet/common/api';
 import { engineCall, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
 import { print, printJson } from '../output.js';
 

@@ -1,5 +1,5 @@
 import { InvalidArgument, VxnetError, type NetworkSpec } from '@vxnet/common';
-import type { CreateNetworkRequest } from '@vxnet/controller';
+import type { CreateNetworkRequest } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { parseIntStrict, parseKeyValues } from '../format.js';
 import { print, printJson } from '../output.js';

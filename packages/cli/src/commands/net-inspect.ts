@@ -1,4 +1,4 @@
-import type { NetworkDetail } from '@vxnet/controller';
+import type { NetworkDetail } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { formatKeyValues, remaining, secondsUntil, timeWithAgo } from '../format.js';
 import { fields, print, printJson, table } from '../output.js';

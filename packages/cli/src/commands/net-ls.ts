@@ -1,5 +1,5 @@
 import type { NetworkSpec } from '@vxnet/common';
-import type { LeaseView } from '@vxnet/controller';
+import type { LeaseView } from '@vxnet/common/api';
 import { call, resolveController, type ControllerFlags } from '../controller-client.js';
 import { shortId, timeAgo } from '../format.js';
 import { print, printJson, table } from '../output.js';

@@ -1,4 +1,4 @@
-import type { ContainerView } from '@vxnet/engine';
+import type { ContainerView } from '@vxnet/common/api';
 import { engineCall, resolveEngine, type EngineFlags } from '../engine-client.js';
 import { humanDuration, shortId, timeAgo } from '../format.js';
 import { print, printJson, table } from '../output.js';

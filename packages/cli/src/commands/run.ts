@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument } from '@vxnet/common';
-import type { ContainerView, LogChunk, RunRequest } from '@vxnet/engine';
+import type { ContainerView, LogChunk, RunRequest } from '@vxnet/common/api';
 import { engineCall, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
 import { print } from '../output.js';
 

@@ -13,7 +13,7 @@
  * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
  * several labs can be up at once, even on the same underlay CIDR.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -226,7 +226,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   const ctlProc = spawnDaemon({
     command: process.execPath,
     args: [
-      daemonBin('@vxnet/controller', 'bin.js'),
+      daemonBin('vxnet-controller'),
       '--store', store.endpoints.join(','),
       '--socket', ctl.url.slice('unix://'.length),
       '--listen', `${ctl.underlayIp}:${CONTROLLER_PORT}`,
@@ -248,7 +248,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     host.agent.process = spawnDaemon({
       command: process.execPath,
       args: [
-        daemonBin('@vxnet/agent', 'main.js'),
+        daemonBin('vxnet-agent'),
         '--host', host.name,
         '--store', store.endpoints.join(','),
         '--underlay-ip', host.underlayIp,
@@ -299,7 +299,7 @@ export function engineArgs(state: LabState, host: LabHost): string[] {
   const engine = host.engine;
   if (!engine) throw new Error(`lab host ${host.name} has no engine`);
   return [
-    daemonBin('@vxnet/engine', 'main.js'),
+    daemonBin('vxnet-engine'),
     '--host', host.name,
     '--state-dir', engine.stateDir,
     '--images-dir', state.imagesDir ?? join(labDir(state.name), 'images'),
@@ -311,9 +311,24 @@ export function engineArgs(state: LabState, host: LabHost): string[] {
   ];
 }
 
-/** A daemon's entry point (a file next to the package's compiled index), from the installed package. */
-function daemonBin(pkg: string, file: string): string {
-  return join(dirname(fileURLToPath(import.meta.resolve(pkg))), file);
+/**
+ * A daemon's executable, found the way a shell would, so the lab runs exactly what a
+ * host runs: VXNET_BIN_DIR if set, else the `node_modules/.bin` next to this CLI's
+ * installation (npm links every workspace's bins there), else PATH.
+ */
+export function daemonBin(name: 'vxnet-controller' | 'vxnet-agent' | 'vxnet-engine'): string {
+  const dirs: string[] = [];
+  if (process.env.VXNET_BIN_DIR) dirs.push(process.env.VXNET_BIN_DIR);
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    dirs.push(join(dir, 'node_modules', '.bin'));
+    if (dirname(dir) === dir) break;
+  }
+  dirs.push(...(process.env.PATH ?? '').split(':').filter(Boolean));
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    if (existsSync(candidate)) return realpathSync(candidate);
+  }
+  throw new MissingTool(name);
 }
 
 /** Poll GET `path` on a daemon's unix socket until it answers 2xx. */

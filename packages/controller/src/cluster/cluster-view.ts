@@ -2,42 +2,9 @@
  * Read-only views of what agents write: hosts (with liveness) and subnet leases.
  */
 import { parseIpv4, type HostRecord, type Keys, type NetworkSpec, type Store, type SubnetLease } from '@vxnet/common';
+import type { HostView, LeaseDetail, LeaseView } from '@vxnet/common/api';
 import { LeaseNotFound } from '../errors.js';
 import type { NetworkService } from '../network/network-service.js';
-
-export interface HostView {
-  name: string;
-  underlayIp: string;
-  state: 'alive' | 'dead';
-  agentVersion: string;
-  /** Names of the networks the host joined (ids of networks that are gone are left out). */
-  networks: string[];
-  registeredAt: string;
-  lastSeen: string;
-}
-
-export interface LeaseView {
-  network: string;
-  networkId: string;
-  subnet: string;
-  host: string;
-  underlayIp: string;
-  vtepMac: string;
-  acquiredAt: string;
-  renewedAt: string;
-  expiresAt: string;
-  /** Seconds until expiry at the time of the answer (negative: past due). */
-  remainingSeconds: number;
-  hostAlive: boolean;
-}
-
-export interface LeaseDetail extends LeaseView {
-  /** Store key of the lease record. */
-  key: string;
-  /** Store lease id the record is bound to (decimal), or null. */
-  storeLeaseId: string | null;
-  modRevision: number;
-}
 
 export class ClusterView {
   constructor(private readonly store: Store, private readonly k: Keys, private readonly networks: NetworkService) {}

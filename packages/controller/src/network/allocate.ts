@@ -6,6 +6,7 @@ import { excludeCidr } from 'cidr-tools';
 import {
   InvalidArgument, SUPPORTED_DRIVERS, cidrSize, formatIpv4, parseCidr, type Allocation, type Cidr, type Driver,
 } from '@vxnet/common';
+import { NAME_RE, type CreateNetworkRequest } from '@vxnet/common/api';
 import { NetworkNameTaken, PoolExhausted, SubnetOverlap, UnsupportedDriver, VniInUse } from '../errors.js';
 
 export const VNI_MIN = 1;
@@ -15,22 +16,10 @@ export const VNI_AUTO_START = 4096;
 export const DEFAULT_HOST_SUBNET_LENGTH = 24;
 /** A network must hold at least this many host subnets. */
 export const MIN_HOST_SUBNETS = 4;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\/-]{0,127}$/;
 const MTU_MIN = 576;
 const MTU_MAX = 9000;
-
-export interface CreateNetworkRequest {
-  name: string;
-  driver?: string;
-  subnet?: string;
-  hostSubnetLength?: number;
-  vni?: number;
-  mtu?: number;
-  internal?: boolean;
-  labels?: Record<string, string>;
-  options?: Record<string, string>;
-}
 
 export interface ValidRequest {
   name: string;
@@ -59,14 +48,14 @@ export interface PoolConfig {
 }
 
 export function isValidNetworkName(name: string): boolean {
-  return NAME.test(name);
+  return NAME_RE.test(name);
 }
 
 /** Check a create request on its own (no store); throws one InvalidArgument listing every problem. */
 export function validateCreateRequest(req: CreateNetworkRequest): ValidRequest {
   const problems: string[] = [];
   const name = req.name;
-  if (!NAME.test(name)) problems.push(`invalid network name "${name}": use 1-64 characters [A-Za-z0-9_.-], starting with a letter or digit`);
+  if (!NAME_RE.test(name)) problems.push(`invalid network name "${name}": use 1-64 characters [A-Za-z0-9_.-], starting with a letter or digit`);
   const driver = req.driver ?? 'overlay';
   if (!(SUPPORTED_DRIVERS as readonly string[]).includes(driver)) {
     throw new UnsupportedDriver(name, driver, SUPPORTED_DRIVERS.join(', '));

@@ -12,28 +12,13 @@ import {
 import {
   AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
 } from '../errors.js';
-import { allocate, validateCreateRequest, type CreateNetworkRequest, type PoolConfig } from './allocate.js';
+import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
+import { allocate, validateCreateRequest, type PoolConfig } from './allocate.js';
 
 /** Retries of the allocations compare-and-put when other creates win the race. */
 const MAX_ATTEMPTS = 100;
 /** A claim older than this whose network record is missing was left by a crashed create. */
 const STALE_CLAIM_MS = 30_000;
-
-export interface HostOnNetwork {
-  host: string;
-  subnet: string;
-  gateway: string;
-  underlayIp: string;
-  vtepMac: string;
-  alive: boolean;
-  expiresAt: string;
-  endpoints: EndpointRecord[];
-}
-
-export interface NetworkDetail {
-  network: NetworkSpec;
-  hosts: HostOnNetwork[];
-}
 
 export class NetworkService {
   constructor(

@@ -1,6 +1,6 @@
 /** /v1/networks: create, list, inspect, remove. */
 import type { FastifyPluginAsync } from 'fastify';
-import type { CreateNetworkRequest } from '../network/allocate.js';
+import type { CreateNetworkRequest } from '@vxnet/common/api';
 import type { NetworkService } from '../network/network-service.js';
 import { createNetworkBody, errorResponses, networkDetailSchema } from '../schemas.js';
 

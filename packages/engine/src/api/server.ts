@@ -16,7 +16,8 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
-import type { Engine, RunRequest } from '../engine.js';
+import type { RunRequest } from '@vxnet/common/api';
+import type { Engine } from '../engine.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;

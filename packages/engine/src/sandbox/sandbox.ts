@@ -4,7 +4,7 @@
  * /run/netns (the lab's prefix, so `lab down` removes leftovers).
  */
 import { createRtNetlink } from 'netlink';
-import { deleteNetns, ensureNetns, inNetns, netnsPath } from '@vxnet/agent';
+import { deleteNetns, ensureNetns, inNetns, netnsPath } from '@vxnet/netns';
 
 export class Sandboxes {
   constructor(private readonly prefix: string) {}

@@ -12,7 +12,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 
-export type NetworkMode = 'overlay' | 'none' | 'host' | 'container';
+import type { NetworkMode } from '@vxnet/common/api';
+
+export type { NetworkMode };
 export type ContainerStatus = 'creating' | 'running' | 'exited';
 
 export interface ContainerEndpoint {

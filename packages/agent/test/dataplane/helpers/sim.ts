@@ -8,8 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 
-import { deleteNetns, ensureNetns, listNetns } from '../../../src/netns/netns.js';
-import { namespaceSupportMissing } from '../../../src/netns/native.js';
+import { deleteNetns, ensureNetns, listNetns, namespaceSupportMissing } from '@vxnet/netns';
 import { NetlinkDataPlane, type NetworkPlaneSpec, type Peer } from '../../../src/dataplane/index.js';
 import type { Test } from 'tap';
 

@@ -6,7 +6,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deleteNetns, ensureNetns } from '../../../src/netns/netns.js';
+import { deleteNetns, ensureNetns } from '@vxnet/netns';
 
 export interface NetnsPair {
   server: string;

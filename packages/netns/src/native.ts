@@ -1,5 +1,5 @@
 /**
- * The agent's native addon (packages/agent/native): the namespace syscalls Node
+ * The native addon (packages/netns/native): the namespace syscalls Node
  * lacks. Loaded lazily so that code which never enters a namespace (and tests that
  * skip without root) works when the addon has not been built.
  */
@@ -34,8 +34,8 @@ export interface NativeNs {
   createNetns(path: string): void;
 }
 
-/** Built by `npm run build:native -w @vxnet/agent` (and the package's install script). */
-export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/vxnet_native.node', import.meta.url));
+/** Built by `npm run build:native -w @vxnet/netns` (and the package's install script). */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/vxnet_native.node', import.meta.url));
 
 let loaded: NativeNs | undefined;
 
@@ -43,7 +43,7 @@ let loaded: NativeNs | undefined;
 export function native(): NativeNs {
   if (loaded) return loaded;
   if (!existsSync(NATIVE_ADDON_PATH)) {
-    throw new Error(`the vxnet native addon is not built (${NATIVE_ADDON_PATH} is missing): run \`npm run build:native -w @vxnet/agent\``);
+    throw new Error(`the vxnet native addon is not built (${NATIVE_ADDON_PATH} is missing): run \`npm run build:native -w @vxnet/netns\``);
   }
   loaded = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeNs;
   return loaded;

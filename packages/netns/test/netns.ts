@@ -3,8 +3,8 @@ import { closeSync, existsSync, openSync, readlinkSync, statSync, writeFileSync 
 import { execFileSync } from 'node:child_process';
 import { createRtNetlink } from 'netlink';
 
-import { deleteNetns, ensureNetns, inNetns, listNetns, netnsId, netnsPath, NETNS_RUN_DIR } from '../../src/netns/netns.js';
-import { namespaceSupportMissing } from '../../src/netns/native.js';
+import { deleteNetns, ensureNetns, inNetns, listNetns, netnsId, netnsPath, NETNS_RUN_DIR } from '../src/netns.js';
+import { namespaceSupportMissing } from '../src/native.js';
 
 const skip = namespaceSupportMissing();
 const prefix = `vxt${process.pid}-ns`;

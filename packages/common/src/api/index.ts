@@ -1,0 +1,5 @@
+/** Each daemon's API wire types and schemas (`@vxnet/common/api`), apart from the daemons that implement them. */
+export * from './names.js';
+export * from './agent.js';
+export * from './engine.js';
+export * from './controller.js';
