@@ -350,6 +350,7 @@ export class Agent {
           host: this.o.host, container: req.container ?? req.name, createdAt: new Date().toISOString(),
           sandbox: req.sandbox, hostIfname: `ve-${id.slice(0, 11)}`, ifname: req.ifname ?? 'eth0',
           prefixLength: cidr.prefixLength, gateway: addressAt(cidr, 1), mtu: this.mtu(net),
+          ...(req.owner !== undefined ? { owner: req.owner } : {}),
         };
         const netns = this.netnsName(net.id);
         await this.o.dataplane.ensureEndpoint(netns, {

@@ -5,11 +5,15 @@
  *   DELETE /v1/endpoints/:id
  *   GET    /v1/status          host, joined networks and leases
  */
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
 import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest } from '@vxnet/common/api';
 import type { Agent } from '../agent.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
+
+/** Random per process (AgentStatus.instance). */
+const instance = randomBytes(8).toString('hex');
 
 export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
@@ -32,6 +36,7 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
 
   app.get('/v1/status', async (): Promise<AgentStatus> => ({
     host,
+    instance,
     networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId) })),
     alivePeers: [...agent.alive].filter((h) => h !== host).sort(),
   }));

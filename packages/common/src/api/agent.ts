@@ -19,6 +19,11 @@ export interface CreateEndpointRequest {
   /** Id of the container the endpoint belongs to (default: name). */
   container?: string;
   ifname?: string;
+  /**
+   * Who asked for the endpoint (e.g. "engine"); a client reconciles only the endpoints
+   * it owns, so several clients (engine, CNI, Docker plugin) can share one agent.
+   */
+  owner?: string;
 }
 
 /** A local endpoint, as kept in the agent's state file and answered by the API. */
@@ -30,10 +35,14 @@ export interface LocalEndpoint extends EndpointRecord {
   prefixLength: number;
   gateway: string;
   mtu: number;
+  /** As asked for in CreateEndpointRequest; absent on endpoints made before owners existed. */
+  owner?: string;
 }
 
 export interface AgentStatus {
   host: string;
+  /** Random per agent process: a client that sees it change knows the agent restarted. */
+  instance: string;
   networks: Array<{ id: string; name: string | null; subnet: string; vtepMac: string; netns: string }>;
   alivePeers: string[];
 }
@@ -50,5 +59,6 @@ export const createEndpointBodySchema = {
     ip: { type: 'string' },
     container: { type: 'string' },
     ifname: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,15}$' },
+    owner: { type: 'string', pattern: NAME_PATTERN },
   },
 } as const;
