@@ -64,7 +64,7 @@ function build(): Command {
     });
 
   lab.command('exec')
-    .description('run a command on a lab host (in its network namespace)')
+    .description('run a command on a lab host (in its machine: network, mounts, host name)')
     .option('--name <name>', 'lab name (default: the current lab)')
     .argument('<host>', 'host name, e.g. h1')
     .argument('<cmd...>', 'command and arguments (put -- before them)')
@@ -72,6 +72,27 @@ function build(): Command {
     .action(async (host: string, cmd: string[], flags) => {
       const { labExecCommand } = await import('./commands/lab-exec.js');
       process.exitCode = await labExecCommand(host, cmd, { name: labName(flags) });
+    });
+
+  lab.command('kill')
+    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, or controller')
+    .option('--name <name>', 'lab name (default: the current lab)')
+    .option('-s, --signal <signal>', 'signal to send (TERM, KILL, STOP, CONT, ...)', 'TERM')
+    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('[daemon]', 'agent or engine (for a host)')
+    .action(async (target: string, daemon: string | undefined, flags) => {
+      const { labKillCommand } = await import('./commands/lab-kill.js');
+      process.exitCode = await labKillCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) });
+    });
+
+  lab.command('restart')
+    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, or controller')
+    .option('--name <name>', 'lab name (default: the current lab)')
+    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('[daemon]', 'agent or engine (for a host)')
+    .action(async (target: string, daemon: string | undefined, flags) => {
+      const { labRestartCommand } = await import('./commands/lab-restart.js');
+      process.exitCode = await labRestartCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) }, logger());
     });
 
   lab.command('down')

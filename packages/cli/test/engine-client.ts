@@ -11,15 +11,16 @@ const home = mkdtempSync(join(tmpdir(), 'vxnet-engine-client-'));
 process.env.VXNET_HOME = home;
 t.teardown(() => rmSync(home, { recursive: true, force: true }));
 
+const daemon = (socket: string) => ({ config: '', command: [], logFile: '', socket, stateDir: '' });
 const host = (name: string) => ({
-  name, netns: `vx-l.${name}`, underlayIp: '192.0.2.1',
-  agent: { socket: `/x/${name}/agent.sock`, stateDir: '', logFile: '', netnsPrefix: '' },
-  engine: { socket: `/x/${name}/engine.sock`, stateDir: '', logFile: '', netnsPrefix: '' },
+  name, netns: `vx-l.${name}`, underlayIp: '192.0.2.1', dir: `/x/${name}`,
+  agent: daemon(`/x/${name}/agent.sock`),
+  engine: daemon(`/x/${name}/engine.sock`),
 });
 const lab = (name: string, hosts: string[]): LabState => ({
   name, phase: 'up', createdAt: '', underlay: '192.0.2.0/24', mtu: 1500, netnsPrefix: `vx-${name}.`, switchNetns: '', namespaces: [],
   hosts: hosts.map(host), store: { kind: 'etcd', netns: '', underlayIp: '', endpoints: [], dataDir: '', logFile: '' },
-  controller: { netns: '', underlayIp: '', url: '', tcpUrl: '', logFile: '' },
+  controller: { name: 'ctl', netns: '', underlayIp: '', dir: '', ...daemon(''), url: '', tcpUrl: '', tokenFile: '' },
 });
 writeLabState(lab('three', ['h1', 'h2', 'h3']));
 writeLabState(lab('one', ['h1']));

@@ -78,20 +78,26 @@ export interface DaemonOptions {
   logFile: string;
   /** Run inside this network namespace (path, e.g. /run/netns/X) via `nsenter --net=`. */
   netnsPath?: string;
+  /** Also inside this mount namespace (e.g. /proc/PID/ns/mnt) via `nsenter --mount=`, and this UTS namespace via `--uts=`. */
+  mountnsPath?: string;
+  utsnsPath?: string;
   /** Own process group, not keeping Node alive: for daemons that outlive the CLI that started them. */
   detached?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
 /**
- * Start a long-running process and record it. With a netns, `nsenter --net=PATH --
+ * Start a long-running process and record it. With namespaces, `nsenter --net=PATH … --
  * COMMAND` execs the command without forking, so the recorded pid is the daemon's.
  * (`ip netns exec` would give it a private mount namespace, see notes/kernel.md.)
  */
 export function spawnDaemon(opts: DaemonOptions): ProcessRecord {
-  const [cmd, argv] = opts.netnsPath
-    ? ['nsenter', [`--net=${opts.netnsPath}`, '--', opts.command, ...opts.args]]
-    : [opts.command, opts.args];
+  const enter = [
+    ...(opts.netnsPath ? [`--net=${opts.netnsPath}`] : []),
+    ...(opts.mountnsPath ? [`--mount=${opts.mountnsPath}`] : []),
+    ...(opts.utsnsPath ? [`--uts=${opts.utsnsPath}`] : []),
+  ];
+  const [cmd, argv] = enter.length > 0 ? ['nsenter', [...enter, '--', opts.command, ...opts.args]] : [opts.command, opts.args];
   const log = openSync(opts.logFile, 'a');
   try {
     const child = spawn(cmd, argv, { stdio: ['ignore', log, log], detached: opts.detached ?? false, env: opts.env ?? process.env });

@@ -10,29 +10,34 @@ import { labsDir } from '../context.js';
 
 export type LabPhase = 'creating' | 'up' | 'removing';
 
-export interface LabHost {
+/** A daemon of the lab, started as on a real host: its binary with `--config FILE` and nothing else. */
+export interface LabDaemon {
+  /** The config file (`--config`). */
+  config: string;
+  /** The command line it was started with; `lab restart` starts it again the same way. */
+  command: string[];
+  /** stdout and stderr (pino JSON). */
+  logFile: string;
+  /** Its API socket, as reachable from the root namespace (the machine's /run/vxnet is bound there). */
+  socket: string;
+  /** Its state directory, as seen from the root namespace (the machine's /var/lib/vxnet/<daemon>). */
+  stateDir: string;
+  process?: ProcessRecord;
+}
+
+/** A simulated machine: a network namespace plus mount and UTS namespaces held by a keeper (see machine.ts). */
+export interface LabMachine {
   name: string;
   netns: string;
   underlayIp: string;
-  agent: {
-    /** The agent's local API. */
-    socket: string;
-    stateDir: string;
-    logFile: string;
-    /** Prefix of the namespaces the agent makes for its networks. */
-    netnsPrefix: string;
-    process?: ProcessRecord;
-  };
-  /** The host's container engine (absent in labs made before engines existed). */
-  engine?: {
-    /** The engine's API (what `vxnet -H <host>` talks to). */
-    socket: string;
-    stateDir: string;
-    logFile: string;
-    /** Prefix of the sandbox namespaces the engine makes for containers. */
-    netnsPrefix: string;
-    process?: ProcessRecord;
-  };
+  /** <lab dir>/<name>: config files, logs, the bound /run/vxnet (run/) and /var/lib/vxnet (lib/). */
+  dir: string;
+  keeper?: ProcessRecord;
+}
+
+export interface LabHost extends LabMachine {
+  agent: LabDaemon;
+  engine: LabDaemon;
 }
 
 export interface LabState {
@@ -42,8 +47,6 @@ export interface LabState {
   underlay: string;
   /** Upstream DNS servers of the agents (IP[:port],...), if any. */
   dnsUpstream?: string;
-  /** Root filesystems of the images, shared by the lab's engines. */
-  imagesDir?: string;
   /** MTU of the underlay links. */
   mtu: number;
   /** Namespace name prefix; every namespace of the lab starts with it. */
@@ -62,15 +65,13 @@ export interface LabState {
     logFile: string;
     process?: ProcessRecord;
   };
-  controller: {
-    netns: string;
-    underlayIp: string;
-    /** Where the CLI reaches it from the root namespace: unix:///…/controller.sock */
+  controller: LabMachine & LabDaemon & {
+    /** Where the CLI reaches it from the root namespace: unix:///…/ctl/run/controller.sock */
     url: string;
-    /** Where agents on the lab hosts reach it: http://IP:7070 */
+    /** Where hosts reach it: http://IP:7070 (bearer token required) */
     tcpUrl: string;
-    logFile: string;
-    process?: ProcessRecord;
+    /** The bearer token the controller generated at its first start (mode 0600). */
+    tokenFile: string;
   };
 }
 

@@ -4,29 +4,31 @@
  * own, so no lab link ever appears in the root namespace); etcd runs in one more
  * namespace on the same underlay.
  *
- *   vx-<lab>.sw     br0, with one port p-<host> per host and p-etcd
- *   vx-<lab>.h1     eth0 = <underlay>.1      (h2 = .2, ...)
+ *   vx-<lab>.sw     br0, with one port p-<host> per host, p-etcd and p-ctl
+ *   vx-<lab>.h1     eth0 = <underlay>.1 (h2 = .2, ...): a machine (machine.ts) running
+ *                   an agent and an engine with their default settings
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
- *   vx-<lab>.ctl    eth0 = the one before; the controller on :7070, and on a unix
- *                   socket in the lab directory for the CLI in the root namespace
+ *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
+ *                   (bearer token) and on /run/vxnet/controller.sock for the CLI
  *
  * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
- * several labs can be up at once, even on the same underlay CIDR.
+ * several labs can be up at once, even on the same underlay CIDR; the daemons' own
+ * namespaces live in their machine's /run/netns and never meet another machine's.
  */
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 import {
-  InvalidArgument, addressAt, callJson, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnDaemon, spawnEtcd, stopProcess,
+  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, stopProcess,
   waitEtcdHealthy, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
-import { CommandFailed, LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
+import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
+import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
-import { labDir, readLabState, writeLabState, type LabHost, type LabState } from './lab-state.js';
+import { labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabState } from './lab-state.js';
+import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 
 export const DEFAULT_UNDERLAY = '192.0.2.0/24';
 export const DEFAULT_HOSTS = 3;
@@ -93,14 +95,15 @@ function requireTools(tools: string[]): void {
 }
 
 /**
- * Bring a lab up: namespaces, underlay, etcd (waited for until healthy), and make it
- * the current lab. Not idempotent by design: a lab that is already up (or half made)
- * is refused and left untouched. On any failure everything made so far is removed.
+ * Bring a lab up: namespaces, underlay, etcd (waited for until healthy), the
+ * controller's machine, the hosts' machines with an agent and an engine each, and make
+ * it the current lab. Not idempotent by design: a lab that is already up (or half
+ * made) is refused and left untouched. On any failure everything made so far is removed.
  */
 export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> {
   validateLabOptions(opts);
   requireRoot('vxnet lab up');
-  requireTools(['ip', 'nsenter', 'etcd', 'etcdctl']);
+  requireTools(['ip', 'nsenter', 'unshare', 'mount', 'etcd', 'etcdctl']);
   mkdirSync(labsDir(), { recursive: true });
   const dir = labDir(opts.name);
   try {
@@ -114,54 +117,46 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
 
   const underlay = parseCidr(opts.underlay, 'underlay CIDR');
   const prefix = netnsPrefix(opts.name);
-  const etcdNetns = `${prefix}etcd`;
   const etcdIp = addressAt(underlay, -2);
   const controllerIp = addressAt(underlay, -3);
+  const machine = (name: string, underlayIp: string): LabMachine => ({ name, netns: `${prefix}${name}`, underlayIp, dir: join(dir, name) });
+  // paths as seen from the root namespace: <machine>/run is the machine's /run/vxnet, <machine>/lib its /var/lib/vxnet
+  const daemon = (m: LabMachine, kind: DaemonKind, socket: string): LabDaemon => ({
+    config: join(m.dir, `${kind}.json`),
+    command: [],
+    logFile: join(m.dir, `${kind}.log`),
+    socket: join(m.dir, 'run', socket),
+    stateDir: join(m.dir, 'lib', kind),
+  });
+  const ctl = machine('ctl', controllerIp);
   const state: LabState = {
     name: opts.name,
     phase: 'creating',
     createdAt: new Date().toISOString(),
     underlay: underlay.text,
     ...(opts.dnsUpstream ? { dnsUpstream: opts.dnsUpstream } : {}),
-    imagesDir: join(dir, 'images'),
     mtu: UNDERLAY_MTU,
     netnsPrefix: prefix,
     switchNetns: `${prefix}sw`,
     namespaces: [],
     hosts: Array.from({ length: opts.hosts }, (_, i) => {
-      const name = `h${i + 1}`;
-      return {
-        name,
-        netns: `${prefix}${name}`,
-        underlayIp: addressAt(underlay, i + 1),
-        agent: {
-          socket: join(dir, name, 'agent.sock'),
-          stateDir: join(dir, name, 'agent'),
-          logFile: join(dir, name, 'agent.log'),
-          netnsPrefix: `${prefix}${name}.n-`,
-        },
-        engine: {
-          socket: join(dir, name, 'engine.sock'),
-          stateDir: join(dir, name, 'engine'),
-          logFile: join(dir, name, 'engine.log'),
-          netnsPrefix: `${prefix}${name}.`,
-        },
-      };
+      const m = machine(`h${i + 1}`, addressAt(underlay, i + 1));
+      return { ...m, agent: daemon(m, 'agent', 'agent.sock'), engine: daemon(m, 'engine', 'engine.sock') };
     }),
     store: {
       kind: 'etcd',
-      netns: etcdNetns,
+      netns: `${prefix}etcd`,
       underlayIp: etcdIp,
       endpoints: [`http://${etcdIp}:2379`],
       dataDir: join(dir, 'etcd'),
       logFile: join(dir, 'etcd.log'),
     },
     controller: {
-      netns: `${prefix}ctl`,
-      underlayIp: controllerIp,
-      url: `unix://${join(dir, 'controller.sock')}`,
+      ...ctl,
+      ...daemon(ctl, 'controller', 'controller.sock'),
+      url: `unix://${join(ctl.dir, 'run', 'controller.sock')}`,
       tcpUrl: `http://${controllerIp}:${CONTROLLER_PORT}`,
-      logFile: join(dir, 'controller.log'),
+      tokenFile: join(ctl.dir, 'lib', 'controller', 'token'),
     },
   };
   writeLabState(state);
@@ -207,7 +202,45 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   log.debug({ namespaces: state.namespaces.length }, 'underlay ready');
 
   const { store } = state;
-  const proc = spawnEtcd({
+  const proc = startStore(state);
+
+  // the machines, while etcd starts
+  for (const m of [state.controller, ...state.hosts]) {
+    const dirs = machineDirs(labDir(state.name), m.name);
+    m.keeper = startMachine(m.name, m.netns, dirs, join(m.dir, 'machine.log'));
+    writeLabState(state);
+    setupMachine(m.name, m.keeper, dirs);
+  }
+  await waitStore(state, proc);
+  log.debug({ pid: proc.pid }, 'etcd healthy');
+
+  const ctl = state.controller;
+  ctl.command = daemonCommand('controller', ctl, {
+    storeEndpoints: store.endpoints,
+    listen: `${ctl.underlayIp}:${CONTROLLER_PORT}`,
+    underlay: [state.underlay],
+  });
+  await launch(state, ctl, 'controller', ctl, 'vxnet-controller');
+  log.debug({ pid: ctl.process?.pid }, 'controller healthy');
+
+  for (const host of state.hosts) {
+    // lab hosts reach nothing outside the lab: forward only where the user says
+    host.agent.command = daemonCommand('agent', host.agent, {
+      storeEndpoints: store.endpoints,
+      dnsUpstreams: state.dnsUpstream ? state.dnsUpstream.split(',') : [],
+    });
+    host.engine.command = daemonCommand('engine', host.engine, {});
+  }
+  await Promise.all(state.hosts.map((h) => launch(state, h, 'agent', h.agent, `vxnet-agent on ${h.name}`)));
+  log.debug({ hosts: state.hosts.length }, 'agents healthy');
+  await Promise.all(state.hosts.map((h) => launch(state, h, 'engine', h.engine, `vxnet-engine on ${h.name}`)));
+  log.debug({ hosts: state.hosts.length }, 'engines healthy');
+}
+
+/** Start etcd in its namespace and record it. */
+function startStore(state: LabState): ProcessRecord {
+  const { store } = state;
+  store.process = spawnEtcd({
     name: `vxnet-${state.name}`,
     dataDir: store.dataDir,
     listenClientUrls: [`http://${store.underlayIp}:2379`, 'http://127.0.0.1:2379'],
@@ -217,141 +250,19 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     netnsPath: netnsPath(store.netns),
     detached: true,
   });
-  store.process = proc;
   writeLabState(state);
-  await waitEtcdHealthy(store.endpoints[0] as string, { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) });
-  log.debug({ pid: proc.pid }, 'etcd healthy');
+  return store.process;
+}
 
-  const ctl = state.controller;
-  const ctlProc = spawnDaemon({
-    command: process.execPath,
-    args: [
-      daemonBin('vxnet-controller'),
-      '--store', store.endpoints.join(','),
-      '--socket', ctl.url.slice('unix://'.length),
-      '--listen', `${ctl.underlayIp}:${CONTROLLER_PORT}`,
-      '--underlay', state.underlay,
-      '--log-file', ctl.logFile,
-    ],
-    logFile: ctl.logFile,
-    netnsPath: netnsPath(ctl.netns),
-    detached: true,
-  });
-  ctl.process = ctlProc;
+function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
+  return waitEtcdHealthy(state.store.endpoints[0] as string, { netnsPath: netnsPath(state.store.netns), isAlive: () => isAlive(proc) });
+}
+
+/** Start a daemon in its machine, record it, wait until its API answers. */
+async function launch(state: LabState, m: LabMachine, kind: DaemonKind, d: LabDaemon, what: string): Promise<void> {
+  d.process = startDaemon(m, d);
   writeLabState(state);
-  await waitHealthy('vxnet-controller', ctl.url, '/v1/health', () => isAlive(ctlProc));
-  log.debug({ pid: ctlProc.pid }, 'controller healthy');
-
-  // one agent per host, in the host's namespace; started together, waited for together
-  for (const host of state.hosts) {
-    mkdirSync(host.agent.stateDir, { recursive: true });
-    host.agent.process = spawnDaemon({
-      command: process.execPath,
-      args: [
-        daemonBin('vxnet-agent'),
-        '--host', host.name,
-        '--store', store.endpoints.join(','),
-        '--underlay-ip', host.underlayIp,
-        '--underlay-interface', 'eth0',
-        '--state-dir', host.agent.stateDir,
-        '--socket', host.agent.socket,
-        '--netns-prefix', host.agent.netnsPrefix,
-        '--log-file', host.agent.logFile,
-        // lab hosts reach nothing outside the lab: forward only where the user says
-        '--dns-upstream', state.dnsUpstream ?? '',
-      ],
-      logFile: host.agent.logFile,
-      netnsPath: netnsPath(host.netns),
-      detached: true,
-    });
-    writeLabState(state);
-  }
-  await Promise.all(state.hosts.map((h) => {
-    const rec = h.agent.process as ProcessRecord;
-    return waitHealthy(`vxnet-agent on ${h.name}`, `unix://${h.agent.socket}`, '/v1/status', () => isAlive(rec));
-  }));
-  log.debug({ hosts: state.hosts.length }, 'agents healthy');
-
-  // one engine per host, next to its agent; it kills its containers when lab down stops it
-  for (const host of state.hosts) {
-    const engine = host.engine;
-    if (!engine) continue;
-    mkdirSync(engine.stateDir, { recursive: true });
-    engine.process = spawnDaemon({
-      command: process.execPath,
-      args: engineArgs(state, host),
-      logFile: engine.logFile,
-      netnsPath: netnsPath(host.netns),
-      detached: true,
-    });
-    writeLabState(state);
-  }
-  await Promise.all(state.hosts.map((h) => {
-    if (!h.engine) return undefined;
-    const rec = h.engine.process as ProcessRecord;
-    return waitHealthy(`vxnet-engine on ${h.name}`, `unix://${h.engine.socket}`, '/v1/health', () => isAlive(rec));
-  }));
-  log.debug({ hosts: state.hosts.length }, 'engines healthy');
-}
-
-/** The engine's command line for a lab host (also what a test uses to restart one). */
-export function engineArgs(state: LabState, host: LabHost): string[] {
-  const engine = host.engine;
-  if (!engine) throw new Error(`lab host ${host.name} has no engine`);
-  return [
-    daemonBin('vxnet-engine'),
-    '--host', host.name,
-    '--state-dir', engine.stateDir,
-    '--images-dir', state.imagesDir ?? join(labDir(state.name), 'images'),
-    '--socket', engine.socket,
-    '--agent-socket', host.agent.socket,
-    '--netns-prefix', engine.netnsPrefix,
-    '--log-file', engine.logFile,
-    '--stop-containers-on-exit',
-  ];
-}
-
-/**
- * A daemon's executable, found the way a shell would, so the lab runs exactly what a
- * host runs: VXNET_BIN_DIR if set, else the `node_modules/.bin` next to this CLI's
- * installation (npm links every workspace's bins there), else PATH.
- */
-export function daemonBin(name: 'vxnet-controller' | 'vxnet-agent' | 'vxnet-engine'): string {
-  const dirs: string[] = [];
-  if (process.env.VXNET_BIN_DIR) dirs.push(process.env.VXNET_BIN_DIR);
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    dirs.push(join(dir, 'node_modules', '.bin'));
-    if (dirname(dir) === dir) break;
-  }
-  dirs.push(...(process.env.PATH ?? '').split(':').filter(Boolean));
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    if (existsSync(candidate)) return realpathSync(candidate);
-  }
-  throw new MissingTool(name);
-}
-
-/** Poll GET `path` on a daemon's unix socket until it answers 2xx. */
-async function waitHealthy(what: string, url: string, path: string, alive: () => boolean, timeoutMs = 60_000): Promise<void> {
-  // generous: a loaded 2-core machine starting a dozen Node daemons needs tens of seconds
-  const socketPath = url.slice('unix://'.length);
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!alive()) throw new CommandFailed(what, 'it exited at start (see its log in the lab directory)');
-    try {
-      await callJson({ socketPath }, 'GET', path, undefined, {
-        timeoutMs: 5000,
-        who: what,
-        unreachable: (err) => new CommandFailed(what, `not reachable at ${url}: ${err.message}`),
-      });
-      return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await sleep(50);
-  }
-  throw new CommandFailed(what, `not healthy after ${timeoutMs} ms: ${last}`);
+  await waitHealthy(what, kind, d);
 }
 
 export interface LabRemoval {
@@ -387,21 +298,24 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
     writeLabState(state);
   }
   const processes: number[] = [];
-  // engines first (they kill their containers and release endpoints while agents still run),
-  // agents (their clean stop revokes liveness) and the controller before the store they talk to
-  await Promise.all((state?.hosts ?? []).map(async (h) => {
-    const rec = h.engine?.process;
-    if (rec && isAlive(rec)) {
-      processes.push(rec.pid);
-      await stopProcess(rec, 10_000);
+  const stop = async (d: LabDaemon | undefined) => {
+    if (d?.process && isAlive(d.process)) {
+      processes.push(d.process.pid);
+      await stopDaemon(d);
     }
-  }));
-  for (const rec of [...(state?.hosts ?? []).map((h) => h.agent?.process), state?.controller?.process, state?.store.process]) {
-    if (rec && isAlive(rec)) {
-      processes.push(rec.pid);
-      await stopProcess(rec);
-    }
+  };
+  // as a real host shuts down: engines (containers keep running until the machine goes),
+  // agents (their clean stop revokes liveness), the controller, then the store
+  await Promise.all((state?.hosts ?? []).map((h) => stop(h.engine)));
+  await Promise.all((state?.hosts ?? []).map((h) => stop(h.agent)));
+  await stop(state?.controller);
+  if (state?.store.process && isAlive(state.store.process)) {
+    processes.push(state.store.process.pid);
+    await stopProcess(state.store.process);
   }
+  // then each machine with everything still in it: containers, runc shims, the keeper
+  const machines: LabMachine[] = state ? [state.controller, ...state.hosts] : [];
+  for (const m of machines) processes.push(...(await sweepMachine(m.netns, m.keeper)));
   const namespaces = [...new Set([...(state?.namespaces ?? []), ...listNetns(netnsPrefix(name))])];
   for (const ns of namespaces) {
     for (const pid of pidsInNetns(ns)) {
@@ -461,13 +375,15 @@ export interface LabStatus {
   mtu: number;
   dir: string;
   hosts: Array<{
-    name: string; netns: string; underlayIp: string; present: boolean; pids: { agent: number | null; engine: number | null };
-    agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string | null;
+    name: string; netns: string; underlayIp: string; present: boolean; pids: { machine: number | null; agent: number | null; engine: number | null };
+    agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string;
   }>;
   store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
-  controller: { url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string };
+  controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
   problems: string[];
 }
+
+const running = (rec: ProcessRecord | undefined): boolean => rec !== undefined && isAlive(rec);
 
 export function labStatus(name: string): LabStatus {
   const state = readLabState(name);
@@ -475,17 +391,16 @@ export function labStatus(name: string): LabStatus {
   const problems: string[] = [];
   for (const ns of state.namespaces) if (!netnsExists(ns)) problems.push(`namespace ${ns} is missing`);
   const proc = state.store.process;
-  const running = proc !== undefined && isAlive(proc);
-  if (!running) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  if (!running(proc)) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  const check = (what: string, rec: ProcessRecord | undefined) => {
+    if (!running(rec)) problems.push(rec ? `${what} (pid ${rec.pid}) is not running` : `${what} was never started`);
+  };
+  for (const m of [state.controller, ...state.hosts]) check(`the machine ${m.name}`, m.keeper);
+  check('the controller', state.controller.process);
   for (const h of state.hosts) {
-    const a = h.agent.process;
-    if (!a || !isAlive(a)) problems.push(a ? `the agent of ${h.name} (pid ${a.pid}) is not running` : `the agent of ${h.name} was never started`);
-    const e = h.engine?.process;
-    if (h.engine && (!e || !isAlive(e))) problems.push(e ? `the engine of ${h.name} (pid ${e.pid}) is not running` : `the engine of ${h.name} was never started`);
+    check(`the agent of ${h.name}`, h.agent.process);
+    check(`the engine of ${h.name}`, h.engine.process);
   }
-  const ctl = state.controller.process;
-  const ctlRunning = ctl !== undefined && isAlive(ctl);
-  if (!ctlRunning) problems.push(ctl ? `the controller (pid ${ctl.pid}) is not running` : 'the controller was never started');
   if (state.phase !== 'up') problems.push(`lab is in phase "${state.phase}"`);
   return {
     name: state.name,
@@ -494,34 +409,31 @@ export function labStatus(name: string): LabStatus {
     underlay: state.underlay,
     mtu: state.mtu,
     dir: labDir(name),
-    hosts: state.hosts.map((h) => {
-      const agent = h.agent.process;
-      const engine = h.engine?.process;
-      return {
-        name: h.name,
-        netns: h.netns,
-        underlayIp: h.underlayIp,
-        present: netnsExists(h.netns),
-        pids: { agent: agent?.pid ?? null, engine: engine?.pid ?? null },
-        agentRunning: agent !== undefined && isAlive(agent),
-        agentSocket: h.agent.socket,
-        engineRunning: engine !== undefined && isAlive(engine),
-        engineSocket: h.engine?.socket ?? null,
-      };
-    }),
+    hosts: state.hosts.map((h) => ({
+      name: h.name,
+      netns: h.netns,
+      underlayIp: h.underlayIp,
+      present: netnsExists(h.netns) && running(h.keeper),
+      pids: { machine: h.keeper?.pid ?? null, agent: h.agent.process?.pid ?? null, engine: h.engine.process?.pid ?? null },
+      agentRunning: running(h.agent.process),
+      agentSocket: h.agent.socket,
+      engineRunning: running(h.engine.process),
+      engineSocket: h.engine.socket,
+    })),
     store: {
       kind: 'etcd',
       endpoints: state.store.endpoints,
       pid: proc?.pid ?? null,
-      running,
+      running: running(proc),
       netns: state.store.netns,
       logFile: state.store.logFile,
     },
     controller: {
       url: state.controller.url,
       tcpUrl: state.controller.tcpUrl,
-      pid: ctl?.pid ?? null,
-      running: ctlRunning,
+      tokenFile: state.controller.tokenFile,
+      pid: state.controller.process?.pid ?? null,
+      running: running(state.controller.process),
       netns: state.controller.netns,
       logFile: state.controller.logFile,
     },
@@ -529,19 +441,25 @@ export function labStatus(name: string): LabStatus {
   };
 }
 
+function findHost(state: LabState, host: string): LabHost {
+  const h = state.hosts.find((x) => x.name === host);
+  if (!h) throw new LabHostNotFound(state.name, host, state.hosts.map((x) => x.name).join(', '));
+  return h;
+}
+
 /**
- * Run a command on a lab host: in the host's network namespace, with our stdio.
- * Resolves with the command's exit code (128 + signal number when killed).
- * Equivalent to: nsenter --net=/run/netns/vx-LAB.HOST -- CMD...
+ * Run a command on a lab host: in its machine (network, mounts, host name), with our
+ * stdio. Resolves with the command's exit code (128 + signal number when killed).
+ * Equivalent to: nsenter --net=… --mount=… --uts=… (of the host's keeper) -- CMD...
  */
 export async function labExec(name: string, host: string, cmd: string[]): Promise<number> {
   const state = readLabState(name);
   if (!state) throw new LabNotFound(name, knownLabsHint());
-  const h = state.hosts.find((x) => x.name === host);
-  if (!h) throw new LabHostNotFound(name, host, state.hosts.map((x) => x.name).join(', '));
+  const h = findHost(state, host);
   if (cmd.length === 0) throw new InvalidArgument('lab exec needs a command after the host, e.g. `vxnet lab exec h1 -- ip addr`');
   requireRoot('vxnet lab exec');
-  const child = spawn('nsenter', [`--net=${netnsPath(h.netns)}`, '--', ...cmd], { stdio: 'inherit' });
+  if (!h.keeper || !isAlive(h.keeper)) throw new InvalidArgument(`lab "${name}" host ${host} is not running (its machine is gone); see \`vxnet lab status\``);
+  const child = spawn('nsenter', [...enterArgs(h.keeper), '--', ...cmd], { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
@@ -550,4 +468,67 @@ export async function labExec(name: string, host: string, cmd: string[]): Promis
 
 function signalNumber(sig: NodeJS.Signals): number {
   return constants.signals[sig] ?? 0;
+}
+
+/** What `lab kill`/`lab restart` act on: `store`, `controller`, or a host's `agent`/`engine`. */
+export interface LabTarget {
+  target: string;
+  daemon?: string;
+}
+
+type Resolved =
+  | { kind: 'store'; what: string }
+  | { kind: DaemonKind; what: string; machine: LabMachine; daemon: LabDaemon };
+
+function resolveTarget(state: LabState, t: LabTarget): Resolved {
+  if (t.target === 'store' || t.target === 'controller') {
+    if (t.daemon !== undefined) throw new InvalidArgument(`\`${t.target}\` takes no daemon name (got "${t.daemon}")`);
+    return t.target === 'store' ? { kind: 'store', what: 'etcd' } : { kind: 'controller', what: 'the controller', machine: state.controller, daemon: state.controller };
+  }
+  const h = findHost(state, t.target);
+  if (t.daemon !== 'agent' && t.daemon !== 'engine') {
+    throw new InvalidArgument(`which daemon of ${h.name}? expected \`agent\` or \`engine\`, got ${t.daemon === undefined ? 'nothing' : `"${t.daemon}"`}`);
+  }
+  return { kind: t.daemon, what: `the ${t.daemon} of ${h.name}`, machine: h, daemon: h[t.daemon] };
+}
+
+/**
+ * Send a signal to a lab daemon (default SIGTERM), by its recorded pid; waits until it
+ * has exited when the signal is TERM or KILL. For rehearsing failures.
+ */
+export async function labKill(name: string, t: LabTarget, signal = 'SIGTERM'): Promise<{ what: string; pid: number; signal: string }> {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  requireRoot('vxnet lab kill');
+  const sig = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as NodeJS.Signals;
+  if (constants.signals[sig] === undefined) throw new InvalidArgument(`unknown signal "${signal}" (e.g. TERM, KILL, STOP, CONT)`);
+  const r = resolveTarget(state, t);
+  const rec = r.kind === 'store' ? state.store.process : r.daemon.process;
+  if (!rec || !isAlive(rec)) throw new InvalidArgument(`${r.what} of lab "${name}" is not running; nothing was signalled`);
+  process.kill(rec.pid, sig);
+  if (sig === 'SIGTERM' || sig === 'SIGKILL') {
+    const deadline = Date.now() + 15_000;
+    while (isAlive(rec) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  }
+  return { what: r.what, pid: rec.pid, signal: sig };
+}
+
+/** Stop a lab daemon (if running) and start it again from its recorded command line; waits until healthy. */
+export async function labRestart(name: string, t: LabTarget, log: Logger): Promise<{ what: string; pid: number }> {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  requireRoot('vxnet lab restart');
+  const r = resolveTarget(state, t);
+  if (r.kind === 'store') {
+    const old = state.store.process;
+    if (old) await stopProcess(old);
+    const proc = startStore(state);
+    await waitStore(state, proc);
+    log.info({ lab: name, pid: proc.pid }, 'etcd restarted');
+    return { what: r.what, pid: proc.pid };
+  }
+  await stopDaemon(r.daemon);
+  await launch(state, r.machine, r.kind, r.daemon, r.what);
+  log.info({ lab: name, daemon: r.what, pid: r.daemon.process?.pid }, 'daemon restarted');
+  return { what: r.what, pid: r.daemon.process?.pid ?? 0 };
 }
