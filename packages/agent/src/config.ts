@@ -1,20 +1,23 @@
 /**
- * Agent configuration: defaults -> config file (JSON) -> VXNET_* environment -> flags;
- * validated once, then frozen. The underlay address and interface are detected
- * (the first non-loopback IPv4 interface) unless given.
+ * Agent configuration: its schema for the common loader (defaults < file < VXNET_*
+ * environment < flags; one error listing every problem; frozen). The underlay address
+ * is detected (the first up, non-internal IPv4 interface) and the interface is the one
+ * holding that address, unless given.
  */
-import { networkInterfaces } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { DEFAULT_STORE_PREFIX, InvalidArgument, parseIpv4 } from '@vxnet/common';
+import { hostname, networkInterfaces } from 'node:os';
+import {
+  DEFAULT_STORE_PREFIX, absolutePath, absolutePathOrNull, hostName, logLevel, parseIpv4, storeEndpoints, storePrefix, type ConfigSchema,
+} from '@vxnet/common';
+import { formatUpstream, parseUpstream, upstreamsFromResolvConf } from './dns/upstreams.js';
 
 export interface AgentConfig {
+  /** This host's name in the store (`hosts/<host>`). */
   host: string;
   storeEndpoints: string[];
   storePrefix: string;
   underlayIp: string;
   underlayInterface: string;
-  /** Liveness lease TTL, seconds (>= 2). */
+  /** Liveness lease TTL, seconds. */
   livenessTtl: number;
   /** Subnet lease TTL, seconds. */
   subnetLeaseTtl: number;
@@ -24,58 +27,51 @@ export interface AgentConfig {
   stateDir: string;
   /** Unix socket of the local API. */
   socket: string;
-  /** Network namespaces of this agent: `${netnsPrefix}<network id prefix>`. */
-  netnsPrefix: string;
-  logFile: string | null;
+  /** Resolvers for names outside the networks, `IP[:port]`; empty: none (external names get SERVFAIL). */
+  dnsUpstreams: string[];
   logLevel: string;
+  logFile: string | null;
 }
 
-const HOST = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Readonly<AgentConfig> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      config: { type: 'string' }, host: { type: 'string' }, store: { type: 'string' }, 'store-prefix': { type: 'string' },
-      'underlay-ip': { type: 'string' }, 'underlay-interface': { type: 'string' }, 'liveness-ttl': { type: 'string' },
-      'subnet-lease-ttl': { type: 'string' }, 'renew-margin': { type: 'string' }, 'state-dir': { type: 'string' },
-      socket: { type: 'string' }, 'netns-prefix': { type: 'string' }, 'log-file': { type: 'string' }, 'log-level': { type: 'string' },
+export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
+  host: { type: 'string', default: () => hostname(), env: 'VXNET_HOST_NAME', flag: 'host', doc: 'name of this host in the cluster (default: the system host name)', validate: hostName },
+  storeEndpoints: { type: 'string[]', default: ['http://127.0.0.1:2379'], env: 'VXNET_STORE_ENDPOINTS', flag: 'store', doc: 'etcd client URLs', validate: storeEndpoints },
+  storePrefix: { type: 'string', default: DEFAULT_STORE_PREFIX, env: 'VXNET_STORE_PREFIX', flag: 'store-prefix', doc: 'prefix of every vxnet key in etcd', validate: storePrefix },
+  underlayIp: {
+    type: 'string', default: () => detectUnderlay()?.ip ?? '', env: 'VXNET_UNDERLAY_IP', flag: 'underlay-ip',
+    doc: 'IPv4 address other hosts reach this one on; VXLAN packets come from it (default: the first non-loopback IPv4 address)',
+    validate: (v) => (parseIpv4(v) === undefined ? 'must be an IPv4 address (none was detected: set it)' : undefined),
+  },
+  underlayInterface: {
+    type: 'string', default: (c) => (c.underlayIp ? interfaceWith(c.underlayIp) : undefined) ?? '', env: 'VXNET_UNDERLAY_INTERFACE', flag: 'underlay-interface',
+    doc: 'interface holding underlayIp (default: found from underlayIp); its MTU - 50 is the overlay MTU',
+    validate: (v) => (v === '' ? 'must name the underlay interface (no interface holds underlayIp: set it)' : undefined),
+  },
+  livenessTtl: {
+    type: 'integer', default: 10, env: 'VXNET_LIVENESS_TTL', flag: 'liveness-ttl', doc: 'seconds a dead host stays listed (its routes and names stay on peers that long)',
+    validate: (v) => (v >= 2 ? undefined : 'must be at least 2 seconds'),
+  },
+  subnetLeaseTtl: {
+    type: 'integer', default: 86_400, env: 'VXNET_SUBNET_LEASE_TTL', flag: 'subnet-lease-ttl', doc: 'seconds a subnet stays leased to this host without renewal',
+    validate: (v) => (v >= 60 ? undefined : 'must be at least 60 seconds'),
+  },
+  renewMargin: {
+    type: 'integer', default: 3600, env: 'VXNET_RENEW_MARGIN', flag: 'renew-margin', doc: 'renew subnet leases this many seconds before they expire',
+    validate: (v, c) => (v >= 1 && v < c.subnetLeaseTtl ? undefined : `must be at least 1 second and less than subnetLeaseTtl (${c.subnetLeaseTtl})`),
+  },
+  stateDir: { type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir', doc: 'local state: subnets.json, endpoints.json', validate: absolutePath },
+  socket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'socket', doc: 'unix socket of the local API (the engine talks to it)', validate: absolutePath },
+  dnsUpstreams: {
+    type: 'string[]', default: () => upstreamsFromResolvConf().map(formatUpstream), env: 'VXNET_DNS_UPSTREAM', flag: 'dns-upstream',
+    doc: 'resolvers for names outside the networks, IP[:port]; an empty list means none (default: the nameservers of /etc/resolv.conf)',
+    validate: (v) => {
+      const bad = v.filter((u) => parseUpstream(u) === undefined);
+      return bad.length === 0 ? undefined : `must be IP[:port] entries (bad: ${bad.map((b) => `"${b}"`).join(', ')})`;
     },
-  });
-  const file = values.config ? (JSON.parse(readFileSync(values.config, 'utf8')) as Partial<AgentConfig>) : {};
-  const pick = <T>(flag: string | undefined, envName: string, fromFile: T | undefined, conv: (v: string) => T, dflt: () => T): T =>
-    flag !== undefined ? conv(flag) : env[envName] ? conv(env[envName] as string) : fromFile !== undefined ? fromFile : dflt();
-  const num = (v: string) => Number(v);
-  const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
-  const host = pick(values.host, 'VXNET_HOST_NAME', file.host, String, () => '');
-  const detected = detectUnderlay();
-  const cfg: AgentConfig = {
-    host,
-    storeEndpoints: pick(values.store, 'VXNET_STORE_ENDPOINTS', file.storeEndpoints, list, () => ['http://127.0.0.1:2379']),
-    storePrefix: pick(values['store-prefix'], 'VXNET_STORE_PREFIX', file.storePrefix, String, () => DEFAULT_STORE_PREFIX),
-    underlayIp: pick(values['underlay-ip'], 'VXNET_UNDERLAY_IP', file.underlayIp, String, () => detected?.ip ?? ''),
-    underlayInterface: pick(values['underlay-interface'], 'VXNET_UNDERLAY_INTERFACE', file.underlayInterface, String, () => detected?.ifname ?? ''),
-    livenessTtl: pick(values['liveness-ttl'], 'VXNET_LIVENESS_TTL', file.livenessTtl, num, () => 10),
-    subnetLeaseTtl: pick(values['subnet-lease-ttl'], 'VXNET_SUBNET_LEASE_TTL', file.subnetLeaseTtl, num, () => 86_400),
-    renewMargin: pick(values['renew-margin'], 'VXNET_RENEW_MARGIN', file.renewMargin, num, () => 3600),
-    stateDir: pick(values['state-dir'], 'VXNET_STATE_DIR', file.stateDir, String, () => `/var/lib/vxnet/agent`),
-    socket: pick(values.socket, 'VXNET_AGENT_SOCKET', file.socket, String, () => '/run/vxnet/agent.sock'),
-    netnsPrefix: pick(values['netns-prefix'], 'VXNET_NETNS_PREFIX', file.netnsPrefix, String, () => 'vxnet-'),
-    logFile: values['log-file'] ?? env.VXNET_LOG_FILE ?? file.logFile ?? null,
-    logLevel: pick(values['log-level'], 'VXNET_LOG_LEVEL', file.logLevel, String, () => 'info'),
-  };
-  const problems: string[] = [];
-  if (!HOST.test(cfg.host)) problems.push(`host name "${cfg.host}" is missing or invalid (--host, 1-64 characters [A-Za-z0-9_.-])`);
-  if (parseIpv4(cfg.underlayIp) === undefined) problems.push(`underlay IP "${cfg.underlayIp}" is not an IPv4 address (--underlay-ip)`);
-  if (!cfg.underlayInterface) problems.push('no underlay interface (--underlay-interface)');
-  if (!Number.isInteger(cfg.livenessTtl) || cfg.livenessTtl < 2) problems.push(`liveness TTL ${cfg.livenessTtl} must be a whole number of seconds, at least 2`);
-  if (!Number.isInteger(cfg.subnetLeaseTtl) || cfg.subnetLeaseTtl < 60) problems.push(`subnet lease TTL ${cfg.subnetLeaseTtl} must be at least 60 seconds`);
-  if (!Number.isInteger(cfg.renewMargin) || cfg.renewMargin <= 0 || cfg.renewMargin >= cfg.subnetLeaseTtl) problems.push(`renew margin ${cfg.renewMargin} must be between 1 and the subnet lease TTL`);
-  if (!/^[A-Za-z0-9_.-]{1,40}$/.test(cfg.netnsPrefix)) problems.push(`namespace prefix "${cfg.netnsPrefix}" must be 1-40 characters [A-Za-z0-9_.-]`);
-  if (problems.length > 0) throw new InvalidArgument(`invalid agent configuration: ${problems.join('; ')}`);
-  return Object.freeze(cfg);
-}
+  },
+  logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
+  logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },
+};
 
 /** The first up, non-internal IPv4 interface of this (network) namespace. */
 export function detectUnderlay(): { ifname: string; ip: string } | undefined {
@@ -84,4 +80,9 @@ export function detectUnderlay(): { ifname: string; ip: string } | undefined {
     if (a) return { ifname, ip: a.address };
   }
   return undefined;
+}
+
+/** The interface of this namespace that holds `ip`. */
+function interfaceWith(ip: string): string | undefined {
+  return Object.entries(networkInterfaces()).find(([, addrs]) => addrs?.some((a) => a.family === 'IPv4' && a.address === ip))?.[0];
 }

@@ -7,14 +7,14 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRtNetlink } from 'netlink';
-import { createLogger, isUserError, keys } from '@vxnet/common';
+import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError, keys } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
 import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
-import { loadConfig } from './config.js';
+import { AGENT_CONFIG } from './config.js';
 import { NetlinkDataPlane } from './dataplane/index.js';
 import { DnsService } from './dns/dns-service.js';
-import { dnsUpstreamsFromArgs } from './dns/upstreams.js';
+import { parseUpstream, type Upstream } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
 import { HostRegistration } from './registration/host-registration.js';
 
@@ -33,8 +33,9 @@ async function linkMtu(ifname: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { upstreams, rest: argv } = dnsUpstreamsFromArgs(process.argv.slice(2));
-  const cfg = loadConfig(argv);
+  const cfg = daemonConfig('agent', AGENT_CONFIG, process.argv.slice(2));
+  if (cfg === undefined) return; // --help or --print-config: printed
+  const upstreams = cfg.dnsUpstreams.map((u) => parseUpstream(u) as Upstream); // validated by the schema
   const log = createLogger({ name: 'vxnet-agent', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log });
   const k = keys(cfg.storePrefix);
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   });
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
-    netnsPrefix: cfg.netnsPrefix, endpointsFile: join(cfg.stateDir, 'endpoints.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
+    netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, log: log.child({ component: 'agent' }),
     dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
   });

@@ -9,3 +9,4 @@ export * from './records.js';
 export * from './json-file.js';
 export * from './http-client.js';
 export * from './netns-names.js';
+export * from './config/index.js';

@@ -37,3 +37,12 @@ export function listNetns(prefix = ''): string[] {
   }
   return names.filter((n) => n.startsWith(prefix)).sort();
 }
+
+/**
+ * The start of every namespace name a vxnet daemon makes: the agent's network
+ * namespaces are `vxnet-<network id[0:12]>`, the engine's sandboxes `vxnet-s-<id12>`.
+ * Fixed, not configurable: every host names its namespaces alike. It must not decide
+ * ownership (both daemons share it); the agent's reconcile still lists namespaces by it
+ * until ownership comes from what each daemon recorded making (issue 8, part 2).
+ */
+export const VXNET_NETNS_PREFIX = 'vxnet-';

@@ -3,17 +3,21 @@
  * on a unix socket (local CLI) and/or TCP (remote CLIs, agents).
  */
 import { createServer } from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
-import { createLogger, isUserError, keys, parseCidr } from '@vxnet/common';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createLogger, daemonConfig, isUserError, keys, parseCidr } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
 import { build } from './app.js';
-import { loadConfig } from './config.js';
+import { CONTROLLER_CONFIG } from './config.js';
 
 async function main(): Promise<void> {
-  const cfg = loadConfig(process.argv.slice(2));
+  const cfg = daemonConfig('controller', CONTROLLER_CONFIG, process.argv.slice(2));
+  if (cfg === undefined) return; // --help or --print-config: printed
   const log = createLogger({ name: 'vxnet-controller', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) });
   const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log.child({ component: 'store' }) });
-  const token = cfg.tokenFile ? readFileSync(cfg.tokenFile, 'utf8').trim() : undefined;
+  // Until the controller makes its token at first start (issue 8), a token file that
+  // does not exist means no token, as an unset tokenFile did before it had a default.
+  const token = existsSync(cfg.tokenFile) ? readFileSync(cfg.tokenFile, 'utf8').trim() : undefined;
   const app = await build({
     store,
     keys: keys(cfg.storePrefix),
@@ -32,6 +36,7 @@ async function main(): Promise<void> {
   // One fastify instance serves both: fastify listens on one, a plain server forwards the other.
   const servers: Array<() => Promise<void>> = [];
   if (cfg.socket) {
+    mkdirSync(dirname(cfg.socket), { recursive: true });
     rmSync(cfg.socket, { force: true });
     await app.listen({ path: cfg.socket });
     if (cfg.listen) {

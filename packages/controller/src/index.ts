@@ -1,5 +1,5 @@
 export { build, API_VERSION, type AppOptions } from './app.js';
-export { loadConfig, validateConfig, DEFAULTS, type ControllerConfig } from './config.js';
+export { CONTROLLER_CONFIG, type ControllerConfig } from './config.js';
 export * from './errors.js';
 export * from './network/allocate.js';
 export { NetworkService } from './network/network-service.js';

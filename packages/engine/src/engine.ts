@@ -341,11 +341,6 @@ export class Engine {
     });
   }
 
-  /** Kill every running container (the lab's teardown); waits for them, at most 5 s. */
-  async killAll(): Promise<void> {
-    await Promise.all([...this.containers.values()].filter((r) => this.refresh(r).status === 'running').map((r) => this.terminate(r, 0).catch(() => undefined)));
-  }
-
   // ---- internals -------------------------------------------------------------
 
   private find(ref: string): ContainerRecord {

@@ -5,5 +5,5 @@ export { Runc } from './runtime/runc.js';
 export { ImageStore } from './image/images.js';
 export { Sandboxes } from './sandbox/sandbox.js';
 export { hostsFile, resolvConf, hostnameFile } from './sandbox/etc-files.js';
-export { loadConfig, type EngineConfig } from './config.js';
+export { ENGINE_CONFIG, type EngineConfig } from './config.js';
 export { nameProblem, hostnameProblem, generateName } from './names.js';

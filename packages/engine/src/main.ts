@@ -3,29 +3,29 @@
  * sandboxes -> engine (re-reads its containers) -> API on a unix socket.
  *
  * SIGTERM/SIGINT: stop serving; containers keep running (their shims outlive the
- * engine, and the next engine adopts them), unless --stop-containers-on-exit (the
- * lab's teardown), which kills them first.
+ * engine, and the next engine adopts them).
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createLogger, isUserError } from '@vxnet/common';
+import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError } from '@vxnet/common';
 import { AgentClient } from './agent-client.js';
 import { buildApi } from './api/server.js';
-import { loadConfig } from './config.js';
+import { ENGINE_CONFIG } from './config.js';
 import { Engine } from './engine.js';
 import { ImageStore } from './image/images.js';
 import { Runc } from './runtime/runc.js';
 import { Sandboxes } from './sandbox/sandbox.js';
 
 async function main(): Promise<void> {
-  const cfg = loadConfig(process.argv.slice(2));
+  const cfg = daemonConfig('engine', ENGINE_CONFIG, process.argv.slice(2));
+  if (cfg === undefined) return; // --help or --print-config: printed
   const log = createLogger({ name: 'vxnet-engine', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });
   const images = new ImageStore({ dir: cfg.imagesDir, busybox: cfg.busybox, log: log.child({ component: 'images' }) });
   images.ensureBusybox();
   const agent = new AgentClient(cfg.agentSocket);
   const engine = new Engine({
-    host: cfg.host, stateDir: cfg.stateDir, agent, images, sandboxes: new Sandboxes(cfg.netnsPrefix),
+    host: cfg.host, stateDir: cfg.stateDir, agent, images, sandboxes: new Sandboxes(VXNET_NETNS_PREFIX),
     runc: new Runc({ binary: cfg.runc, root: join(cfg.stateDir, 'runc'), log: log.child({ component: 'runc' }) }),
     log: log.child({ component: 'engine' }),
   });
@@ -40,9 +40,8 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, killContainers: cfg.stopContainersOnExit }, 'engine stopping');
+    log.info({ signal }, 'engine stopping');
     await api.close();
-    if (cfg.stopContainersOnExit) await engine.killAll();
     engine.close();
     agent.close();
     process.exit(0);

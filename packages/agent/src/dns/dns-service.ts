@@ -64,7 +64,7 @@ export class DnsService implements AgentDns {
   constructor(private readonly o: DnsServiceOptions) {
     this.forwarder = new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs, log: o.log });
     this.worker = new DnsWorker({ port: o.port, ttl: o.ttl, forwarder: this.forwarder, log: o.log });
-    if (o.upstreams.length === 0) o.log.warn('no DNS upstreams (--dns-upstream, /etc/resolv.conf): external names will get SERVFAIL');
+    if (o.upstreams.length === 0) o.log.warn('no DNS upstreams (dnsUpstreams, --dns-upstream, /etc/resolv.conf): external names will get SERVFAIL');
   }
 
   ensure(networkId: string, netns: string, gateway: string): Promise<void> {

@@ -2,4 +2,4 @@ export { DnsResolver, reply, udpLimit, canonicalName, ptrToIp, UDP_PLAIN_LIMIT, 
 export { DnsWorker, type DnsWorkerOptions } from './dns-server.js';
 export { DnsService, snapshotOf, type AgentDns, type DnsServiceOptions } from './dns-service.js';
 export { Forwarder, type ForwarderOptions } from './forwarder.js';
-export { parseUpstream, parseUpstreamList, upstreamsFromResolvConf, dnsUpstreamsFromArgs, type Upstream } from './upstreams.js';
+export { parseUpstream, upstreamsFromResolvConf, formatUpstream, type Upstream } from './upstreams.js';

@@ -4,3 +4,4 @@
  */
 export * from './etcd.js';
 export * from './http.js';
+export * from './daemon-config.js';

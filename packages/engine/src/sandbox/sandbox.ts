@@ -1,7 +1,7 @@
 /**
  * Sandboxes: the network namespace a container runs in, made before the container
  * so the agent can plug endpoints into it. Named `${prefix}s-<id12>` under
- * /run/netns (the lab's prefix, so `lab down` removes leftovers).
+ * /run/netns; the daemon's prefix is VXNET_NETNS_PREFIX (`vxnet-s-<id12>`).
  */
 import { createRtNetlink } from 'netlink';
 import { deleteNetns, ensureNetns, inNetns, netnsPath } from '@vxnet/netns';

@@ -1,0 +1,37 @@
+import t from 'tap';
+import { fileURLToPath } from 'node:url';
+import { runDaemonBin } from '@vxnet/common/testing';
+
+const BIN = fileURLToPath(new URL('../../bin/vxnet-controller.js', import.meta.url));
+
+t.test('vxnet-controller --print-config: defaults < file < environment < flags', async (t) => {
+  const r = runDaemonBin(BIN, { listen: '0.0.0.0:7070', storeEndpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'], logLevel: 'warn' },
+    ['--print-config', '--underlay', '192.0.2.0/24', '--log-level', 'debug'], { VXNET_INSECURE: 'true', VXNET_DEFAULT_BLOCK_LENGTH: '20' });
+  t.equal(r.code, 0, r.stderr);
+  t.same(JSON.parse(r.stdout), {
+    storeEndpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'],
+    storePrefix: '/vxnet/',
+    listen: '0.0.0.0:7070',
+    socket: '/run/vxnet/controller.sock',
+    tokenFile: '/var/lib/vxnet/controller/token',
+    insecure: true,
+    defaultPool: '10.128.0.0/9',
+    defaultBlockLength: 20,
+    underlay: ['192.0.2.0/24'],
+    excluded: [],
+    logLevel: 'debug',
+    logFile: null,
+  });
+});
+
+t.test('vxnet-controller refuses a bad configuration with one line listing every problem', async (t) => {
+  const r = runDaemonBin(BIN, { socket: null, listen: null, stopContainersOnExit: true }, ['--print-config', '--default-pool', '10.0.0.1/8', '--verbose']);
+  t.equal(r.code, 1);
+  t.equal(r.stdout, '', 'nothing printed');
+  t.match(r.stderr, /^vxnet-controller: invalid controller configuration: /);
+  t.match(r.stderr, 'unknown flag --verbose');
+  t.match(r.stderr, 'unknown key "stopContainersOnExit"');
+  t.match(r.stderr, 'socket: nothing to serve on');
+  t.match(r.stderr, /defaultPool: must be an IPv4 CIDR: .*host bits are set/);
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+});
