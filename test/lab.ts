@@ -43,7 +43,10 @@ if (!isRoot) {
     t.equal(status.controller.running, true);
     t.type(status.controller.pid, 'number');
     t.equal(status.controller.tcpUrl, 'http://198.51.100.253:7070');
-    t.equal(status.controller.url, `unix://${join(home, 'labs', name, 'controller.sock')}`);
+    t.equal(status.controller.url, `unix://${join(home, 'labs', name, 'ctl', 'run', 'controller.sock')}`, 'the controller machine\'s /run/vxnet, bound into the lab directory');
+    for (const h of status.hosts) t.type(h.pids.machine, 'number', `${h.name} is a machine with a keeper`);
+    const hn = await vxnet(['lab', 'exec', 'h2', '--', 'hostname'], env);
+    t.equal(hn.stdout.trim(), 'h2', 'lab exec runs in the machine: its host name');
     t.same(netnsWithPrefix(prefix).sort(), [`${prefix}ctl`, `${prefix}etcd`, `${prefix}h1`, `${prefix}h2`, `${prefix}h3`, `${prefix}sw`]);
 
     const ping = await vxnet(['lab', 'exec', 'h1', '--', 'ping', '-c1', '-W2', '198.51.100.3'], env);

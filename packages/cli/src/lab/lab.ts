@@ -209,7 +209,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     const dirs = machineDirs(labDir(state.name), m.name);
     m.keeper = startMachine(m.name, m.netns, dirs, join(m.dir, 'machine.log'));
     writeLabState(state);
-    setupMachine(m.name, m.keeper, dirs);
+    await setupMachine(m.name, m.keeper, dirs);
   }
   await waitStore(state, proc);
   log.debug({ pid: proc.pid }, 'etcd healthy');

@@ -20,7 +20,8 @@
  * a validated lab name; nothing goes through a shell.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { isAlive, recordProcess, spawnDaemon, stopProcess, type ProcessRecord } from '@vxnet/common';
 import { CommandFailed } from '../errors.js';
@@ -74,8 +75,34 @@ export function startMachine(name: string, netns: string, dirs: MachineDirs, log
   });
 }
 
+/**
+ * Wait until the keeper is `sleep` in namespaces of its own: right after spawn the pid
+ * may still be nsenter or unshare in the root's mount namespace, and mounting "there"
+ * would cover the root's /run.
+ */
+async function waitOwnNamespaces(keeper: ProcessRecord): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (!isAlive(keeper)) throw new CommandFailed('starting a lab machine', `its keeper (pid ${keeper.pid}) exited`);
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/${keeper.pid}/comm`, 'utf8').trim();
+    } catch {
+      // gone: caught by isAlive above on the next round
+    }
+    const own = (ns: string) => {
+      const theirs = nsInode(`/proc/${keeper.pid}/ns/${ns}`);
+      return theirs !== undefined && theirs !== nsInode(`/proc/self/ns/${ns}`);
+    };
+    if (comm === 'sleep' && own('mnt') && own('uts')) return;
+    if (Date.now() > deadline) throw new CommandFailed('starting a lab machine', `its keeper (pid ${keeper.pid}) did not enter its own namespaces within 10 s`);
+    await sleep(5);
+  }
+}
+
 /** Mounts and host name of a started machine (see the file comment). Throws CommandFailed. */
-export function setupMachine(name: string, keeper: ProcessRecord, dirs: MachineDirs): void {
+export async function setupMachine(name: string, keeper: ProcessRecord, dirs: MachineDirs): Promise<void> {
+  await waitOwnNamespaces(keeper);
   const inside = ['--mount=' + `/proc/${keeper.pid}/ns/mnt`, '--uts=' + `/proc/${keeper.pid}/ns/uts`, '--'];
   run('nsenter', [...inside, 'mount', '-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', '/run']);
   // the new /run, seen through the keeper's root
