@@ -5,16 +5,14 @@
  * the agents' local API (the engine comes later).
  */
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isAlive, spawnDaemon, stopProcess, type ProcessRecord } from '@vxnet/common';
+import { isAlive, type ProcessRecord } from '@vxnet/common';
 import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { enterArgs, hostNetns, onHost, tryOnHost, type HostJson } from './helpers/lab.js';
 import { unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
-
-const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/bin/vxnet-agent.js', import.meta.url));
 
 if (!isRoot) {
   t.plan(0, 'skip: agent tests need root (network namespaces)');
@@ -33,7 +31,7 @@ if (!isRoot) {
   if (up.code !== 0) await setupFailed(new Error(`lab up failed: ${up.stderr}`));
   const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
   const ctlSock: string = labState().controller.url.slice('unix://'.length);
-  const host = (name: string) => labState().hosts.find((h: { name: string }) => h.name === name);
+  const host = (name: string): HostJson => labState().hosts.find((h: { name: string }) => h.name === name);
   const agentSock = (h: string): string => host(h).agent.socket;
 
   const createNet = async (body: object) => {
@@ -44,35 +42,33 @@ if (!isRoot) {
   const net1 = await createNet({ name: 'net1' }).catch(setupFailed);
   const net2 = await createNet({ name: 'net2' }).catch(setupFailed);
 
-  /** A sandbox: a plain namespace named under the lab's prefix (lab down removes it). */
-  const sandbox = (h: string, name: string) => {
-    const ns = `${prefix}${h}.s-${name}`;
-    execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    return ns;
+  /** `ip ARGS` / `bridge ARGS` on lab host h (in its machine, where the agent's namespaces are). */
+  const ip = (h: string, args: string[]) => onHost(host(h), ['ip', ...args]);
+  const bridge = (h: string, args: string[]) => onHost(host(h), ['bridge', ...args]);
+  /** A sandbox: a plain namespace on host h (its machine goes with lab down). */
+  interface Sandbox { h: string; ns: string }
+  const sandbox = (h: string, name: string): Sandbox => {
+    const ns = `sb-${name}`;
+    ip(h, ['netns', 'add', ns]);
+    ip(h, ['-n', ns, 'link', 'set', 'lo', 'up']);
+    return { h, ns };
   };
-  const attach = async (h: string, network: string, ns: string, name: string, ip?: string) =>
-    unixJson(agentSock(h), 'POST', '/v1/endpoints', { network, sandbox: `/run/netns/${ns}`, name, ...(ip ? { ip } : {}) });
-  const ping = (ns: string, ip: string) => spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c1', '-W1', ip], { encoding: 'utf8' }).status === 0;
-  const netnsOf = (h: string, netId: string) => `${host(h).agent.netnsPrefix}${netId.slice(0, 12)}`;
+  const attach = async (h: string, network: string, sb: Sandbox, name: string, addr?: string) =>
+    unixJson(agentSock(h), 'POST', '/v1/endpoints', { network, sandbox: `/run/netns/${sb.ns}`, name, ...(addr ? { ip: addr } : {}) });
+  const ping = (sb: Sandbox, addr: string) => tryOnHost(host(sb.h), ['ip', 'netns', 'exec', sb.ns, 'ping', '-c1', '-W1', addr]).status === 0;
+  /** The agent names a network's namespace as on any host: vxnet-<network id prefix>. */
+  const netnsOf = (_h: string, netId: string) => `vxnet-${netId.slice(0, 12)}`;
   const leasesOf = async (network: string) => (await unixJson(ctlSock, 'GET', `/v1/leases?network=${network}`)).body.leases as Array<{ host: string; subnet: string; vtepMac: string; underlayIp: string }>;
-  const routesVia = (netns: string): string[] =>
-    (JSON.parse(execFileSync('ip', ['-j', '-n', netns, 'route', 'show'], { encoding: 'utf8' })) as Array<{ dst: string; gateway?: string; flags?: string[] }>)
+  const routesVia = (h: string, netns: string): string[] =>
+    (JSON.parse(ip(h, ['-j', '-n', netns, 'route', 'show'])) as Array<{ dst: string; gateway?: string; flags?: string[] }>)
       .filter((r) => r.gateway && r.flags?.includes('onlink')).map((r) => r.dst).sort();
-  const restartAgent = (h: string): ProcessRecord => {
-    const hs = host(h);
-    return spawnDaemon({
-      command: process.execPath,
-      args: [AGENT_BIN, '--host', h, '--store', labState().store.endpoints.join(','), '--underlay-ip', hs.underlayIp, '--underlay-interface', 'eth0',
-        '--state-dir', hs.agent.stateDir, '--socket', hs.agent.socket, '--netns-prefix', hs.agent.netnsPrefix, '--log-file', hs.agent.logFile],
-      logFile: hs.agent.logFile,
-      netnsPath: `/run/netns/${hs.netns}`,
-      detached: true,
-    });
+  /** The lab's own failure drills: `vxnet lab kill HOST agent`, `vxnet lab restart HOST agent` (waits until it answers). */
+  const killAgent = async (h: string, signal = 'KILL') => {
+    const r = await vxnet(['lab', 'kill', h, 'agent', '--signal', signal], env);
+    if (r.code !== 0) throw new Error(`lab kill ${h} agent: ${r.stderr}`);
   };
-  const agentUp = (h: string) => until(async () => (await unixJson(agentSock(h), 'GET', '/v1/status').catch(() => ({ status: 0 }))).status === 200, 15_000);
-  /** The agent process of host h now running (the lab's, or one a test restarted). */
-  const agents: Record<string, ProcessRecord> = Object.fromEntries(labState().hosts.map((h: { name: string; agent: { process: ProcessRecord } }) => [h.name, h.agent.process]));
+  const restartAgent = async (h: string) => (await vxnet(['lab', 'restart', h, 'agent'], env)).code === 0;
+  const agentProcess = (h: string): ProcessRecord => host(h).agent.process as ProcessRecord;
 
   const sa = sandbox('h1', 'a');
   const sb = sandbox('h3', 'b');
@@ -102,13 +98,13 @@ if (!isRoot) {
     const leases = await leasesOf('net1');
     const peer = leases.find((l) => l.host === 'h3')!;
     const ns = netnsOf('h1', net1.id);
-    t.same(routesVia(ns), [peer.subnet], 'one onlink route, to h3');
+    t.same(routesVia('h1', ns), [peer.subnet], 'one onlink route, to h3');
     const vtepIp = peer.subnet.replace(/\.0\/\d+$/, '.0');
-    const neigh = JSON.parse(execFileSync('ip', ['-j', '-n', ns, 'neigh', 'show', 'nud', 'permanent'], { encoding: 'utf8' })) as Array<{ dst: string; lladdr: string }>;
+    const neigh = JSON.parse(ip('h1', ['-j', '-n', ns, 'neigh', 'show', 'nud', 'permanent'])) as Array<{ dst: string; lladdr: string }>;
     t.ok(neigh.some((n) => n.dst === vtepIp && n.lladdr === peer.vtepMac), `permanent neighbour ${vtepIp} -> ${peer.vtepMac}`);
-    const fdb = JSON.parse(execFileSync('bridge', ['-j', '-n', ns, 'fdb', 'show'], { encoding: 'utf8' })) as Array<{ mac: string; dst?: string; state?: string }>;
+    const fdb = JSON.parse(bridge('h1', ['-j', '-n', ns, 'fdb', 'show'])) as Array<{ mac: string; dst?: string; state?: string }>;
     t.ok(fdb.some((f) => f.mac === peer.vtepMac && f.dst === '198.51.100.3'), `FDB ${peer.vtepMac} -> 198.51.100.3`);
-    const links = execFileSync('ip', ['-n', `${prefix}h1`, 'link'], { encoding: 'utf8' });
+    const links = ip('h1', ['link']);
     t.notMatch(links, /vxlan|br0/, 'no VXLAN or bridge left in the host namespace (moved into the network namespace)');
   });
 
@@ -116,15 +112,14 @@ if (!isRoot) {
     const before = (await leasesOf('net1')).find((l) => l.host === 'h3')!;
     const ns = netnsOf('h1', net1.id);
     const t0 = Date.now();
-    await stopProcess(agents.h3!); // SIGTERM: clean stop revokes the liveness lease
-    const gone = await until(() => routesVia(ns).length === 0, 3000, 10);
+    await killAgent('h3', 'TERM'); // clean stop revokes the liveness lease
+    const gone = await until(() => routesVia('h1', ns).length === 0, 3000, 10);
     t.ok(gone.value, 'route to h3 removed');
     t.ok(Date.now() - t0 < 1500, `removed ${Date.now() - t0} ms after the stop began (goal: within 1 s of the lease ending)`);
     t.notOk(ping(sa, ipB), 'b unreachable while h3 is gone');
 
-    agents.h3 = restartAgent('h3');
-    t.ok((await agentUp('h3')).value, 'h3 agent back');
-    const back = await until(() => routesVia(ns).length === 1, 3000, 10);
+    t.ok(await restartAgent('h3'), 'h3 agent back');
+    const back = await until(() => routesVia('h1', ns).length === 1, 3000, 10);
     t.ok(back.value, `route to h3 back ${back.ms} ms after its agent answered`);
     const after = (await leasesOf('net1')).find((l) => l.host === 'h3')!;
     t.equal(after.subnet, before.subnet, 'h3 got its subnet back');
@@ -132,14 +127,12 @@ if (!isRoot) {
   });
 
   t.test('an agent restarted with SIGKILL loses no packet', async (t) => {
-    const pinger = spawn('ip', ['netns', 'exec', sa, 'ping', '-i', '0.01', '-c', '400', '-W', '1', ipB], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const pinger = spawn('nsenter', [...enterArgs(host('h1')), 'ip', 'netns', 'exec', sa.ns, 'ping', '-i', '0.01', '-c', '400', '-W', '1', ipB], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     pinger.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await until(() => out.includes('icmp_seq=20'), 3000);
-    process.kill(agents.h1!.pid, 'SIGKILL');
-    await until(() => !isAlive(agents.h1!), 2000);
-    agents.h1 = restartAgent('h1');
-    t.ok((await agentUp('h1')).value, 'h1 agent back');
+    await killAgent('h1');
+    t.ok(await restartAgent('h1'), 'h1 agent back');
     await new Promise((resolve) => pinger.on('exit', resolve));
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     t.ok(m, 'ping summary');
@@ -150,10 +143,9 @@ if (!isRoot) {
     const h3ns = netnsOf('h3', net1.id);
     const h1ns = netnsOf('h1', net1.id);
     const old = (await leasesOf('net1')).find((l) => l.host === 'h3')!.vtepMac;
-    process.kill(agents.h3!.pid, 'SIGKILL'); // no revoke: h3 stays alive for its peers
-    await until(() => !isAlive(agents.h3!), 2000);
-    execFileSync('ip', ['-n', h3ns, 'link', 'del', 'vxlan0']);
-    agents.h3 = restartAgent('h3');
+    await killAgent('h3'); // no revoke: h3 stays alive for its peers
+    ip('h3', ['-n', h3ns, 'link', 'del', 'vxlan0']);
+    const restarting = restartAgent('h3');
     let leaseAt = 0;
     let kernelAt = 0;
     let fresh = '';
@@ -166,46 +158,50 @@ if (!isRoot) {
         }
       }
       if (leaseAt && !kernelAt) {
-        const neigh = execFileSync('ip', ['-n', h1ns, 'neigh', 'show', 'nud', 'permanent'], { encoding: 'utf8' });
-        const fdb = execFileSync('bridge', ['-n', h1ns, 'fdb', 'show'], { encoding: 'utf8' });
+        const neigh = ip('h1', ['-n', h1ns, 'neigh', 'show', 'nud', 'permanent']);
+        const fdb = bridge('h1', ['-n', h1ns, 'fdb', 'show']);
         if (neigh.includes(fresh) && fdb.includes(fresh) && !neigh.includes(old) && !fdb.includes(old)) kernelAt = Date.now();
       }
       return kernelAt;
     }, 15_000, 10);
+    t.ok(await restarting, 'h3 agent back');
     t.ok(fresh && fresh !== old, `h3's lease carries a new VTEP MAC (${old} -> ${fresh})`);
     t.ok(kernelAt > 0, 'h1 replaced neighbour and FDB entries');
     t.ok(kernelAt - leaseAt <= 1000, `h1 followed ${kernelAt - leaseAt} ms after the lease changed (goal: within 1 s)`);
     t.ok((await until(() => ping(sa, ipB), 2000)).value, 'a reaches b through the new VTEP');
   });
 
-  t.test('restart reconciles: what the agent owns but no longer wants goes, nothing else is touched', async (t) => {
+  t.test('restart reconciles: what the agent made but no longer wants goes, nothing else is touched', async (t) => {
     const ns = netnsOf('h1', net1.id);
-    const hostNs = `${prefix}h1`;
-    // stale peer triple, a veth on the bridge without an endpoint, a namespace of a network that does not exist
-    execFileSync('ip', ['-n', ns, 'route', 'add', '10.128.251.0/24', 'via', '10.128.251.0', 'dev', 'vxlan0', 'onlink']);
-    execFileSync('ip', ['-n', ns, 'neigh', 'replace', '10.128.251.0', 'lladdr', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'nud', 'permanent']);
-    execFileSync('bridge', ['-n', ns, 'fdb', 'replace', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'dst', '198.51.100.77', 'self', 'permanent']);
+    // stale peer triple and a veth on the bridge without an endpoint, in the agent's own namespace
+    ip('h1', ['-n', ns, 'route', 'add', '10.128.251.0/24', 'via', '10.128.251.0', 'dev', 'vxlan0', 'onlink']);
+    ip('h1', ['-n', ns, 'neigh', 'replace', '10.128.251.0', 'lladdr', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'nud', 'permanent']);
+    bridge('h1', ['-n', ns, 'fdb', 'replace', '02:de:ad:00:00:01', 'dev', 'vxlan0', 'dst', '198.51.100.77', 'self', 'permanent']);
     const scratch = sandbox('h1', 'scratch');
-    execFileSync('ip', ['-n', ns, 'link', 'add', 've-stale00000', 'type', 'veth', 'peer', 'name', 'x0', 'netns', scratch]);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 've-stale00000', 'master', 'br0', 'up']);
-    const orphan = `${host('h1').agent.netnsPrefix}deadbeef0000`;
-    execFileSync('ip', ['netns', 'add', orphan]);
-    // things that are not the agent's
-    execFileSync('ip', ['-n', hostNs, 'link', 'add', 'keepme0', 'type', 'veth', 'peer', 'name', 'keepme1']);
+    ip('h1', ['-n', ns, 'link', 'add', 've-stale00000', 'type', 'veth', 'peer', 'name', 'x0', 'netns', scratch.ns]);
+    ip('h1', ['-n', ns, 'link', 'set', 've-stale00000', 'master', 'br0', 'up']);
+    // a network removed while the agent is down: the namespace it made for it must go
+    const net4 = await createNet({ name: 'net4' });
+    t.equal((await attach('h1', 'net4', sandbox('h1', 'n4'), 'n4')).status, 201);
+    const ns4 = netnsOf('h1', net4.id);
+    t.ok(hostNetns(host('h1')).includes(ns4), 'h1 joined net4');
+    // things that are not the agent's: a link in the host namespace, a namespace named like its own, a sandbox
+    ip('h1', ['link', 'add', 'keepme0', 'type', 'veth', 'peer', 'name', 'keepme1']);
+    ip('h1', ['netns', 'add', 'vxnet-deadbeef0000']);
     const keepNs = sandbox('h1', 'keep');
 
-    process.kill(agents.h1!.pid, 'SIGKILL');
-    await until(() => !isAlive(agents.h1!), 2000);
-    agents.h1 = restartAgent('h1');
-    t.ok((await agentUp('h1')).value, 'h1 agent back');
-    const list = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-    t.ok((await until(() => !list().includes(orphan), 3000)).value, 'namespace of a non-existent network removed');
-    t.notMatch(execFileSync('ip', ['-n', ns, 'route'], { encoding: 'utf8' }), /10\.128\.251\.0/, 'stale route removed');
-    t.notMatch(execFileSync('ip', ['-n', ns, 'neigh'], { encoding: 'utf8' }), /02:de:ad:00:00:01/, 'stale neighbour removed');
-    t.notMatch(execFileSync('bridge', ['-n', ns, 'fdb'], { encoding: 'utf8' }), /02:de:ad:00:00:01/, 'stale FDB entry removed');
-    t.notMatch(execFileSync('ip', ['-n', ns, 'link'], { encoding: 'utf8' }), /ve-stale00000/, 'veth without an endpoint removed');
-    t.match(execFileSync('ip', ['-n', hostNs, 'link'], { encoding: 'utf8' }), /keepme0/, 'a link the agent does not own is untouched');
-    t.ok(list().includes(keepNs), 'a namespace outside its prefix is untouched');
+    await killAgent('h1');
+    t.equal((await unixJson(ctlSock, 'DELETE', '/v1/networks/net4?force=true')).status, 200, 'net4 removed while h1\'s agent is down');
+    t.ok(await restartAgent('h1'), 'h1 agent back');
+    const list = () => hostNetns(host('h1'));
+    t.ok((await until(() => !list().includes(ns4), 3000)).value, 'the namespace of a network that is gone is removed');
+    t.notMatch(ip('h1', ['-n', ns, 'route']), /10\.128\.251\.0/, 'stale route removed');
+    t.notMatch(ip('h1', ['-n', ns, 'neigh']), /02:de:ad:00:00:01/, 'stale neighbour removed');
+    t.notMatch(bridge('h1', ['-n', ns, 'fdb']), /02:de:ad:00:00:01/, 'stale FDB entry removed');
+    t.notMatch(ip('h1', ['-n', ns, 'link']), /ve-stale00000/, 'veth without an endpoint removed');
+    t.match(ip('h1', ['link']), /keepme0/, 'a link the agent does not own is untouched');
+    t.ok(list().includes('vxnet-deadbeef0000'), 'a namespace named like the agent\'s, but not made by it, is untouched');
+    t.ok(list().includes(keepNs.ns), 'a sandbox is untouched');
     t.ok(ping(sa, ipB), 'traffic still flows');
   });
 
@@ -222,12 +218,12 @@ if (!isRoot) {
       ['10.250.0.9', /it is outside this host's subnet/],
       [`${base}.255`, /it is the broadcast address/],
     ];
-    for (const [ip, re] of cases) {
-      const s = sandbox('h1', `st${ip.split('.').pop()}x`);
-      const r = await attach('h1', 'net1', s, `st-${ip.replace(/\./g, '-')}`, ip);
-      t.equal(r.status, 409, ip);
+    for (const [addr, re] of cases) {
+      const s = sandbox('h1', `st${addr.split('.').pop()}x`);
+      const r = await attach('h1', 'net1', s, `st-${addr.replace(/\./g, '-')}`, addr);
+      t.equal(r.status, 409, addr);
       t.match(r.body.message, re);
-      t.equal(execFileSync('ip', ['-n', s, 'link'], { encoding: 'utf8' }).includes('eth0'), false, 'no eth0 left in the sandbox');
+      t.equal(ip(s.h, ['-n', s.ns, 'link']).includes('eth0'), false, 'no eth0 left in the sandbox');
     }
     const taken = await attach('h3', 'net1', sandbox('h3', 'dupe'), 'a');
     t.equal(taken.status, 409, 'the name "a" is taken on net1 by a container on h1');
@@ -274,21 +270,21 @@ if (!isRoot) {
       const subnet = `10.99.${i}.0/24`;
       const now = new Date().toISOString();
       const rec = { networkId: net3.id, subnet, host: fake, underlayIp: '198.51.100.200', vtepMac: '02:00:00:00:00:0' + i, acquiredAt: now, renewedAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString() };
-      execFileSync('ip', ['netns', 'exec', `${prefix}h1`, 'etcdctl', '--endpoints', labState().store.endpoints[0], 'put', `/vxnet/leases/${net3.id}/10.99.${i}.0_24`, JSON.stringify(rec)]);
+      onHost(host('h1'), ['etcdctl', '--endpoints', labState().store.endpoints[0], 'put', `/vxnet/leases/${net3.id}/10.99.${i}.0_24`, JSON.stringify(rec)]);
     }
     t.equal((await attach('h1', 'net3', sandbox('h1', 'e1'), 'e1')).status, 201);
     t.equal((await attach('h2', 'net3', sandbox('h2', 'e2'), 'e2')).status, 201);
     const r = await attach('h3', 'net3', sandbox('h3', 'e3'), 'e3');
     t.equal(r.status, 409);
     t.match(r.body, { code: 'VXNET_SUBNET_EXHAUSTED', message: /subnet exhausted \(all 4 \/24 subnets of 10\.99\.0\.0\/22 are leased\)/ });
-    t.notOk(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netnsOf('h3', net3.id)), 'no namespace for net3 on h3');
+    t.notOk(hostNetns(host('h3')).includes(netnsOf('h3', net3.id)), 'no namespace for net3 on h3');
     t.same((await leasesOf('net3')).filter((l) => l.host === 'h3'), [], 'no lease for h3');
   });
 
   t.test('removing a network tears down its namespaces on every host', async (t) => {
     const r = await unixJson(ctlSock, 'DELETE', `/v1/networks/net2?force=true`);
     t.equal(r.status, 200);
-    const gone = await until(() => !execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netnsOf('h2', net2.id)), 3000);
+    const gone = await until(() => !hostNetns(host('h2')).includes(netnsOf('h2', net2.id)), 3000);
     t.ok(gone.value, `net2's namespace on h2 removed after ${gone.ms} ms`);
     const eps = (await unixJson(agentSock('h2'), 'GET', '/v1/endpoints')).body.endpoints as Array<{ networkName: string }>;
     t.notOk(eps.some((e) => e.networkName === 'net2'), 'its endpoints are gone from the agent');
@@ -298,9 +294,10 @@ if (!isRoot) {
     const st = JSON.parse((await vxnet(['lab', 'status', '--name', lab, '--json'], env)).stdout);
     t.equal(st.hosts.length, 3);
     for (const h of st.hosts) t.type(h.pids.agent, 'number');
+    const agents = ['h1', 'h2', 'h3'].map(agentProcess);
     const down = await vxnet(['lab', 'down', '--name', lab], env);
     t.equal(down.code, 0);
     t.same(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(prefix)), []);
-    for (const rec of Object.values(agents)) t.notOk(isAlive(rec), `agent ${rec.pid} stopped`);
+    for (const rec of agents) t.notOk(isAlive(rec), `agent ${rec.pid} stopped`);
   });
 }

@@ -8,11 +8,11 @@
  */
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive, spawnDaemon, type ProcessRecord } from '@vxnet/common';
 import { isRoot, netnsWithPrefix, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { hostNetns } from './helpers/lab.js';
 import { unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
 
@@ -69,7 +69,7 @@ if (!isRoot) {
   const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
   /** What a host's engine has made: sandboxes, agent endpoints, runc containers, state directories. */
   const footprint = async (h: string) => ({
-    netns: netnsWithPrefix(`${prefix}${h}.s-`).sort(),
+    netns: hostNetns(host(h)).filter((n) => n.startsWith('vxnet-s-')),
     endpoints: (await agentEndpoints(h)).map((e) => e.id).sort(),
     runc: ls(runcDir(h)),
     dirs: ls(containersDir(h)),
@@ -85,7 +85,7 @@ if (!isRoot) {
     c3 = await run('h2', ['--name', 'c3', '--net', 'net2', 'busybox']);
     t.equal(c1.status, 'running');
     t.match(c1.networks, [{ network: 'net1', ifname: 'eth0', ip: /^\d+\.\d+\.\d+\.\d+$/ }]);
-    t.match(c1.sandbox, new RegExp(`^/run/netns/${prefix.replace(/\./g, '\\.')}h1\\.s-${c1.id.slice(0, 12)}$`), 'sandbox named under the lab prefix');
+    t.equal(c1.sandbox, `/run/netns/vxnet-s-${c1.id.slice(0, 12)}`, 'sandbox named as on any host (the machine has its own /run/netns)');
     const ip2 = c2.networks[0]!.ip;
     t.ok((await until(() => ping('h1', 'c1', ip2, 2), 4000, 200)).value, `c1 (h1) pings c2 (h3) at ${ip2}`);
     t.ok(await ping('h3', 'c2', c1.networks[0]!.ip), 'c2 pings c1 back');
@@ -185,17 +185,10 @@ if (!isRoot) {
   });
 
   t.test('an engine killed with SIGKILL and started again lists its running containers', async (t) => {
-    const h = host('h1');
-    const old: ProcessRecord = h.engine.process;
-    const argv = readFileSync(`/proc/${old.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    process.kill(old.pid, 'SIGKILL');
-    await until(() => !isAlive(old), 3000);
-    const rec = spawnDaemon({ command: argv[0]!, args: argv.slice(1), logFile: h.engine.logFile, netnsPath: `/run/netns/${h.netns}`, detached: true });
-    const state = labState();
-    state.hosts.find((x: { name: string }) => x.name === 'h1').engine.process = rec;
-    writeFileSync(labFile, JSON.stringify(state, null, 2));
-    const ready = await until(async () => (await unixJson(h.engine.socket, 'GET', '/v1/health').catch(() => ({ status: 0 }))).status === 200, 15_000, 50);
-    t.ok(ready.value, 'engine back');
+    const killed = await vxnet(['lab', 'kill', 'h1', 'engine', '--signal', 'KILL'], env);
+    t.equal(killed.code, 0, killed.stderr);
+    const restarted = await vxnet(['lab', 'restart', 'h1', 'engine'], env);
+    t.equal(restarted.code, 0, `engine back: ${restarted.stderr}`);
     const ps = await on('h1', ['ps', '--json']);
     const names = (JSON.parse(ps.stdout) as ContainerJson[]).map((c) => c.name).sort();
     for (const n of ['c1', 'nonet', 'hostnet', 'shared', 'echoer']) t.ok(names.includes(n), `${n} listed again`);
@@ -292,17 +285,14 @@ if (!isRoot) {
     const ip2 = c2.networks[0]!.ip;
     const resolves = async () => ((await exec('c1', ['nslookup', 'c2'])).body.stdout as string).includes(ip2);
     t.ok(await resolves(), 'c2 (h3) resolves from c1 (h1)');
-    const agent: ProcessRecord = host('h3').agent.process;
-    const argv = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const t0 = Date.now();
-    process.kill(agent.pid, 'SIGKILL'); // h3 "dies": no revoke, its liveness lease (10 s) runs out
+    const killed = await vxnet(['lab', 'kill', 'h3', 'agent', '--signal', 'KILL'], env); // h3 "dies": no revoke, its liveness lease (10 s) runs out
+    t.equal(killed.code, 0, killed.stderr);
     const gone = await until(async () => !(await resolves()), 20_000, 100);
     t.ok(gone.value, 'c2 stops resolving');
     t.ok(Date.now() - t0 <= 12_000, `gone ${Date.now() - t0} ms after h3's agent died (liveness TTL 10 s + 1 s, plus one exec)`);
-    const rec = spawnDaemon({ command: argv[0]!, args: argv.slice(1), logFile: host('h3').agent.logFile, netnsPath: `/run/netns/${host('h3').netns}`, detached: true });
-    const state = labState();
-    state.hosts.find((x: { name: string }) => x.name === 'h3').agent.process = rec;
-    writeFileSync(labFile, JSON.stringify(state, null, 2));
+    const back = await vxnet(['lab', 'restart', 'h3', 'agent'], env);
+    t.equal(back.code, 0, back.stderr);
     t.ok((await until(resolves, 15_000, 100)).value, 'c2 resolves again once h3 is back');
     t.ok(await ping('h1', 'c1', 'c2', 2), 'and answers ping by name');
   });

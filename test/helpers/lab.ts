@@ -73,3 +73,8 @@ export function linksIn(h: { keeper: ProcessJson }, netns: string): string[] {
   const out = onHost(h, ['ip', '-j', '-n', netns, 'link', 'show']);
   return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
 }
+
+/** nsenter options (ending in `--`) that put a command in lab host h's machine. */
+export function enterArgs(h: { keeper: ProcessJson }): string[] {
+  return enter(h);
+}
