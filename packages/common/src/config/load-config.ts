@@ -78,8 +78,6 @@ const OWN_FLAGS = {
   help: { type: 'boolean', doc: 'print this help and exit' },
 } as const;
 
-type Source = 'default' | string;
-
 /**
  * Read the configuration of `daemon` ("agent", "engine", "controller") from argv, the
  * environment and its file. Throws ConfigInvalid listing every problem.
@@ -132,13 +130,13 @@ export function loadConfig<C>(daemon: string, schema: ConfigSchema<C>, argv: rea
 
   // 3. merge: flag > environment > file, converted and type-checked; defaults after
   const cfg: Partial<Record<keyof C, unknown>> = {};
-  const source = new Map<keyof C, Source>();
+  const source = new Map<keyof C, string>(); // flag, $VARIABLE, file path or 'default'
   const badType = new Set<keyof C>();
   for (const [key, s] of settings) {
     const flag = flagText.get(key);
     const envText = env[s.env];
     let value: unknown;
-    let from: Source;
+    let from: string;
     if (flag !== undefined) {
       from = flag.flag;
       value = flag.text === true ? true : fromText(s.type, flag.text);
@@ -162,7 +160,8 @@ export function loadConfig<C>(daemon: string, schema: ConfigSchema<C>, argv: rea
   }
   for (const [key, s] of settings) {
     if (Object.hasOwn(cfg, key)) continue;
-    cfg[key] = typeof s.default === 'function' ? (s.default as (r: Partial<C>) => unknown)(cfg as Partial<C>) : s.default;
+    // a copy: the result is frozen, the schema's default must not be
+    cfg[key] = typeof s.default === 'function' ? (s.default as (r: Partial<C>) => unknown)(cfg as Partial<C>) : structuredClone(s.default);
     if (!badType.has(key)) source.set(key, 'default');
   }
 

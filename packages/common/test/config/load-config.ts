@@ -154,6 +154,8 @@ t.test('the result is frozen, lists too', async (t) => {
   t.ok(Object.isFrozen(config.servers));
   t.throws(() => { (config as { ttl: number }).ttl = 1; }, TypeError);
   t.throws(() => { config.servers.push('x'); }, TypeError);
+  load([]);
+  t.notOk(Object.isFrozen(SCHEMA.servers.default), 'a default list is copied, not frozen in the schema');
 });
 
 t.test('--print-config prints the effective configuration, which reads back as a config file', async (t) => {
