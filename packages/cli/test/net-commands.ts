@@ -186,8 +186,8 @@ async function main(): Promise<void> {
     const s = store as EtcdStore;
     const now = Date.now();
     const iso = (ms: number) => new Date(ms).toISOString();
-    const h1: HostRecord = { name: 'h1', underlayIp: '192.0.2.11', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net1.id], registeredAt: iso(now - 3600_000), lastSeen: iso(now - 5000) };
-    const h2: HostRecord = { name: 'h2', underlayIp: '192.0.2.12', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [], registeredAt: iso(now - 7200_000), lastSeen: iso(now - 180_000) };
+    const h1: HostRecord = { name: 'h1', underlayIp: '192.0.2.11', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net1.id], routes: [], registeredAt: iso(now - 3600_000), lastSeen: iso(now - 5000) };
+    const h2: HostRecord = { name: 'h2', underlayIp: '192.0.2.12', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [], routes: [], registeredAt: iso(now - 7200_000), lastSeen: iso(now - 180_000) };
     const liveness = await s.grantLease(60);
     const subnetLease = await s.grantLease(86_400);
     const lease: SubnetLease = { networkId: net1.id, subnet: '10.128.3.0/24', host: 'h1', underlayIp: '192.0.2.11', vtepMac: '0a:58:0a:80:03:00', acquiredAt: iso(now - 600_000), renewedAt: iso(now), expiresAt: iso(now + 86_400_000) };

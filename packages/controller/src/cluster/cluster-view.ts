@@ -12,6 +12,8 @@ export interface HostView {
   agentVersion: string;
   /** Names of the networks the host joined (ids of networks that are gone are left out). */
   networks: string[];
+  /** Routes the host's agent reported (see HostRecord.routes); [] from older agents. */
+  routes: string[];
   registeredAt: string;
   lastSeen: string;
 }
@@ -54,6 +56,7 @@ export class ClusterView {
         state: aliveSet.has(h.name) ? ('alive' as const) : ('dead' as const),
         agentVersion: h.agentVersion,
         networks: h.networks.map((id) => names.get(id)).filter((n): n is string => n !== undefined).sort(),
+        routes: Array.isArray(h.routes) ? h.routes : [],
         registeredAt: h.registeredAt,
         lastSeen: h.lastSeen,
       }))
