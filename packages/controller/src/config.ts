@@ -15,8 +15,13 @@ export interface ControllerConfig {
   listen: string | null;
   /** Unix socket path to serve on, or null. */
   socket: string | null;
-  /** File holding the bearer token every request must carry, or null (no auth). */
-  tokenFile: string | null;
+  /**
+   * File holding the bearer token every request on the TCP listener must carry;
+   * generated (0600) at the first start when missing. The unix socket needs none.
+   */
+  tokenFile: string;
+  /** Serve TCP without a token (explicit opt-out: anyone who reaches the port can change the cluster). */
+  insecure: boolean;
   /** Pool that networks without --subnet come from. */
   defaultPool: string;
   /** Prefix length of the blocks cut from the default pool. */
@@ -34,7 +39,8 @@ export const DEFAULTS: ControllerConfig = {
   storePrefix: DEFAULT_STORE_PREFIX,
   listen: null,
   socket: null,
-  tokenFile: null,
+  tokenFile: '/var/lib/vxnet/controller/token',
+  insecure: false,
   defaultPool: '10.128.0.0/9',
   defaultBlockLength: 16,
   underlay: [],
@@ -68,6 +74,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       listen: { type: 'string' },
       socket: { type: 'string' },
       'token-file': { type: 'string' },
+      insecure: { type: 'boolean' },
       'default-pool': { type: 'string' },
       underlay: { type: 'string' },
       excluded: { type: 'string' },
@@ -98,6 +105,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     [values['log-level'], 'logLevel', String],
   ];
   for (const [v, key, conv] of flags) if (v !== undefined) cfg[key] = conv(v);
+  if (values.insecure) cfg.insecure = true;
   return Object.freeze(validateConfig(cfg));
 }
 
@@ -112,6 +120,8 @@ export function validateConfig(cfg: Record<string, unknown>): ControllerConfig {
   if (typeof c.storePrefix !== 'string' || !c.storePrefix.startsWith('/')) problems.push('storePrefix must start with "/"');
   if (c.listen !== null && (typeof c.listen !== 'string' || !/^[^\s:]+:[0-9]{1,5}$/.test(c.listen))) problems.push(`listen must be host:port, got "${String(c.listen)}"`);
   if (c.listen === null && c.socket === null) problems.push('nothing to serve on: set listen (host:port) and/or socket (path)');
+  if (typeof c.tokenFile !== 'string' || c.tokenFile === '') problems.push('tokenFile must be a file path');
+  if (typeof c.insecure !== 'boolean') problems.push('insecure must be true or false');
   for (const [key, v] of [['defaultPool', c.defaultPool]] as const) {
     try {
       parseCidr(String(v), key);
