@@ -69,6 +69,8 @@ export interface LabState {
     url: string;
     /** Where agents on the lab hosts reach it: http://IP:7070 */
     tcpUrl: string;
+    /** Absolute path of the token file its TCP listener wants (sent by the CLI to tcpUrl). Absent in labs made before tokens. */
+    tokenFile?: string;
     logFile: string;
     process?: ProcessRecord;
   };
