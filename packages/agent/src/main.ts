@@ -17,6 +17,7 @@ import { DnsService } from './dns/dns-service.js';
 import { parseUpstream, type Upstream } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
 import { HostRegistration } from './registration/host-registration.js';
+import { readHostRoutes } from './registration/host-routes.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   });
   const registration = new HostRegistration({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayInterface: cfg.underlayInterface, agentVersion: version,
-    ttlSeconds: cfg.livenessTtl, log: log.child({ component: 'registration' }),
+    ttlSeconds: cfg.livenessTtl, readRoutes: () => readHostRoutes(), log: log.child({ component: 'registration' }),
   });
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),

@@ -26,6 +26,7 @@ function build(): Command {
     .version(version)
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
     .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port (default: $VXNET_CONTROLLER, then the current lab\'s controller)')
+    .option('--token-file <file>', 'file holding the token of a TCP controller (default: $VXNET_TOKEN_FILE, then the current lab\'s controller token file)')
     .option('-H, --host <host>', 'engine to talk to: a host of the current lab (h1) or unix:///path/to/engine.sock (default: $VXNET_HOST; the only host of a one-host lab)')
     // usage errors too are one line, in the same form as every other error
     .configureOutput({ outputError: (str, write) => write(`vxnet: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })

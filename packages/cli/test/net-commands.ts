@@ -4,7 +4,7 @@
  * and endpoint records are seeded into etcd the way agents write them.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { isAlive, keys, spawnDaemon, stopProcess, type EndpointRecord, type HostAlive, type HostRecord, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
-import { etcdMissing, startTestEtcd, type TestEtcd } from '@vxnet/common/testing';
+import { etcdMissing, freePort, startTestEtcd, type TestEtcd } from '@vxnet/common/testing';
 
 const CLI = fileURLToPath(new URL('../../bin/vxnet.js', import.meta.url));
 const CONTROLLER = join(dirname(fileURLToPath(import.meta.resolve('@vxnet/controller'))), '../../bin/vxnet-controller.js');
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   store = new EtcdStore({ endpoints: [etcd.endpoint] });
   const k = keys('/vxnet/');
 
-  async function startController(name: string, extra: string[], token?: string): Promise<Controller> {
+  async function startController(name: string, extra: string[]): Promise<Controller> {
     const socket = join(dir, `${name}.sock`);
     const logFile = join(dir, `${name}.log`);
     const proc = spawnDaemon({
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (!isAlive(proc)) throw new Error(`controller ${name} exited:\n${readFileSync(logFile, 'utf8')}`);
-      if ((await health(socket, token)) === 200) break;
+      if ((await health(socket)) === 200) break;
       if (Date.now() > deadline) throw new Error(`controller ${name} not healthy after 15 s:\n${readFileSync(logFile, 'utf8')}`);
       await sleep(100);
     }
@@ -186,8 +186,8 @@ async function main(): Promise<void> {
     const s = store as EtcdStore;
     const now = Date.now();
     const iso = (ms: number) => new Date(ms).toISOString();
-    const h1: HostRecord = { name: 'h1', underlayIp: '192.0.2.11', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net1.id], registeredAt: iso(now - 3600_000), lastSeen: iso(now - 5000) };
-    const h2: HostRecord = { name: 'h2', underlayIp: '192.0.2.12', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [], registeredAt: iso(now - 7200_000), lastSeen: iso(now - 180_000) };
+    const h1: HostRecord = { name: 'h1', underlayIp: '192.0.2.11', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net1.id], routes: [], registeredAt: iso(now - 3600_000), lastSeen: iso(now - 5000) };
+    const h2: HostRecord = { name: 'h2', underlayIp: '192.0.2.12', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [], routes: [], registeredAt: iso(now - 7200_000), lastSeen: iso(now - 180_000) };
     const liveness = await s.grantLease(60);
     const subnetLease = await s.grantLease(86_400);
     const lease: SubnetLease = { networkId: net1.id, subnet: '10.128.3.0/24', host: 'h1', underlayIp: '192.0.2.11', vtepMac: '0a:58:0a:80:03:00', acquiredAt: iso(now - 600_000), renewedAt: iso(now), expiresAt: iso(now + 86_400_000) };
@@ -268,19 +268,31 @@ async function main(): Promise<void> {
     await liveness.revoke();
   });
 
-  await t.test('a controller that wants a token', async (t) => {
-    const tokenFile = join(dir, 'token');
+  await t.test('a TCP controller wants its token; the CLI sends it from --token-file, VXNET_TOKEN_FILE or the lab', async (t) => {
+    const tokenFile = join(dir, 'ctl-state/token'); // the controller generates it
     const wrongFile = join(dir, 'wrong-token');
-    writeFileSync(tokenFile, 's3cret-token\n', { mode: 0o600 });
     writeFileSync(wrongFile, 'not-it\n', { mode: 0o600 });
-    const secured = await startController('secured', ['--token-file', tokenFile, '--store-prefix', '/vxnet-auth/'], 's3cret-token');
-    userError(t, await vxnet(['--controller', secured.url, 'net', 'ls']), /authentication required by the controller at unix:.*: set VXNET_TOKEN_FILE/, 'no token');
-    userError(t, await vxnet(['--controller', secured.url, 'net', 'ls'], { VXNET_TOKEN_FILE: wrongFile }), /authentication required: .* refused the token/, 'wrong token');
-    const ok = await vxnet(['--controller', secured.url, 'net', 'create', 'secure1'], { VXNET_TOKEN_FILE: tokenFile });
+    const port = await freePort();
+    const secured = await startController('secured', ['--listen', `127.0.0.1:${port}`, '--token-file', tokenFile, '--store-prefix', '/vxnet-auth/']);
+    const url = `http://127.0.0.1:${port}`;
+    userError(t, await vxnet(['--controller', url, 'net', 'ls']), /authentication required by the controller at http:\/\/127\.0\.0\.1:\d+: pass --token-file FILE or set VXNET_TOKEN_FILE/, 'no token');
+    userError(t, await vxnet(['--controller', url, 'net', 'ls'], { VXNET_TOKEN_FILE: wrongFile }), /authentication required: the controller at http:.* refused the token in .*wrong-token \(\$VXNET_TOKEN_FILE\)/, 'wrong token');
+    userError(t, await vxnet(['--controller', url, '--token-file', join(dir, 'nope'), 'net', 'ls']), /could not read the token for the controller at http:.* from .*nope \(named by --token-file\): ENOENT/, 'missing token file');
+    const ok = await vxnet(['--controller', url, '--token-file', tokenFile, 'net', 'create', 'secure1']);
     t.equal(ok.code, 0, ok.stderr);
     t.match(ok.stdout.trim(), HEX64);
-    const ls = await vxnet(['--controller', secured.url, 'net', 'ls', '-q'], { VXNET_TOKEN_FILE: tokenFile });
-    t.equal(ls.stdout, `${ok.stdout.trim().slice(0, 12)}\n`);
+    const ls = await vxnet(['--controller', url, 'net', 'ls', '-q'], { VXNET_TOKEN_FILE: tokenFile });
+    t.equal(ls.stdout, `${ok.stdout.trim().slice(0, 12)}\n`, 'VXNET_TOKEN_FILE');
+    const flagWins = await vxnet(['--controller', url, '--token-file', tokenFile, 'net', 'ls', '-q'], { VXNET_TOKEN_FILE: wrongFile });
+    t.equal(flagWins.code, 0, '--token-file before VXNET_TOKEN_FILE');
+
+    // a lab whose state names the controller's token file (the lab writes it; here by hand)
+    mkdirSync(join(home, 'labs/tok'), { recursive: true });
+    writeFileSync(join(home, 'labs/tok/lab.json'), JSON.stringify({ name: 'tok', controller: { url: secured.url, tcpUrl: url, tokenFile } }));
+    const viaLab = await vxnet(['--lab', 'tok', '--controller', url, 'net', 'ls', '-q']);
+    t.equal(viaLab.stdout, ls.stdout, viaLab.stderr);
+    const viaSocket = await vxnet(['--lab', 'tok', 'net', 'ls', '-q'], { VXNET_TOKEN_FILE: join(dir, 'nope') });
+    t.equal(viaSocket.stdout, ls.stdout, 'the unix socket needs no token, and none is read');
   });
 }
 
@@ -293,9 +305,9 @@ function cleanEnv(): Record<string, string> {
 }
 
 /** Status of GET /v1/health on a unix socket, 0 when it does not answer. */
-function health(socketPath: string, token?: string): Promise<number> {
+function health(socketPath: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = request({ socketPath, path: '/v1/health', timeout: 2000, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+    const req = request({ socketPath, path: '/v1/health', timeout: 2000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });

@@ -3,6 +3,7 @@ export * from './process.js';
 export * from './etcd-server.js';
 export * from './store/index.js';
 export * from './ipv4.js';
+export * from './reserved-ranges.js';
 export * from './log.js';
 export * from './keys.js';
 export * from './records.js';

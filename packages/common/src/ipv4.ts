@@ -38,6 +38,21 @@ export function cidrSize(prefixLength: number): number {
   return 2 ** (32 - prefixLength);
 }
 
+function prefixMask(prefixLength: number): number {
+  return prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
+}
+
+/**
+ * The network an interface address belongs to: ("198.51.100.5", 24) -> 198.51.100.0/24.
+ * Undefined when `address` is not dotted-quad IPv4 or the length is not 0-32.
+ */
+export function networkOf(address: string, prefixLength: number): Cidr | undefined {
+  const ip = parseIpv4(address);
+  if (ip === undefined || !Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > 32) return undefined;
+  const network = (ip & prefixMask(prefixLength)) >>> 0;
+  return { network, prefixLength, text: `${formatIpv4(network)}/${prefixLength}` };
+}
+
 /**
  * Parse a canonical IPv4 CIDR ("10.0.0.0/16"). Throws InvalidArgument naming `what`
  * and the reason: not a CIDR, prefix out of range, or host bits set ("10.0.0.1/16";
@@ -54,12 +69,16 @@ export function parseCidr(text: string, what = 'CIDR'): Cidr {
   if (prefixLength > 32) {
     throw new InvalidArgument(`invalid ${what} "${text}": prefix length ${prefixLength} is out of range 0-32`);
   }
-  const mask = prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0;
-  const network = (ip & mask) >>> 0;
+  const network = (ip & prefixMask(prefixLength)) >>> 0;
   if (network !== ip) {
     throw new InvalidArgument(`invalid ${what} "${text}": host bits are set (did you mean ${formatIpv4(network)}/${prefixLength}?)`);
   }
   return { network, prefixLength, text: `${formatIpv4(network)}/${prefixLength}` };
+}
+
+/** True when the two ranges share at least one address. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return a.network <= b.network + cidrSize(b.prefixLength) - 1 && b.network <= a.network + cidrSize(a.prefixLength) - 1;
 }
 
 /** The address at `offset` from the network address of `cidr`; throws RangeError outside it. */

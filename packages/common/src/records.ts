@@ -49,6 +49,13 @@ export interface HostRecord {
   agentVersion: string;
   /** Ids of the networks this host has joined. */
   networks: string[];
+  /**
+   * Destinations (canonical IPv4 CIDRs) of the routes in the host namespace's main
+   * table that vxnet did not make, and the connected subnets of its interfaces;
+   * without the default route and host-scope routes. No network may overlap them
+   * while the host is alive. Absent in records of agents older than this field.
+   */
+  routes: string[];
   registeredAt: string;
   lastSeen: string;
 }

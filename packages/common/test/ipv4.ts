@@ -1,5 +1,5 @@
 import t from 'tap';
-import { addressAt, formatIpv4, parseCidr, parseIpv4, VxnetError } from '../src/index.js';
+import { addressAt, cidrsOverlap, formatIpv4, networkOf, parseCidr, parseIpv4, VxnetError } from '../src/index.js';
 
 t.test('parseIpv4 accepts exactly dotted quads', async (t) => {
   t.equal(parseIpv4('0.0.0.0'), 0);
@@ -40,4 +40,21 @@ t.test('addressAt counts from the network address, negative from the end', async
   t.equal(addressAt(c, -2), '192.0.2.254');
   t.throws(() => addressAt(c, 256), RangeError);
   t.throws(() => addressAt(c, -257), RangeError);
+});
+
+t.test('cidrsOverlap: any shared address, including containment and the edges', async (t) => {
+  const c = (s: string) => parseCidr(s);
+  t.ok(cidrsOverlap(c('10.0.0.0/8'), c('10.99.1.0/24')), 'containment');
+  t.ok(cidrsOverlap(c('10.99.1.0/24'), c('10.0.0.0/8')), 'symmetric');
+  t.ok(cidrsOverlap(c('10.0.0.255/32'), c('10.0.0.0/24')), 'last address');
+  t.notOk(cidrsOverlap(c('10.0.1.0/24'), c('10.0.0.0/24')), 'adjacent');
+  t.ok(cidrsOverlap(c('0.0.0.0/0'), c('255.255.255.255/32')), 'the whole space');
+});
+
+t.test('networkOf: the network an interface address is on', async (t) => {
+  t.equal(networkOf('198.51.100.5', 24)?.text, '198.51.100.0/24');
+  t.equal(networkOf('203.0.113.77', 28)?.text, '203.0.113.64/28');
+  t.equal(networkOf('203.0.113.9', 32)?.text, '203.0.113.9/32');
+  t.equal(networkOf('10.1.2.3', 0)?.text, '0.0.0.0/0');
+  for (const [a, l] of [['10.1.2.3', 33], ['10.1.2', 24], ['', 24], ['10.1.2.3', 1.5]] as const) t.equal(networkOf(a, l), undefined, `${a}/${l}`);
 });

@@ -22,7 +22,10 @@ export interface AppOptions {
   keys: Keys;
   pool: PoolConfig;
   logger: Logger;
-  /** When set, every request must carry `Authorization: Bearer <token>`. */
+  /**
+   * When set, every request must carry `Authorization: Bearer <token>`, else 401
+   * before any route runs. bin.ts gives it to the TCP listener's app only.
+   */
   token?: string;
 }
 

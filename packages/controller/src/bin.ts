@@ -1,24 +1,36 @@
 /**
- * vxnet-controller: the composition root. Config -> logger -> store -> app -> listen
- * on a unix socket (local CLI) and/or TCP (remote CLIs, agents).
+ * vxnet-controller: the composition root. Config -> logger -> store -> one app per
+ * listener -> listen on a unix socket (the local CLI) and/or TCP (remote CLIs).
+ *
+ * Why one app per listener: whether a request must carry the token depends on the
+ * door it came through, not on anything in the request. The unix socket is root-only
+ * (mode 0600, like dockerd's), so it needs no token; the TCP listener requires the
+ * bearer token unless the operator started it with --insecure. The apps share the
+ * store and nothing else (the controller keeps no state in memory).
  */
-import { createServer } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { createLogger, daemonConfig, isUserError, keys, parseCidr } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
-import { build } from './app.js';
+import { build, type AppOptions } from './app.js';
 import { CONTROLLER_CONFIG } from './config.js';
+import { loadOrCreateToken } from './token-file.js';
 
 async function main(): Promise<void> {
   const cfg = daemonConfig('controller', CONTROLLER_CONFIG, process.argv.slice(2));
   if (cfg === undefined) return; // --help or --print-config: printed
   const log = createLogger({ name: 'vxnet-controller', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) });
+  // before anything listens: a bad token file stops the start
+  let token: string | undefined;
+  if (cfg.listen && !cfg.insecure) {
+    const loaded = loadOrCreateToken(cfg.tokenFile);
+    token = loaded.token;
+    if (loaded.created) log.info({ tokenFile: cfg.tokenFile }, 'generated the token of the TCP listener');
+    if (loaded.mode & 0o077) log.warn({ tokenFile: cfg.tokenFile, mode: loaded.mode.toString(8) }, 'the token file is readable by other users than its owner (chmod 600 it)');
+  }
   const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log.child({ component: 'store' }) });
-  // Until the controller makes its token at first start (issue 8), a token file that
-  // does not exist means no token, as an unset tokenFile did before it had a default.
-  const token = existsSync(cfg.tokenFile) ? readFileSync(cfg.tokenFile, 'utf8').trim() : undefined;
-  const app = await build({
+  const shared: Omit<AppOptions, 'logger'> = {
     store,
     keys: keys(cfg.storePrefix),
     pool: {
@@ -29,35 +41,38 @@ async function main(): Promise<void> {
         ...cfg.excluded.map((c) => ({ cidr: parseCidr(c).text, reason: 'an excluded range' })),
       ],
     },
-    logger: log,
-    ...(token !== undefined ? { token } : {}),
-  });
+  };
 
-  // One fastify instance serves both: fastify listens on one, a plain server forwards the other.
-  const servers: Array<() => Promise<void>> = [];
+  const apps: FastifyInstance[] = [];
   if (cfg.socket) {
     mkdirSync(dirname(cfg.socket), { recursive: true });
+    const local = await build({ ...shared, logger: log.child({ listener: 'socket' }) });
+    apps.push(local);
     rmSync(cfg.socket, { force: true });
-    await app.listen({ path: cfg.socket });
-    if (cfg.listen) {
-      const [host, port] = [cfg.listen.slice(0, cfg.listen.lastIndexOf(':')), Number(cfg.listen.slice(cfg.listen.lastIndexOf(':') + 1))];
-      const tcp = createServer((req, res) => app.server.emit('request', req, res));
-      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(port, host, resolve));
-      servers.push(() => new Promise((resolve) => tcp.close(() => resolve())));
+    // root-only from its creation (umask), not from a chmod after: this door has no token
+    const umask = process.umask(0o177);
+    try {
+      await local.listen({ path: cfg.socket });
+    } finally {
+      process.umask(umask);
     }
-  } else if (cfg.listen) {
-    const i = cfg.listen.lastIndexOf(':');
-    await app.listen({ host: cfg.listen.slice(0, i), port: Number(cfg.listen.slice(i + 1)) });
+    chmodSync(cfg.socket, 0o600);
   }
-  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.storeEndpoints, auth: token !== undefined }, 'controller serving');
+  if (cfg.listen) {
+    const remote = await build({ ...shared, logger: log.child({ listener: 'tcp' }), ...(token !== undefined ? { token } : {}) });
+    apps.push(remote);
+    const i = cfg.listen.lastIndexOf(':');
+    await remote.listen({ host: cfg.listen.slice(0, i), port: Number(cfg.listen.slice(i + 1)) });
+    if (cfg.insecure) log.warn({ listen: cfg.listen }, 'TCP listener without a token (--insecure): anyone who reaches it can change the cluster');
+  }
+  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.storeEndpoints, tcpAuth: cfg.listen ? !cfg.insecure : null }, 'controller serving');
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'controller stopping');
-    for (const close of servers) await close();
-    await app.close();
+    for (const app of apps) await app.close();
     await store.close();
     process.exit(0);
   };

@@ -12,3 +12,4 @@ export const NetworkHasEndpoints = defineError('VXNET_NETWORK_HAS_ENDPOINTS', 40
 export const AllocationContention = defineError('VXNET_ALLOCATION_CONTENTION', 503, 'could not create network "%s": the allocations document changed %s times in a row; try again');
 export const LeaseNotFound = defineError('VXNET_LEASE_NOT_FOUND', 404, 'no lease on subnet %s of network "%s"');
 export const Unauthorized = defineError('VXNET_UNAUTHORIZED', 401, 'authentication required');
+export const TokenFileInvalid = defineError('VXNET_TOKEN_FILE_INVALID', 500, 'could not start the controller: token file %s %s');

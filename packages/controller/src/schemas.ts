@@ -96,6 +96,7 @@ export const hostSchema = {
     state: { type: 'string', enum: ['alive', 'dead'] },
     agentVersion: { type: 'string' },
     networks: { type: 'array', items: { type: 'string' } },
+    routes: { type: 'array', items: { type: 'string' }, description: 'routes of the host namespace that vxnet did not make; no network may overlap them' },
     registeredAt: { type: 'string' },
     lastSeen: { type: 'string' },
   },

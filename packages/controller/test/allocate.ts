@@ -49,3 +49,50 @@ t.test('pool exhaustion', async (t) => {
   const full = [alloc('a', '10.0.0.0/16', 4096), alloc('b', '10.1.0.0/16', 4097)];
   t.throws(() => allocate(full, validateCreateRequest({ name: 'c' }), small), /the default pool 10\.0\.0\.0\/15 has no free \/16 left/);
 });
+
+t.test('reserved ranges are refused whatever the configuration, naming the range and why', async (t) => {
+  const bare: PoolConfig = { defaultPool: '10.128.0.0/9', defaultBlockLength: 16, excluded: [] };
+  const cases: Array<[string, string]> = [
+    ['127.0.0.0/8', '127.0.0.0/8 (loopback, reserved)'],
+    ['127.1.0.0/16', '127.0.0.0/8 (loopback, reserved)'],
+    ['0.0.0.0/16', '0.0.0.0/8 ("this network", reserved)'],
+    ['169.254.0.0/16', '169.254.0.0/16 (link-local, reserved)'],
+    ['224.0.0.0/4', '224.0.0.0/4 (multicast, reserved)'],
+    ['239.255.0.0/16', '224.0.0.0/4 (multicast, reserved)'],
+    ['240.0.0.0/8', '240.0.0.0/4 (future use and broadcast, reserved)'],
+    ['126.0.0.0/7', '127.0.0.0/8 (loopback, reserved)'],
+  ];
+  for (const [subnet, what] of cases) {
+    t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet }), bare), {
+      code: 'VXNET_SUBNET_OVERLAP',
+      message: `could not create network "n1": subnet ${subnet} overlaps ${what}`,
+    }, subnet);
+  }
+  t.same(allocate([], validateCreateRequest({ name: 'n1', subnet: '128.0.0.0/16' }), bare).subnet, '128.0.0.0/16', 'next to loopback is fine');
+});
+
+t.test('the default pool never hands out a reserved range', async (t) => {
+  // a pool that starts in 127/8: the first block handed out is the first one after it
+  const wide: PoolConfig = { defaultPool: '126.0.0.0/7', defaultBlockLength: 16, excluded: [] };
+  t.same(allocate([], validateCreateRequest({ name: 'n' }), wide).subnet, '126.0.0.0/16');
+  const rest = Array.from({ length: 256 }, (_, i) => alloc(`n${i}`, `126.${i}.0.0/16`, 5000 + i));
+  t.throws(() => allocate(rest, validateCreateRequest({ name: 'x' }), wide), { code: 'VXNET_POOL_EXHAUSTED' }, '127/8 is never used even when the rest is full');
+  const multicast: PoolConfig = { defaultPool: '224.0.0.0/3', defaultBlockLength: 16, excluded: [] };
+  t.throws(() => allocate([], validateCreateRequest({ name: 'x' }), multicast), /the default pool 224\.0\.0\.0\/3 has no free \/16 left/);
+});
+
+t.test('routes of live hosts: an overlapping subnet is refused naming host and route; the pool skips them', async (t) => {
+  const routes = [{ host: 'h1', cidr: '172.16.0.0/12' }, { host: 'h2', cidr: '10.99.1.0/24' }, { host: 'h2', cidr: '10.128.0.0/16' }];
+  t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet: '10.99.0.0/16' }), pool, routes), {
+    code: 'VXNET_SUBNET_OVERLAP',
+    message: 'could not create network "n1": subnet 10.99.0.0/16 overlaps route 10.99.1.0/24 on host h2',
+  });
+  t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet: '172.20.0.0/16' }), pool, routes), /overlaps route 172\.16\.0\.0\/12 on host h1/);
+  t.same(allocate([], validateCreateRequest({ name: 'n1', subnet: '10.99.2.0/24', hostSubnetLength: 26 }), pool, routes).subnet, '10.99.2.0/24', 'next to a route is fine');
+  // 10.128.0.0/16 is a route of h2: the pool hands out the next block
+  t.same(allocate([], validateCreateRequest({ name: 'n1' }), pool, routes).subnet, '10.129.0.0/16');
+  t.throws(() => allocate([], validateCreateRequest({ name: 'n1' }), pool, [{ host: 'vpn', cidr: '10.0.0.0/8' }]), {
+    code: 'VXNET_POOL_EXHAUSTED',
+    message: /no free \/16 left that overlaps no network, reserved or excluded range, or route of a live host \(pass --subnet\)/,
+  });
+});

@@ -75,6 +75,47 @@ function suite(parent: Test, makeStore: () => Store) {
     t.same((await store.list(k.prefix)).items, [], 'nothing was written');
   });
 
+  parent.test('reserved ranges: 409 naming the range, nothing stored', async (t) => {
+    const { app, store, k } = await setup(t);
+    const cases: Array<[string, string]> = [['127.1.0.0/16', '127.0.0.0/8 (loopback, reserved)'], ['239.255.0.0/16', '224.0.0.0/4 (multicast, reserved)'], ['169.254.0.0/16', '169.254.0.0/16 (link-local, reserved)']];
+    for (const [subnet, what] of cases) {
+      const r = await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'n1', subnet } });
+      t.equal(r.statusCode, 409, subnet);
+      t.same(r.json(), { code: 'VXNET_SUBNET_OVERLAP', message: `could not create network "n1": subnet ${subnet} overlaps ${what}` });
+    }
+    t.same((await store.list(k.prefix)).items, [], 'nothing was written');
+  });
+
+  parent.test('routes of live hosts: an overlapping subnet is refused naming host and route; dead hosts do not count; the pool skips them', async (t) => {
+    const { app, store, k } = await setup(t);
+    const now = new Date().toISOString();
+    const host = (name: string, routes: string[]): HostRecord => ({ name, underlayIp: '192.0.2.1', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [], routes, registeredAt: now, lastSeen: now });
+    await store.put(k.host('h1'), JSON.stringify(host('h1', ['192.0.2.0/24'])));
+    await store.put(k.host('h2'), JSON.stringify(host('h2', ['10.99.1.0/24', '10.128.0.0/16', 'not-a-cidr'])));
+    await store.put(k.host('h3'), JSON.stringify(host('h3', ['10.50.0.0/16'])));
+    const old: Partial<HostRecord> = host('h4', []);
+    delete old.routes;
+    await store.put(k.host('h4'), JSON.stringify(old)); // an agent from before routes were reported
+    for (const h of ['h1', 'h2', 'h4']) await store.put(k.hostAlive(h), JSON.stringify({ name: h, underlayIp: '192.0.2.1', since: now }));
+
+    const refused = await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'n1', subnet: '10.99.0.0/16' } });
+    t.equal(refused.statusCode, 409);
+    t.same(refused.json(), { code: 'VXNET_SUBNET_OVERLAP', message: 'could not create network "n1": subnet 10.99.0.0/16 overlaps route 10.99.1.0/24 on host h2' });
+    t.equal((await store.list(k.networks)).items.length, 0, 'nothing created');
+
+    const onDead = await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'n2', subnet: '10.50.0.0/16' } });
+    t.equal(onDead.statusCode, 201, 'h3 is not alive: its routes do not count');
+    const pooled = await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'n3' } });
+    t.equal(pooled.json().subnet, '10.129.0.0/16', '10.128.0.0/16 is a route of h2');
+
+    await store.delete(k.hostAlive('h2'));
+    const afterDeath = await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'n1', subnet: '10.99.0.0/16' } });
+    t.equal(afterDeath.statusCode, 201, 'h2 died: its routes no longer count');
+    t.same((await app.inject({ url: '/v1/hosts' })).json().hosts.map((h: { name: string; routes: string[] }) => [h.name, h.routes]), [
+      ['h1', ['192.0.2.0/24']], ['h2', ['10.99.1.0/24', '10.128.0.0/16', 'not-a-cidr']], ['h3', ['10.50.0.0/16']], ['h4', []],
+    ]);
+  });
+
   parent.test('network with endpoints: rm refused (listing them) unless force; leases and endpoints go with it', async (t) => {
     const { app, store, k } = await setup(t);
     const net = (await app.inject({ method: 'POST', url: '/v1/networks', payload: { name: 'web', subnet: '10.50.0.0/16' } })).json();
@@ -83,7 +124,7 @@ function suite(parent: Test, makeStore: () => Store) {
     await store.put(k.lease(net.id, lease.subnet), JSON.stringify(lease));
     const ep: EndpointRecord = { id: 'ep1', networkId: net.id, name: 'c1', aliases: [], ip: '10.50.3.2', mac: '02:42:0a:32:03:02', host: 'h1', container: 'c1id', createdAt: now.toISOString() };
     await store.put(k.endpoint(net.id, 'ep1'), JSON.stringify(ep));
-    const host: HostRecord = { name: 'h1', underlayIp: '192.0.2.1', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net.id], registeredAt: now.toISOString(), lastSeen: now.toISOString() };
+    const host: HostRecord = { name: 'h1', underlayIp: '192.0.2.1', underlayInterface: 'eth0', agentVersion: '0.1.0', networks: [net.id], routes: ['192.0.2.0/24'], registeredAt: now.toISOString(), lastSeen: now.toISOString() };
     await store.put(k.host('h1'), JSON.stringify(host));
     await store.put(k.hostAlive('h1'), JSON.stringify({ name: 'h1', underlayIp: '192.0.2.1', since: now.toISOString() }));
 
@@ -91,7 +132,7 @@ function suite(parent: Test, makeStore: () => Store) {
     t.match(ins.hosts, [{ host: 'h1', subnet: '10.50.3.0/24', gateway: '10.50.3.1', alive: true, endpoints: [{ name: 'c1', ip: '10.50.3.2' }] }]);
 
     const hosts = (await app.inject({ url: '/v1/hosts' })).json().hosts;
-    t.match(hosts, [{ name: 'h1', state: 'alive', networks: ['web'], agentVersion: '0.1.0' }]);
+    t.match(hosts, [{ name: 'h1', state: 'alive', networks: ['web'], routes: ['192.0.2.0/24'], agentVersion: '0.1.0' }]);
     const leases = (await app.inject({ url: '/v1/leases?network=web' })).json().leases;
     t.match(leases, [{ network: 'web', subnet: '10.50.3.0/24', host: 'h1', hostAlive: true }]);
     t.ok(leases[0].remainingSeconds > 3500 && leases[0].remainingSeconds <= 3600);

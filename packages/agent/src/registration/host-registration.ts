@@ -8,6 +8,10 @@
  * A lost liveness lease (store outage longer than the TTL) is re-granted with
  * backoff; listeners get the new lease id to re-bind the records that hang on it
  * (endpoints).
+ *
+ * hosts/<host> also carries the host namespace's routes (host-routes.ts), which the
+ * controller keeps networks clear of. They are read at start and polled; a change is
+ * written at once, an unchanged poll writes nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostAlive, HostRecord, Keys, Lease, Logger, Store } from '@vxnet/common';
@@ -21,17 +25,27 @@ export interface RegistrationOptions {
   agentVersion: string;
   /** Liveness TTL, seconds (minimum 2). */
   ttlSeconds: number;
+  /** Destinations of the host namespace's routes not made by vxnet (readHostRoutes in production). May throw. */
+  readRoutes: () => Promise<string[]>;
   log: Logger;
 }
 
 /** How often hosts/<host>.lastSeen is refreshed, ms. */
 const LAST_SEEN_EVERY_MS = 30_000;
+/**
+ * How often the host's routes are read, ms. A dump of a few routes costs well under a
+ * millisecond; 10 s bounds how long `net create` can miss a route just added (a VPN
+ * coming up) without a netlink subscription.
+ */
+const ROUTES_EVERY_MS = 10_000;
 
 export class HostRegistration {
   private lease: Lease | undefined;
   private networks: string[] = [];
+  private routes: string[] = [];
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private routesTimer: NodeJS.Timeout | undefined;
   private listeners: Array<(leaseId: string) => void | Promise<void>> = [];
   private registeredAt = new Date().toISOString();
 
@@ -55,10 +69,26 @@ export class HostRegistration {
       const rec = JSON.parse(existing.value) as HostRecord;
       this.registeredAt = rec.registeredAt;
       this.networks = rec.networks;
+      // what the last run saw stands until this run can read the kernel
+      if (Array.isArray(rec.routes)) this.routes = rec.routes;
     }
+    await this.readRoutes();
     await this.register();
     this.timer = setInterval(() => void this.writeHost().catch((err: unknown) => this.o.log.warn({ err }, 'could not refresh host record')), LAST_SEEN_EVERY_MS);
     this.timer.unref();
+    this.routesTimer = setInterval(() => void this.refreshRoutes().catch((err: unknown) => this.o.log.warn({ err }, 'could not write host routes')), ROUTES_EVERY_MS);
+    this.routesTimer.unref();
+  }
+
+  /**
+   * Read the host's routes again and write hosts/<host> when they changed (not
+   * otherwise). Resolves true when it wrote. A failed read keeps the last routes
+   * (logged); a failed write throws, and the next lastSeen refresh carries them.
+   */
+  async refreshRoutes(): Promise<boolean> {
+    if (!(await this.readRoutes())) return false;
+    await this.writeHost();
+    return true;
   }
 
   /** Record which networks this host has joined (shown by `vxnet host ls`). */
@@ -72,6 +102,7 @@ export class HostRegistration {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.routesTimer);
     await this.writeHost().catch(() => undefined);
     await this.lease?.revoke().catch((err: unknown) => this.o.log.warn({ err }, 'could not revoke liveness lease'));
   }
@@ -101,6 +132,21 @@ export class HostRegistration {
     }
   }
 
+  /** Update this.routes from the kernel; true when they changed. A failed read changes nothing. */
+  private async readRoutes(): Promise<boolean> {
+    let routes: string[];
+    try {
+      routes = await this.o.readRoutes();
+    } catch (err) {
+      this.o.log.warn({ err, routes: this.routes }, 'could not read host routes; keeping the last ones');
+      return false;
+    }
+    if (routes.length === this.routes.length && routes.every((r, i) => r === this.routes[i])) return false;
+    this.o.log.info({ routes, before: this.routes }, 'host routes changed');
+    this.routes = routes;
+    return true;
+  }
+
   private async writeHost(): Promise<void> {
     const rec: HostRecord = {
       name: this.o.host,
@@ -108,6 +154,7 @@ export class HostRegistration {
       underlayInterface: this.o.underlayInterface,
       agentVersion: this.o.agentVersion,
       networks: this.networks,
+      routes: this.routes,
       registeredAt: this.registeredAt,
       lastSeen: new Date().toISOString(),
     };

@@ -39,6 +39,8 @@ export interface HostView {
   agentVersion: string;
   /** Names of the networks the host joined (ids of networks that are gone are left out). */
   networks: string[];
+  /** Routes the host's agent reported (see HostRecord.routes); [] from older agents. */
+  routes: string[];
   registeredAt: string;
   lastSeen: string;
 }

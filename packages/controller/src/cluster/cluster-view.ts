@@ -21,6 +21,7 @@ export class ClusterView {
         state: aliveSet.has(h.name) ? ('alive' as const) : ('dead' as const),
         agentVersion: h.agentVersion,
         networks: h.networks.map((id) => names.get(id)).filter((n): n is string => n !== undefined).sort(),
+        routes: Array.isArray(h.routes) ? h.routes : [],
         registeredAt: h.registeredAt,
         lastSeen: h.lastSeen,
       }))

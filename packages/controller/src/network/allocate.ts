@@ -4,7 +4,7 @@
  */
 import { excludeCidr } from 'cidr-tools';
 import {
-  InvalidArgument, SUPPORTED_DRIVERS, cidrSize, formatIpv4, parseCidr, type Allocation, type Cidr, type Driver,
+  InvalidArgument, RESERVED_RANGES, SUPPORTED_DRIVERS, cidrsOverlap, formatIpv4, parseCidr, type Allocation, type Cidr, type Driver,
 } from '@vxnet/common';
 import { NAME_RE, type CreateNetworkRequest } from '@vxnet/common/api';
 import { NetworkNameTaken, PoolExhausted, SubnetOverlap, UnsupportedDriver, VniInUse } from '../errors.js';
@@ -44,7 +44,19 @@ export interface PoolConfig {
   defaultPool: string;
   /** Size of each block cut from the pool, e.g. 16. */
   defaultBlockLength: number;
+  /** Configured ranges (the underlay, --excluded); the reserved ranges of common are always added. */
   excluded: ExcludedRange[];
+}
+
+/**
+ * A route (or connected subnet) of a live host that vxnet did not make, as its agent
+ * reports it. A network overlapping it would shadow it: that host would send the
+ * network's traffic where the route points, or the route's traffic into the network.
+ */
+export interface HostRoute {
+  host: string;
+  /** Destination, canonical IPv4 CIDR. */
+  cidr: string;
 }
 
 export function isValidNetworkName(name: string): boolean {
@@ -101,24 +113,13 @@ export function validateCreateRequest(req: CreateNetworkRequest): ValidRequest {
   };
 }
 
-interface Range {
-  start: number;
-  end: number;
-}
-
-function range(c: Cidr): Range {
-  return { start: c.network, end: c.network + cidrSize(c.prefixLength) - 1 };
-}
-
-function overlaps(a: Range, b: Range): boolean {
-  return a.start <= b.end && b.start <= a.end;
-}
-
 /**
- * Decide the subnet and VNI of a new network against what is allocated. Throws
- * NetworkNameTaken, VniInUse, SubnetOverlap or PoolExhausted.
+ * Decide the subnet and VNI of a new network against what is allocated, the reserved
+ * and configured ranges, and the routes of live hosts. An explicit subnet overlapping
+ * any of them is refused; the default pool skips them. Throws NetworkNameTaken,
+ * VniInUse, SubnetOverlap or PoolExhausted.
  */
-export function allocate(existing: Allocation[], req: ValidRequest, pool: PoolConfig): { subnet: string; vni: number } {
+export function allocate(existing: Allocation[], req: ValidRequest, pool: PoolConfig, hostRoutes: readonly HostRoute[] = []): { subnet: string; vni: number } {
   const taken = existing.find((a) => a.name === req.name);
   if (taken) throw new NetworkNameTaken(req.name, taken.id.slice(0, 12));
 
@@ -133,29 +134,32 @@ export function allocate(existing: Allocation[], req: ValidRequest, pool: PoolCo
     if (vni > VNI_MAX) throw new PoolExhausted(req.name, `no free VNI left in ${VNI_AUTO_START}-${VNI_MAX}`);
   }
 
-  const excluded = pool.excluded.map((e) => ({ ...e, c: parseCidr(e.cidr, 'excluded range') }));
+  const excluded = [...RESERVED_RANGES, ...pool.excluded];
   if (req.subnet) {
-    const r = range(req.subnet);
+    const subnet = req.subnet;
     for (const a of existing) {
-      if (overlaps(r, range(parseCidr(a.subnet)))) throw new SubnetOverlap(req.name, req.subnet.text, `network "${a.name}" (${a.subnet})`);
+      if (cidrsOverlap(subnet, parseCidr(a.subnet))) throw new SubnetOverlap(req.name, subnet.text, `network "${a.name}" (${a.subnet})`);
     }
     for (const e of excluded) {
-      if (overlaps(r, range(e.c))) throw new SubnetOverlap(req.name, req.subnet.text, `${e.cidr} (${e.reason})`);
+      if (cidrsOverlap(subnet, parseCidr(e.cidr, 'excluded range'))) throw new SubnetOverlap(req.name, subnet.text, `${e.cidr} (${e.reason})`);
     }
-    return { subnet: req.subnet.text, vni };
+    for (const r of hostRoutes) {
+      if (cidrsOverlap(subnet, parseCidr(r.cidr, 'host route'))) throw new SubnetOverlap(req.name, subnet.text, `route ${r.cidr} on host ${r.host}`);
+    }
+    return { subnet: subnet.text, vni };
   }
 
   const block = pool.defaultBlockLength;
   if (req.hostSubnetLength - block < 2) {
     throw new InvalidArgument(`could not create network "${req.name}": host subnets of /${req.hostSubnetLength} leave fewer than ${MIN_HOST_SUBNETS} per /${block} block of the default pool; pass --subnet or a longer --host-subnet-len`);
   }
-  const free = excludeCidr([pool.defaultPool], [...existing.map((a) => a.subnet), ...pool.excluded.map((e) => e.cidr)]);
+  const free = excludeCidr([pool.defaultPool], [...existing.map((a) => a.subnet), ...excluded.map((e) => e.cidr), ...hostRoutes.map((r) => r.cidr)]);
   // excludeCidr returns the remaining space as aligned CIDRs; a block fits in any whose prefix is <= block.
   const candidates = free
     .map((text) => parseCidr(String(text)))
     .filter((c) => c.prefixLength <= block)
     .sort((a, b) => a.network - b.network);
   const first = candidates[0];
-  if (!first) throw new PoolExhausted(req.name, `the default pool ${pool.defaultPool} has no free /${block} left (pass --subnet)`);
+  if (!first) throw new PoolExhausted(req.name, `the default pool ${pool.defaultPool} has no free /${block} left that overlaps no network, reserved or excluded range, or route of a live host (pass --subnet)`);
   return { subnet: `${formatIpv4(first.network)}/${block}`, vni };
 }

@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   addressAt, parseCidr, subnetFromKey,
-  type Allocation, type Allocations, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
+  type Allocation, type Allocations, type EndpointRecord, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
   AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
 } from '../errors.js';
 import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
-import { allocate, validateCreateRequest, type PoolConfig } from './allocate.js';
+import { allocate, validateCreateRequest, type HostRoute, type PoolConfig } from './allocate.js';
 
 /** Retries of the allocations compare-and-put when other creates win the race. */
 const MAX_ATTEMPTS = 100;
@@ -28,20 +28,25 @@ export class NetworkService {
     private readonly log: Logger,
   ) {}
 
-  /** Create a network. Not idempotent: a second create with the same name fails with NetworkNameTaken. */
+  /**
+   * Create a network. Not idempotent: a second create with the same name fails with
+   * NetworkNameTaken. Its subnet overlaps no other network, reserved or configured
+   * range, nor any route of a host alive at the time of the call.
+   */
   async create(req: CreateNetworkRequest): Promise<NetworkSpec> {
     const valid = validateCreateRequest(req);
     const id = randomBytes(32).toString('hex');
+    const routes = await this.liveHostRoutes();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const { doc, modRevision } = await this.readAllocations();
       let picked: { subnet: string; vni: number };
       try {
-        picked = allocate(doc.networks, valid, this.pool);
+        picked = allocate(doc.networks, valid, this.pool, routes);
       } catch (err) {
         if (!isAllocationConflict(err)) throw err;
         const cleaned = await this.withoutStaleClaims(doc);
         if (cleaned.networks.length === doc.networks.length) throw err;
-        picked = allocate(cleaned.networks, valid, this.pool);
+        picked = allocate(cleaned.networks, valid, this.pool, routes);
         doc.networks = cleaned.networks;
       }
       const now = new Date().toISOString();
@@ -147,6 +152,31 @@ export class NetworkService {
     await this.releaseClaim(network.id);
     this.log.info({ network: { id: network.id, name: network.name }, force }, 'network removed');
     return network;
+  }
+
+  /**
+   * The routes agents reported for hosts that are alive now (a key under alive/),
+   * sorted by host and route. A dead host's routes are left out: the host may be gone
+   * for good, and it reports again when it comes back. Entries that are not canonical
+   * CIDRs (a record from an older or broken agent) are skipped with a warning.
+   */
+  private async liveHostRoutes(): Promise<HostRoute[]> {
+    const [hosts, alive] = await Promise.all([this.store.list(this.k.hosts), this.store.list(this.k.alive)]);
+    const live = new Set(alive.items.map((kv) => kv.key.slice(this.k.alive.length)));
+    const routes: HostRoute[] = [];
+    for (const kv of hosts.items) {
+      const rec = JSON.parse(kv.value) as Partial<HostRecord>;
+      if (rec.name === undefined || !live.has(rec.name)) continue;
+      // records written before agents reported routes have none
+      for (const text of Array.isArray(rec.routes) ? rec.routes : []) {
+        try {
+          routes.push({ host: rec.name, cidr: parseCidr(String(text), 'host route').text });
+        } catch (err) {
+          this.log.warn({ err, host: rec.name, route: { text } }, 'ignoring a host route that is not a CIDR');
+        }
+      }
+    }
+    return routes.sort((a, b) => a.host.localeCompare(b.host) || a.cidr.localeCompare(b.cidr));
   }
 
   private async readAllocations(): Promise<{ doc: Allocations; modRevision: number }> {
