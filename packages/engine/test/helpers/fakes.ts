@@ -19,10 +19,11 @@ type AgentMethod = 'createEndpoint' | 'deleteEndpoint' | 'listEndpoints' | 'stat
 /**
  * What a call does instead of answering: `unreachable` (nothing done, no answer),
  * `lost-answer` (done, then the agent dies before answering: it stays down until
- * restart()), a VxnetError (the agent refuses), or a function run before the call is
- * carried out (e.g. to block it).
+ * restart()), `timeout` (done, the answer lost, the agent still up), a VxnetError
+ * (the agent refuses), or a function run before the call is carried out (e.g. to
+ * block it).
  */
-export type AgentFault = 'unreachable' | 'lost-answer' | VxnetError | (() => Promise<void>);
+export type AgentFault = 'unreachable' | 'lost-answer' | 'timeout' | VxnetError | (() => Promise<void>);
 
 export class FakeAgent implements AgentApi {
   readonly endpoints = new Map<string, AgentEndpoint>();
@@ -57,19 +58,19 @@ export class FakeAgent implements AgentApi {
     if (req.network === 'missing') throw new VxnetError('VXNET_NETWORK_NOT_FOUND', 404, `network "${req.network}" not found`);
     const ep = this.endpoint(req, req.owner !== undefined ? { owner: req.owner } : {});
     this.endpoints.set(ep.id, ep);
-    if (lost) this.die();
+    if (lost) this.loseAnswer(lost);
     return ep;
   }
 
   async deleteEndpoint(id: string): Promise<void> {
     const lost = await this.enter('deleteEndpoint', id);
     this.endpoints.delete(id);
-    if (lost) this.die();
+    if (lost) this.loseAnswer(lost);
   }
 
   async listEndpoints(): Promise<AgentEndpoint[]> {
     const lost = await this.enter('listEndpoints');
-    if (lost) this.die();
+    if (lost) this.loseAnswer(lost);
     return [...this.endpoints.values()].map((e) => ({ ...e }));
   }
 
@@ -83,24 +84,24 @@ export class FakeAgent implements AgentApi {
     return [...this.endpoints.values()].filter((e) => e.container === container);
   }
 
-  /** Count the call, apply its fault; true: carry it out, then die without answering. */
-  private async enter(method: AgentMethod, arg?: string): Promise<boolean> {
+  /** Count the call, apply its fault; a string: carry it out, then do not answer. */
+  private async enter(method: AgentMethod, arg?: string): Promise<'lost-answer' | 'timeout' | undefined> {
     const n = (this.counts.get(method) ?? 0) + 1;
     this.counts.set(method, n);
     this.calls.push({ method, ...(arg !== undefined ? { arg } : {}) });
     if (this.down) throw this.unreachable();
     const i = this.faults.findIndex((f) => f.method === method && f.nth === n);
-    if (i < 0) return false;
+    if (i < 0) return undefined;
     const { fault } = this.faults.splice(i, 1)[0] as { fault: AgentFault };
     if (fault === 'unreachable') throw this.unreachable();
-    if (fault === 'lost-answer') return true;
+    if (fault === 'lost-answer' || fault === 'timeout') return fault;
     if (fault instanceof VxnetError) throw fault;
     await fault();
-    return false;
+    return undefined;
   }
 
-  private die(): never {
-    this.down = true;
+  private loseAnswer(how: 'lost-answer' | 'timeout'): never {
+    if (how === 'lost-answer') this.down = true;
     throw this.unreachable();
   }
 
