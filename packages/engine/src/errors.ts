@@ -17,6 +17,6 @@ export const AgentUnreachable = defineError('VXNET_AGENT_UNREACHABLE', 503, 'cou
 export const RuncFailed = defineError('VXNET_RUNC_FAILED', 500, 'runc %s failed: %s');
 export const ContainerRecordUnreadable = defineError('VXNET_CONTAINER_RECORD_UNREADABLE', 500,
   'could not load container record %s: %s; nothing was removed. To recover, restore or repair that file and start the engine again, '
-  + 'or move %s out of %s to start without that container (its runc container, sandbox and endpoints are then yours to remove)');
+  + 'or move %s out of %s to start without that container (its runc container and sandbox are then yours to remove; the engine removes its endpoints)');
 export const ContainersDirUnreadable = defineError('VXNET_CONTAINERS_DIR_UNREADABLE', 500,
   'could not list the containers in %s: %s; nothing was removed. Fix the directory (permissions, file system) and start the engine again');
