@@ -4,22 +4,46 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { VxnetError, callJson } from '@vxnet/common';
-import type { CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
+import type { AgentStatus, CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
 import { AgentUnreachable } from './errors.js';
 
 export type AgentEndpoint = LocalEndpoint;
 
-export class AgentClient {
+/**
+ * What the engine needs of its agent. Every method throws AgentUnreachable when the
+ * agent did not answer (no socket, connection refused or reset, 30 s without an
+ * answer): the call may then have been carried out or not (see isAgentUnreachable).
+ * Any other failure is the agent's VxnetError, passed through.
+ */
+export interface AgentApi {
+  /**
+   * Attach a sandbox to a network (POST /v1/endpoints). Not idempotent: each call
+   * makes an endpoint. The agent records the endpoint before it answers, so a call
+   * that failed as unreachable may have left one behind.
+   */
+  createEndpoint(req: CreateEndpointRequest): Promise<AgentEndpoint>;
+  /** Detach (DELETE /v1/endpoints/:id). Idempotent: an unknown endpoint is success. */
+  deleteEndpoint(id: string): Promise<void>;
+  /** Every endpoint of this host, of every owner (GET /v1/endpoints). */
+  listEndpoints(): Promise<AgentEndpoint[]>;
+  /** GET /v1/status; `instance` changes when the agent restarts. */
+  status(): Promise<AgentStatus>;
+}
+
+/** True when an agent call failed without an answer: its effect is unknown. */
+export function isAgentUnreachable(err: unknown): boolean {
+  return err instanceof VxnetError && err.code === AgentUnreachable.code;
+}
+
+export class AgentClient implements AgentApi {
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 8 });
 
   constructor(readonly socketPath: string) {}
 
-  /** Attach a sandbox to a network (POST /v1/endpoints). Not idempotent: each call makes an endpoint. */
   createEndpoint(req: CreateEndpointRequest): Promise<AgentEndpoint> {
     return this.call<AgentEndpoint>('POST', '/v1/endpoints', req);
   }
 
-  /** Detach (DELETE /v1/endpoints/:id). Idempotent: an unknown endpoint is success. */
   async deleteEndpoint(id: string): Promise<void> {
     try {
       await this.call('DELETE', `/v1/endpoints/${encodeURIComponent(id)}`);
@@ -33,11 +57,16 @@ export class AgentClient {
     return (await this.call<{ endpoints: AgentEndpoint[] }>('GET', '/v1/endpoints')).endpoints;
   }
 
+  status(): Promise<AgentStatus> {
+    return this.call<AgentStatus>('GET', '/v1/status');
+  }
+
   close(): void {
     this.http.destroy();
   }
 
   private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    // a timeout destroys the request: it ends up here as unreachable too (callJson)
     return callJson<T>({ socketPath: this.socketPath, agent: this.http }, method, path, body, {
       timeoutMs: 30_000,
       who: 'the agent',

@@ -6,68 +6,94 @@
  * run leaves no namespace, endpoint, runc state or directory behind):
  *   1. name reserved, directory + record (status "creating": a crash here is rolled
  *      back by the next engine start)
- *   2. sandbox namespace, loopback up              (overlay and none modes)
- *   3. one endpoint per --net from the agent, eth0, eth1, …
- *   4. hosts, resolv.conf, hostname; config.json
+ *   2. sandbox namespace, recorded before it is made, loopback up (overlay and none modes)
+ *   3. one endpoint per --net from the agent (owner "engine"), eth0, eth1, …
+ *   4. hosts, resolv.conf, hostname; config.json (container/bundle.ts)
  *   5. runc run under a shim (see runtime/runc.ts)
+ *
+ * The engine deletes only what its records name: the sandbox in `netns`, runc state
+ * and the directory of a recorded id, endpoints it recorded or that the agent lists
+ * as the engine's for that id. An agent that dies mid-call may have made an endpoint
+ * without answering: the rollback then asks the agent for the container's endpoints,
+ * and the endpoint reconcile (endpoint-reconcile.ts) removes what is still left once
+ * the agent answers again.
  *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
 import type { ContainerView, ExecResult, LogChunk, RunRequest } from '@vxnet/common/api';
-import type { AgentClient } from './agent-client.js';
+import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
+import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
+import { containerView } from './container/container-view.js';
+import { readLogChunk } from './container/log-file.js';
+import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
   ContainerStartFailed, NetworkModeInvalid, NotConnected,
 } from './errors.js';
 import type { ImageStore } from './image/images.js';
-import { generateName, hostnameProblem, nameProblem } from './names.js';
-import { buildSpec } from './runtime/oci-spec.js';
-import type { Runc } from './runtime/runc.js';
-import { hostnameFile, hostsFile, readHostResolvConf, resolvConf, rewriteInPlace, type HostsEntry } from './sandbox/etc-files.js';
-import type { Sandboxes } from './sandbox/sandbox.js';
+import { generateName } from './names.js';
+import { checkRunRequest } from './run-request.js';
+import type { ContainerRuntime } from './runtime/runtime.js';
+import type { SandboxManager } from './sandbox/sandbox.js';
 import {
-  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord, type NetworkMode,
+  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord,
 } from './state/container-record.js';
 
 export interface EngineOptions {
   host: string;
   stateDir: string;
-  runc: Runc;
-  agent: AgentClient;
-  sandboxes: Sandboxes;
-  images: ImageStore;
+  runc: ContainerRuntime;
+  agent: AgentApi;
+  sandboxes: SandboxManager;
+  images: Pick<ImageStore, 'rootfs' | 'userRootfs'>;
   log: Logger;
+  /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
+  agentPollMs?: number;
 }
 
 /** `sh` that stays up until SIGTERM (as pid 1 it needs a handler to die from it). */
 export const KEEP_ALIVE = ['sh', '-c', "trap 'exit 143' TERM INT; while :; do sleep 1 & wait $!; done"];
-const MAX_LOG_CHUNK = 4 << 20;
 
 export class Engine {
   private readonly containers = new Map<string, ContainerRecord>();
   /** name -> id, including names reserved by runs in progress */
   private readonly names = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Ids with a run, connect, disconnect or rm in flight: the endpoint reconcile leaves them alone. */
   private readonly busy = new Set<string>();
+  private readonly reconciler: EndpointReconciler;
   private monitor: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: EngineOptions) {}
+  constructor(private readonly o: EngineOptions) {
+    this.reconciler = new EndpointReconciler({
+      agent: o.agent, containers: () => this.containers, inFlight: () => this.busy,
+      log: o.log.child({ component: 'endpoint-reconcile' }), ...(o.agentPollMs !== undefined ? { pollMs: o.agentPollMs } : {}),
+    });
+  }
 
   /**
    * Read every container's record: running ones are adopted (their shims outlived
-   * the previous engine), dead ones are marked exited, half-made ones rolled back.
+   * the previous engine), dead ones are marked exited, half-made ones rolled back;
+   * then reconcile endpoints with the agent, now and whenever it restarts. A record
+   * that cannot be read throws ContainerRecordUnreadable before anything is touched.
    */
   async load(): Promise<void> {
-    for (const { id, record } of readRecords(this.o.stateDir)) {
-      if (!record || record.status === 'creating') {
+    const { records, unfinished } = readRecords(this.o.stateDir);
+    for (const dir of unfinished) {
+      this.o.log.warn({ dir }, 'removing the directory of a run that stopped before its record was written');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    for (const record of records) {
+      const { id } = record;
+      if (record.status === 'creating') {
         this.o.log.warn({ container: { id } }, 'rolling back a container left half made');
-        await this.purge(id, record).catch((err: unknown) => this.o.log.error({ err, container: { id } }, 'rollback failed'));
+        await this.purge(record).catch((err: unknown) => this.o.log.error({ err, container: { id } }, 'rollback failed'));
         continue;
       }
       this.containers.set(id, record);
@@ -80,10 +106,12 @@ export class Engine {
       for (const rec of this.containers.values()) this.refresh(rec);
     }, 1000);
     this.monitor.unref();
+    this.reconciler.start();
   }
 
   close(): void {
     clearInterval(this.monitor);
+    this.reconciler.stop();
   }
 
   // ---- queries ---------------------------------------------------------------
@@ -103,23 +131,7 @@ export class Engine {
   /** Bytes of the container's log from `offset` (at most 4 MiB per call). */
   logs(ref: string, offset: number): LogChunk {
     const rec = this.find(ref);
-    const file = containerFiles(this.o.stateDir, rec.id).log;
-    let fd: number;
-    try {
-      fd = openSync(file, 'r');
-    } catch {
-      return { data: '', offset, running: rec.status === 'running' };
-    }
-    try {
-      const size = fstatSync(fd).size;
-      const start = Math.min(Math.max(0, offset), size);
-      const len = Math.min(size - start, MAX_LOG_CHUNK);
-      const buf = Buffer.alloc(len);
-      const n = len > 0 ? readSync(fd, buf, 0, len, start) : 0;
-      return { data: buf.subarray(0, n).toString('base64'), offset: start + n, running: rec.status === 'running' };
-    } finally {
-      closeSync(fd);
-    }
+    return readLogChunk(containerFiles(this.o.stateDir, rec.id).log, offset, rec.status === 'running');
   }
 
   /** Resolves with the exit code once the container is not running (null: unknown). */
@@ -135,22 +147,7 @@ export class Engine {
   async run(req: RunRequest): Promise<ContainerView> {
     const name = req.name ?? generateName((n) => this.names.has(n));
     const what = `could not create container "${name}"`;
-    const problem = nameProblem(name);
-    if (problem) throw new InvalidArgument(`${what}: ${problem}`);
-    const mode = parseNetworks(req, what);
-    for (const a of req.aliases ?? []) {
-      const p = nameProblem(a);
-      if (p) throw new InvalidArgument(`${what}: ${p.replace('container name', 'alias')}`);
-    }
-    for (const e of req.env ?? []) {
-      if (e.indexOf('=') < 1) throw new InvalidArgument(`${what}: invalid environment entry "${e}": expected KEY=VALUE`);
-    }
-    if (req.hostname !== undefined) {
-      const p = hostnameProblem(req.hostname);
-      if (p) throw new InvalidArgument(`${what}: ${p}`);
-    }
-    if (req.image !== undefined && req.rootfs !== undefined) throw new InvalidArgument(`${what}: give an image or --rootfs, not both`);
-    if (req.image === undefined && req.rootfs === undefined) throw new InvalidArgument(`${what}: no image given (e.g. busybox, or --rootfs DIR)`);
+    const mode = checkRunRequest(req, name, what);
     const rootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : this.o.images.rootfs(req.image as string);
     const taken = this.names.get(name);
     if (taken !== undefined) throw new ContainerNameTaken(name, taken.slice(0, 12));
@@ -168,22 +165,21 @@ export class Engine {
     const log = this.o.log.child({ container: { id: id.slice(0, 12), name } });
     const t0 = Date.now();
     try {
-      mkdirSync(files.dir, { recursive: true });
-      undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
         command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach ? KEEP_ALIVE : ['sh'],
         env: req.env ?? [],
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
-        netns: null, netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
+        netns: mode.kind === 'overlay' || mode.kind === 'none' ? this.o.sandboxes.name(id) : null,
+        netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
         createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
       };
-      writeRecord(this.o.stateDir, rec);
+      undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
+      writeRecord(this.o.stateDir, rec); // makes the directory; names the sandbox before it exists
 
-      if (mode.kind === 'overlay' || mode.kind === 'none') {
-        const ns = this.o.sandboxes.name(id);
-        rec.netns = ns;
+      if (rec.netns !== null) {
+        const ns = rec.netns;
         undo.push(() => this.o.sandboxes.delete(ns));
         rec.netnsPath = await this.o.sandboxes.ensure(ns);
         writeRecord(this.o.stateDir, rec);
@@ -191,17 +187,18 @@ export class Engine {
         rec.netnsPath = netTarget.netnsPath;
       }
       if (mode.kind === 'overlay') {
+        // also finds an endpoint the agent made but could not answer for
+        undo.push(() => this.removeEndpoints(rec));
         for (const [i, network] of mode.networks.entries()) {
-          const ep = await this.o.agent.createEndpoint({
-            network, sandbox: rec.netnsPath as string, name, container: id, ifname: `eth${i}`,
+          const ep = await this.viaAgent((a) => a.createEndpoint({
+            network, sandbox: rec.netnsPath as string, name, container: id, ifname: `eth${i}`, owner: ENGINE_OWNER,
             ...(req.aliases?.length ? { aliases: req.aliases } : {}), ...(i === 0 && req.ip !== undefined ? { ip: req.ip } : {}),
-          });
-          undo.push(() => this.o.agent.deleteEndpoint(ep.id));
+          }));
           rec.endpoints.push(toContainerEndpoint(ep));
           writeRecord(this.o.stateDir, rec);
         }
       }
-      this.writeEtcFiles(rec, netTarget);
+      writeBundle(this.o.stateDir, rec, netTarget);
       undo.push(() => this.o.runc.delete(id));
       await this.startProcess(rec);
       this.containers.set(id, rec);
@@ -238,7 +235,7 @@ export class Engine {
         rec.netnsPath = netTarget.netnsPath;
       }
       if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
-      this.writeEtcFiles(rec, netTarget);
+      writeBundle(this.o.stateDir, rec, netTarget);
       await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
       await this.startProcess(rec);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container started');
@@ -265,7 +262,7 @@ export class Engine {
       }
       this.busy.add(rec.id);
       try {
-        await this.purge(rec.id, rec);
+        await this.purge(rec);
       } finally {
         this.busy.delete(rec.id);
       }
@@ -302,7 +299,7 @@ export class Engine {
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
   connect(ref: string, network: string, opts: { aliases?: string[]; ip?: string } = {}): Promise<ContainerView> {
     const rec = this.find(ref);
-    return this.locked(rec.id, async () => {
+    return this.locked(rec.id, () => this.inFlight(rec.id, async () => {
       if (rec.networkMode !== 'overlay' || !rec.netnsPath) {
         throw new NetworkModeInvalid('connect', rec.name, `a container on --net ${rec.networkMode} cannot be connected to other networks`);
       }
@@ -310,35 +307,49 @@ export class Engine {
       const used = new Set(rec.endpoints.map((e) => e.ifname));
       let n = 0;
       while (used.has(`eth${n}`)) n++;
-      const ep = await this.o.agent.createEndpoint({
-        network, sandbox: rec.netnsPath, name: rec.name, container: rec.id, ifname: `eth${n}`,
-        ...(opts.aliases?.length ? { aliases: opts.aliases } : {}), ...(opts.ip !== undefined ? { ip: opts.ip } : {}),
-      });
-      if (rec.endpoints.some((e) => e.networkId === ep.networkId)) {
-        await this.o.agent.deleteEndpoint(ep.id);
-        throw new AlreadyConnected(rec.name, ep.networkName);
+      let ep: AgentEndpoint;
+      try {
+        ep = await this.viaAgent((a) => a.createEndpoint({
+          network, sandbox: rec.netnsPath as string, name: rec.name, container: rec.id, ifname: `eth${n}`, owner: ENGINE_OWNER,
+          ...(opts.aliases?.length ? { aliases: opts.aliases } : {}), ...(opts.ip !== undefined ? { ip: opts.ip } : {}),
+        }));
+      } catch (err) {
+        // the agent may have made it without answering; if it cannot say now, the reconcile removes it
+        if (isAgentUnreachable(err)) await this.removeUnrecordedEndpoints(rec).catch(() => undefined);
+        throw err;
       }
-      rec.endpoints.push(toContainerEndpoint(ep));
-      writeRecord(this.o.stateDir, rec);
-      this.rewriteNetworkFiles(rec);
+      try {
+        if (rec.endpoints.some((e) => e.networkId === ep.networkId)) throw new AlreadyConnected(rec.name, ep.networkName);
+        rec.endpoints.push(toContainerEndpoint(ep));
+        try {
+          writeRecord(this.o.stateDir, rec);
+        } catch (err) {
+          rec.endpoints.pop();
+          throw err;
+        }
+      } catch (err) {
+        await this.viaAgent((a) => a.deleteEndpoint(ep.id)).catch((e: unknown) => this.o.log.error({ err: e }, 'could not remove the endpoint of a failed connect'));
+        throw err;
+      }
+      rewriteNetworkFiles(this.o.stateDir, rec);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, network: ep.networkName, ip: ep.ip }, 'container connected');
       return this.view(rec);
-    });
+    }));
   }
 
   /** Detach a container from an overlay network. */
   disconnect(ref: string, network: string): Promise<ContainerView> {
     const rec = this.find(ref);
-    return this.locked(rec.id, async () => {
+    return this.locked(rec.id, () => this.inFlight(rec.id, async () => {
       const ep = findEndpoint(rec, network);
       if (!ep) throw new NotConnected(rec.name, network);
-      await this.o.agent.deleteEndpoint(ep.endpointId);
+      await this.viaAgent((a) => a.deleteEndpoint(ep.endpointId));
       rec.endpoints = rec.endpoints.filter((e) => e !== ep);
       writeRecord(this.o.stateDir, rec);
-      this.rewriteNetworkFiles(rec);
+      rewriteNetworkFiles(this.o.stateDir, rec);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, network: ep.network }, 'container disconnected');
       return this.view(rec);
-    });
+    }));
   }
 
   // ---- internals -------------------------------------------------------------
@@ -369,6 +380,48 @@ export class Engine {
     return next;
   }
 
+  /** `fn` with container `id` marked busy (under its lock: at most one at a time per id). */
+  private async inFlight<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    this.busy.add(id);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** An agent call; one that got no answer also asks the endpoint reconcile for a pass. */
+  private async viaAgent<T>(call: (agent: AgentApi) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.o.agent);
+    } catch (err) {
+      if (isAgentUnreachable(err)) this.reconciler.agentUnreachable();
+      throw err;
+    }
+  }
+
+  /**
+   * Delete the endpoints `rec` records, and those the agent lists as this engine's for
+   * its id (made without an answer, or before an engine crash). Idempotent. Throws
+   * AgentUnreachable when the agent does not answer: the reconcile then removes them
+   * once it does (callers make sure `rec` is no known container by then).
+   */
+  private async removeEndpoints(rec: ContainerRecord): Promise<void> {
+    const ids = new Set([...rec.endpoints.map((e) => e.endpointId), ...(await this.agentEndpointsOf(rec.id))]);
+    for (const id of ids) await this.viaAgent((a) => a.deleteEndpoint(id));
+  }
+
+  /** Delete the agent's endpoints for `rec` that it does not record (a connect that got no answer). */
+  private async removeUnrecordedEndpoints(rec: ContainerRecord): Promise<void> {
+    const recorded = new Set(rec.endpoints.map((e) => e.endpointId));
+    for (const id of await this.agentEndpointsOf(rec.id)) if (!recorded.has(id)) await this.viaAgent((a) => a.deleteEndpoint(id));
+  }
+
+  /** Ids of the endpoints the agent lists as this engine's for container `id`. */
+  private async agentEndpointsOf(id: string): Promise<string[]> {
+    return (await this.viaAgent((a) => a.listEndpoints())).filter((ep) => ep.container === id && ownedByEngine(ep)).map((ep) => ep.id);
+  }
+
   private alive(rec: ContainerRecord): boolean {
     return (rec.shim !== null && isAlive(rec.shim)) || (rec.init !== null && isAlive(rec.init));
   }
@@ -396,35 +449,6 @@ export class Engine {
     }
     this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, exitCode: code }, 'container exited');
     return rec;
-  }
-
-  private writeEtcFiles(rec: ContainerRecord, netTarget: ContainerRecord | undefined): void {
-    const files = containerFiles(this.o.stateDir, rec.id);
-    if (rec.networkMode === 'container' && netTarget) {
-      // share the joined container's view of the network, as Docker does
-      const t = containerFiles(this.o.stateDir, netTarget.id);
-      writeFileSync(files.hosts, readFileSync(t.hosts));
-      writeFileSync(files.resolvConf, readFileSync(t.resolvConf));
-    } else if (rec.networkMode === 'host') {
-      writeFileSync(files.hosts, readHostResolvConfLike('/etc/hosts') || hostsFile([]));
-      writeFileSync(files.resolvConf, resolvConf({ hostResolvConf: readHostResolvConf() }));
-    } else {
-      writeFileSync(files.hosts, hostsFile(hostsEntries(rec)));
-      writeFileSync(files.resolvConf, resolvConf(rec.endpoints[0] ? { nameserver: rec.endpoints[0].gateway } : {}));
-    }
-    writeFileSync(files.hostname, hostnameFile(rec.hostname));
-    const spec = buildSpec({
-      id: rec.id, rootfs: rec.rootfs, args: rec.command, env: rec.env, hostname: rec.hostname, netnsPath: rec.netnsPath,
-      etcFiles: { hosts: files.hosts, resolvConf: files.resolvConf, hostname: files.hostname },
-    });
-    writeFileSync(files.config, JSON.stringify(spec, null, 2));
-  }
-
-  /** /etc/hosts and resolv.conf after a connect/disconnect, rewritten in place (they are bind-mounted). */
-  private rewriteNetworkFiles(rec: ContainerRecord): void {
-    const files = containerFiles(this.o.stateDir, rec.id);
-    rewriteInPlace(files.hosts, hostsFile(hostsEntries(rec)));
-    rewriteInPlace(files.resolvConf, resolvConf(rec.endpoints[0] ? { nameserver: rec.endpoints[0].gateway } : {}));
   }
 
   private async startProcess(rec: ContainerRecord): Promise<void> {
@@ -473,54 +497,26 @@ export class Engine {
     this.refresh(rec);
   }
 
-  /** Remove everything of container `id`: agent endpoints, sandbox, runc state, directory. Idempotent. */
-  private async purge(id: string, rec: ContainerRecord | undefined): Promise<void> {
-    const epIds = new Set(rec?.endpoints.map((e) => e.endpointId) ?? []);
-    for (const ep of await this.o.agent.listEndpoints()) if (ep.container === id) epIds.add(ep.id);
-    for (const ep of epIds) await this.o.agent.deleteEndpoint(ep);
-    this.o.sandboxes.delete(rec?.netns ?? this.o.sandboxes.name(id));
-    await this.o.runc.delete(id);
-    rmSync(containerFiles(this.o.stateDir, id).dir, { recursive: true, force: true });
+  /**
+   * Remove everything `rec` recorded: agent endpoints, its sandbox, runc state,
+   * directory. Idempotent. With the agent not answering, its endpoints are left to the
+   * reconcile (the container is unknown once removed, so the next pass deletes them).
+   */
+  private async purge(rec: ContainerRecord): Promise<void> {
+    try {
+      await this.removeEndpoints(rec);
+    } catch (err) {
+      if (!isAgentUnreachable(err)) throw err;
+      this.o.log.warn({ err, container: { id: rec.id.slice(0, 12), name: rec.name } }, 'agent not answering: its endpoints of this container are removed when it is back');
+    }
+    if (rec.netns !== null) this.o.sandboxes.delete(rec.netns);
+    await this.o.runc.delete(rec.id);
+    rmSync(containerFiles(this.o.stateDir, rec.id).dir, { recursive: true, force: true });
   }
 
   private view(rec: ContainerRecord): ContainerView {
-    const running = rec.status === 'running';
-    return {
-      id: rec.id, name: rec.name, image: rec.image, command: rec.command, status: rec.status, running,
-      pid: running ? rec.init?.pid ?? null : null, exitCode: rec.exitCode, host: this.o.host, hostname: rec.hostname, env: rec.env,
-      networkMode: rec.networkMode, netContainer: rec.netContainer, sandbox: rec.netnsPath,
-      networks: rec.endpoints.map((e) => ({
-        network: e.network, networkId: e.networkId, endpointId: e.endpointId, ip: e.ip, prefixLength: e.prefixLength, mac: e.mac,
-        gateway: e.gateway, ifname: e.ifname, aliases: e.aliases, mtu: e.mtu,
-      })),
-      createdAt: rec.createdAt, startedAt: rec.startedAt, finishedAt: rec.finishedAt,
-    };
+    return containerView(rec, this.o.host);
   }
-}
-
-type ParsedMode = { kind: 'overlay'; networks: string[] } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; ref: string };
-
-/** --net values: overlay networks, or exactly one of none / host / container:C. Default: none (there is no default bridge). */
-export function parseNetworks(req: Pick<RunRequest, 'networks' | 'aliases' | 'ip'>, what: string): ParsedMode {
-  const nets = req.networks ?? [];
-  const special = nets.filter((n) => n === 'none' || n === 'host' || n.startsWith('container:'));
-  if (special.length > 0 && nets.length > 1) throw new InvalidArgument(`${what}: --net ${special[0]} cannot be combined with other networks`);
-  const dup = nets.find((n, i) => nets.indexOf(n) !== i);
-  if (dup !== undefined) throw new InvalidArgument(`${what}: network "${dup}" given twice`);
-  if (nets.some((n) => n === '')) throw new InvalidArgument(`${what}: empty network name`);
-  let mode: ParsedMode;
-  const first = nets[0];
-  if (first === undefined || first === 'none') mode = { kind: 'none' };
-  else if (first === 'host') mode = { kind: 'host' };
-  else if (first.startsWith('container:')) {
-    const ref = first.slice('container:'.length);
-    if (ref === '') throw new InvalidArgument(`${what}: --net container: needs a container name or id`);
-    mode = { kind: 'container', ref };
-  } else mode = { kind: 'overlay', networks: nets };
-  if (mode.kind !== 'overlay' && (req.ip !== undefined || (req.aliases?.length ?? 0) > 0)) {
-    throw new InvalidArgument(`${what}: --ip and --alias need an overlay network (--net NET)`);
-  }
-  return mode;
 }
 
 /** Agent errors say what is wrong ("network "x" not found"); say what could not be done first. */
@@ -529,7 +525,7 @@ function withContext(what: string, err: unknown): unknown {
   return new VxnetError(err.code, err.statusCode, `${what}: ${err.message}`, { cause: err });
 }
 
-function toContainerEndpoint(ep: { id: string; networkName: string; networkId: string; ip: string; mac: string; gateway: string; prefixLength: number; ifname: string; aliases: string[]; mtu: number }): ContainerEndpoint {
+function toContainerEndpoint(ep: AgentEndpoint): ContainerEndpoint {
   return {
     endpointId: ep.id, network: ep.networkName, networkId: ep.networkId, ip: ep.ip, mac: ep.mac, gateway: ep.gateway,
     prefixLength: ep.prefixLength, ifname: ep.ifname, aliases: ep.aliases, mtu: ep.mtu,
@@ -539,16 +535,4 @@ function toContainerEndpoint(ep: { id: string; networkName: string; networkId: s
 function findEndpoint(rec: ContainerRecord, network: string): ContainerEndpoint | undefined {
   return rec.endpoints.find((e) => e.network === network || e.networkId === network)
     ?? (/^[0-9a-f]+$/.test(network) ? rec.endpoints.find((e) => e.networkId.startsWith(network)) : undefined);
-}
-
-function hostsEntries(rec: ContainerRecord): HostsEntry[] {
-  return rec.endpoints.map((e) => ({ ip: e.ip, names: [rec.hostname, rec.name, ...e.aliases] }));
-}
-
-function readHostResolvConfLike(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }

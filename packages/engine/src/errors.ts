@@ -15,3 +15,8 @@ export const AlreadyConnected = defineError('VXNET_ALREADY_CONNECTED', 409, 'con
 export const NotConnected = defineError('VXNET_NOT_CONNECTED', 404, 'container "%s" is not connected to network "%s"');
 export const AgentUnreachable = defineError('VXNET_AGENT_UNREACHABLE', 503, 'could not reach the agent at %s: %s');
 export const RuncFailed = defineError('VXNET_RUNC_FAILED', 500, 'runc %s failed: %s');
+export const ContainerRecordUnreadable = defineError('VXNET_CONTAINER_RECORD_UNREADABLE', 500,
+  'could not load container record %s: %s; nothing was removed. To recover, restore or repair that file and start the engine again, '
+  + 'or move %s out of %s to start without that container (its runc container and sandbox are then yours to remove; the engine removes its endpoints)');
+export const ContainersDirUnreadable = defineError('VXNET_CONTAINERS_DIR_UNREADABLE', 500,
+  'could not list the containers in %s: %s; nothing was removed. Fix the directory (permissions, file system) and start the engine again');

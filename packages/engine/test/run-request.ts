@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseNetworks } from '../src/engine.js';
+import { parseNetworks } from '../src/run-request.js';
 import { hostsFile, resolvConf } from '../src/sandbox/etc-files.js';
 import { hostnameProblem, nameProblem } from '../src/names.js';
 

@@ -16,6 +16,7 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recordProcess, type Logger, type ProcessRecord } from '@vxnet/common';
 import { RuncFailed } from '../errors.js';
+import type { ContainerRuntime } from './runtime.js';
 
 export interface RuncOptions {
   binary: string;
@@ -51,7 +52,7 @@ export interface Started {
 
 const SHIM = 'exit_file=$1; shift; "$@"; echo $? > "$exit_file"';
 
-export class Runc {
+export class Runc implements ContainerRuntime {
   constructor(private readonly o: RuncOptions) {}
 
   private base(): string[] {

@@ -6,7 +6,21 @@
 import { createRtNetlink } from 'netlink';
 import { deleteNetns, ensureNetns, inNetns, netnsPath } from '@vxnet/netns';
 
-export class Sandboxes {
+/**
+ * What the engine needs of sandboxes (the unit tests use a fake). The engine records
+ * a sandbox's name in the container's record before it calls `ensure`, and deletes
+ * only names it recorded: ownership is the record, never the name's prefix.
+ */
+export interface SandboxManager {
+  /** The name a new sandbox of container `containerId` gets. Pure. */
+  name(containerId: string): string;
+  /** Create the namespace `name` with its loopback up; idempotent. Resolves with its path. */
+  ensure(name: string): Promise<string>;
+  /** Remove the namespace `name`; idempotent: absent is success. */
+  delete(name: string): void;
+}
+
+export class Sandboxes implements SandboxManager {
   constructor(private readonly prefix: string) {}
 
   name(containerId: string): string {

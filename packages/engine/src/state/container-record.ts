@@ -11,6 +11,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
+import { ContainerRecordUnreadable, ContainersDirUnreadable } from '../errors.js';
 
 import type { NetworkMode } from '@vxnet/common/api';
 
@@ -42,7 +43,10 @@ export interface ContainerRecord {
   networkMode: NetworkMode;
   /** --net container:C: the id of C. */
   netContainer: string | null;
-  /** The sandbox namespace this container owns (overlay and none modes), or null. */
+  /**
+   * The sandbox namespace this container owns (overlay and none modes), or null.
+   * Written before the namespace is made: the engine deletes only namespaces named here.
+   */
   netns: string | null;
   /** The network namespace it joins; null = the engine's own (--net host). */
   netnsPath: string | null;
@@ -96,19 +100,73 @@ export function writeRecord(stateDir: string, rec: ContainerRecord): void {
   writeJsonAtomic(containerFiles(stateDir, rec.id).record, rec);
 }
 
-/** Every container directory: its id and record (undefined when the record is missing or unreadable). */
-export function readRecords(stateDir: string): Array<{ id: string; record: ContainerRecord | undefined }> {
-  let ids: string[];
+/** What a start finds in the containers directory. */
+export interface LoadedRecords {
+  records: ContainerRecord[];
+  /**
+   * Directories of runs that stopped before their first record was written: empty,
+   * or holding only that record's temporary file. Nothing else was made for them (the
+   * record is written before the sandbox), so they can go.
+   */
+  unfinished: string[];
+}
+
+/**
+ * Every container's record. Throws, and so stops the engine, rather than returning
+ * less than what is on disk: a record that exists but cannot be read or parsed, a
+ * directory whose record is gone but other files remain, or a containers directory
+ * that cannot be listed (absent is empty). Acting on a partial list would purge
+ * containers that are still running.
+ */
+export function readRecords(stateDir: string): LoadedRecords {
+  const dir = containersDir(stateDir);
+  let names: string[];
   try {
-    ids = readdirSync(containersDir(stateDir)).filter((n) => /^[0-9a-f]{64}$/.test(n));
-  } catch {
-    return [];
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], unfinished: [] };
+    throw new ContainersDirUnreadable(dir, (err as Error).message, err);
   }
-  return ids.map((id) => {
+  const loaded: LoadedRecords = { records: [], unfinished: [] };
+  for (const id of names.filter((n) => /^[0-9a-f]{64}$/.test(n)).sort()) {
+    const files = containerFiles(stateDir, id);
+    const unreadable = (why: string, err?: unknown) => new ContainerRecordUnreadable(files.record, why, files.dir, dir, err);
+    let text: string;
     try {
-      return { id, record: JSON.parse(readFileSync(containerFiles(stateDir, id).record, 'utf8')) as ContainerRecord };
-    } catch {
-      return { id, record: undefined };
+      text = readFileSync(files.record, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable((err as Error).message, err);
+      let rest: string[];
+      try {
+        rest = readdirSync(files.dir).filter((f) => !/^container\.json\.\d+\.tmp$/.test(f));
+      } catch (e) {
+        throw unreadable((e as Error).message, e);
+      }
+      if (rest.length > 0) throw unreadable(`it is missing, but ${rest.join(', ')} remain`);
+      loaded.unfinished.push(files.dir);
+      continue;
     }
-  });
+    let record: unknown;
+    try {
+      record = JSON.parse(text);
+    } catch (err) {
+      throw unreadable(`not JSON (${(err as Error).message})`, err);
+    }
+    const problem = recordProblem(record, id);
+    if (problem) throw unreadable(problem);
+    loaded.records.push(record as ContainerRecord);
+  }
+  return loaded;
+}
+
+/** Enough of a record's shape to act on it safely (the fields rollback and purge read). */
+function recordProblem(r: unknown, id: string): string | undefined {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return 'not a container record';
+  const rec = r as Partial<Record<keyof ContainerRecord, unknown>>;
+  if (rec.id !== id) return `its id ${JSON.stringify(rec.id)} is not the directory's`;
+  if (typeof rec.name !== 'string') return 'it has no name';
+  if (rec.status !== 'creating' && rec.status !== 'running' && rec.status !== 'exited') return `unknown status ${JSON.stringify(rec.status)}`;
+  if (rec.netns !== null && typeof rec.netns !== 'string') return 'its sandbox (netns) is not a name';
+  if (!Array.isArray(rec.endpoints) || !rec.endpoints.every((e) => typeof (e as ContainerEndpoint | null)?.endpointId === 'string')) return 'its endpoints are not a list of endpoints';
+  return undefined;
 }

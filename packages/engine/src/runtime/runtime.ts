@@ -1,0 +1,21 @@
+/**
+ * What the engine needs of a container runtime: runc.ts implements it with runc, the
+ * engine's unit tests with a fake. Container ids are the engine's 64-hex ids; the
+ * runtime keeps its state of container `id` under its own private root only.
+ */
+import type { RunFiles, Started } from './runc.js';
+
+export interface ContainerRuntime {
+  /**
+   * Start container `id` from `files.bundle`; resolves once its process runs. Not
+   * idempotent. Throws RuncFailed with the runtime's reason when it cannot start; the
+   * runtime then keeps no state of `id` and nothing is left running.
+   */
+  run(id: string, files: RunFiles): Promise<Started>;
+  /** Send `signal` (e.g. "TERM") to the init of `id`. Not running or absent is success. */
+  kill(id: string, signal: string): Promise<void>;
+  /** Remove the runtime's state of `id`, killing it first if needed. Idempotent: absent is success. */
+  delete(id: string): Promise<void>;
+  /** Run `cmd` in the running container `id`, output to the two files; resolves with its exit code. */
+  execIn(id: string, cmd: string[], env: string[], outFile: string, errFile: string): Promise<number>;
+}
