@@ -109,12 +109,13 @@ async function outer(trials: number): Promise<void> {
     const state = JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
     const netId = vx('net', 'create', 'bench1').trim();
     const netnses: string[] = [];
-    for (const h of state.hosts as Array<{ name: string; agent: { socket: string; netnsPrefix: string } }>) {
-      const sbx = `vx-${lab}.${h.name}.s-bench`;
-      execFileSync('ip', ['netns', 'add', sbx]);
-      const r = await unixJson(h.agent.socket, 'POST', '/v1/endpoints', { network: 'bench1', sandbox: `/run/netns/${sbx}`, name: `b-${h.name}` });
+    for (const h of state.hosts as Array<{ name: string; keeper: { pid: number }; agent: { socket: string } }>) {
+      // a sandbox inside the host's machine (its own /run/netns), where the agent sees it
+      execFileSync('nsenter', [`--mount=/proc/${h.keeper.pid}/ns/mnt`, '--', 'ip', 'netns', 'add', 'sb-bench']);
+      const r = await unixJson(h.agent.socket, 'POST', '/v1/endpoints', { network: 'bench1', sandbox: '/run/netns/sb-bench', name: `b-${h.name}` });
       if (r.status !== 201) throw new Error(`endpoint on ${h.name}: ${JSON.stringify(r.body)}`);
-      netnses.push(`${h.agent.netnsPrefix}${netId.slice(0, 12)}`);
+      // the agent's namespace for the network, reached from outside the machine through its keeper's root
+      netnses.push(`/proc/${h.keeper.pid}/root/run/netns/vxnet-${netId.slice(0, 12)}`);
     }
     const cfg: Inner = { trials, netId, netnses, endpoint: 'http://127.0.0.1:2379' };
     const r = spawnSync('nsenter', [`--net=/run/netns/${state.store.netns}`, '--', process.execPath, SELF, '--inner', JSON.stringify(cfg)], { stdio: 'inherit' });

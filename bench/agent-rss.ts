@@ -36,7 +36,9 @@ const AGENT = process.env.VXNET_BENCH_AGENT ?? fileURLToPath(new URL('../../pack
 /** The outer run's pid names every namespace, in both runs. */
 const TAG = process.argv[2] === '--inner' ? process.argv[4]! : String(process.pid);
 const MINE = `vxbr${TAG}-`; // host + sandbox namespaces
-const AGENTS = `vxb${TAG}-`; // the agent's network namespaces (--netns-prefix)
+/** The agent names a network's namespace vxnet-<id[0:12]>; the ids carry TAG, so only this run's are ever touched. */
+const netIdOf = (n: number): string => `${(0xbe00 + n).toString(16).padStart(4, '0')}${Number(TAG).toString(16).padStart(8, '0')}${'0'.repeat(52)}`;
+const AGENT_NETNS = Array.from({ length: NETWORKS }, (_, n) => `vxnet-${netIdOf(n).slice(0, 12)}`);
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +87,7 @@ async function inner(hostNs: string): Promise<void> {
     // The store: 10 networks 10.(4n).0.0/14 with /24 host subnets (1,024 each: 1,000
     // fake hosts and room for the agent), 1,000 alive hosts, 10,000 leases.
     const nets: NetworkSpec[] = Array.from({ length: NETWORKS }, (_, n) => ({
-      id: `${hex(0xbe00 + n, 4)}${'0'.repeat(60)}`,
+      id: netIdOf(n),
       name: `rss${n}`,
       driver: 'overlay',
       subnet: `10.${4 * n}.0.0/14`,
@@ -103,7 +105,7 @@ async function inner(hostNs: string): Promise<void> {
         command: process.execPath,
         args: [
           AGENT, '--host', 'h0', '--store', etcd!.endpoint, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
-          '--state-dir', join(tmp, `state-${tag}`), '--socket', sock, '--netns-prefix', AGENTS, '--log-file', join(tmp, `agent-${tag}.log`),
+          '--state-dir', join(tmp, `state-${tag}`), '--socket', sock, '--dns-upstream', '', '--log-file', join(tmp, `agent-${tag}.log`),
         ],
         logFile: join(tmp, `agent-${tag}.out`),
         netnsPath: `/run/netns/${hostNs}`,
@@ -169,7 +171,7 @@ async function inner(hostNs: string): Promise<void> {
       postMs.push(performance.now() - t);
     }
     const allPosted = performance.now() - joinStart;
-    const nsNames = nets.map((net) => `${AGENTS}${net.id.slice(0, 12)}`);
+    const nsNames = nets.map((net) => `vxnet-${net.id.slice(0, 12)}`);
     const pending = new Set(nsNames);
     while (pending.size) {
       for (const ns of [...pending]) {
@@ -217,7 +219,7 @@ Goal: RSS under 120 MB — ${settled.hwm < 120 ? 'met (peak included)' : settled
   } finally {
     if (agent) await stopProcess(agent);
     client?.close();
-    for (const ns of [...listNetns(AGENTS), ...listNetns(MINE)].filter((n) => n !== hostNs)) {
+    for (const ns of [...AGENT_NETNS.filter((n) => listNetns(n).includes(n)), ...listNetns(MINE)].filter((n) => n !== hostNs)) {
       try {
         deleteNetns(ns);
       } catch (err) {
@@ -249,7 +251,7 @@ async function main(): Promise<void> {
     const r = spawnSync('nsenter', [`--net=/run/netns/${hostNs}`, '--', process.execPath, fileURLToPath(import.meta.url), '--inner', hostNs, TAG], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`the run inside ${hostNs} failed (exit ${r.status ?? r.signal})`);
   } finally {
-    for (const ns of [...listNetns(AGENTS), ...listNetns(MINE)]) deleteNetns(ns);
+    for (const ns of [...AGENT_NETNS.filter((n) => listNetns(n).includes(n)), ...listNetns(MINE)]) deleteNetns(ns);
   }
 }
 
