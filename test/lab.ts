@@ -2,7 +2,7 @@
  * The lab, end to end, on the real kernel and a real etcd: the CLI as a user runs it.
  */
 import t from 'tap';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,6 +74,29 @@ if (!isRoot) {
     const st2 = JSON.parse((await vxnet(['lab', 'status', '--json'], env)).stdout);
     t.equal(st2.hosts.length, 3, 'the lab still has its 3 hosts');
     t.equal(st2.store.pid, status.store.pid, 'etcd was not restarted');
+
+    // the controller's TCP port: a bearer token or 401, and nothing changes without one
+    const tokenFile: string = status.controller.tokenFile;
+    t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the token the controller generated is 0600');
+    const post = (auth: string) => vxnet(['lab', 'exec', 'h2', '--', process.execPath, '-e', [
+      'fetch(process.argv[1] + "/v1/networks", { method: "POST", headers: { "content-type": "application/json", ...(process.argv[2] ? { authorization: process.argv[2] } : {}) }, body: JSON.stringify({ name: "fromh2" }) })',
+      '.then(async (r) => { console.log(r.status); process.exit(0); }, (e) => { console.error(e.message); process.exit(2); })',
+    ].join(''), status.controller.tcpUrl, auth], env);
+    t.equal((await post('')).stdout.trim(), '401', 'no token: 401');
+    t.equal((await post('Bearer wrong')).stdout.trim(), '401', 'wrong token: 401');
+    t.equal(JSON.parse((await vxnet(['net', 'ls', '--json'], env)).stdout).length, 0, 'no network was created');
+    t.equal((await post(`Bearer ${readFileSync(tokenFile, 'utf8').trim()}`)).stdout.trim(), '201', 'the lab\'s token: created');
+
+    for (const [args, re] of [
+      [['lab', 'kill', 'h9', 'agent'], /has no host "h9"/],
+      [['lab', 'kill', 'h1', 'dns'], /expected `agent` or `engine`, got "dns"/],
+      [['lab', 'kill', 'h1', 'agent', '--signal', 'BOGUS'], /unknown signal "BOGUS"/],
+      [['lab', 'restart', 'store', 'agent'], /`store` takes no daemon name/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await vxnet(args, env);
+      t.equal(r.code, 1, `${args.join(' ')}: exit 1`);
+      t.match(r.stderr, re, r.stderr.trim());
+    }
 
     // a process left running in a host is ended by down
     const sleeper = spawn(process.execPath, [VXNET_BIN, 'lab', 'exec', 'h1', '--', 'sleep', '600'], { env: { ...process.env, ...env }, stdio: 'ignore' });
