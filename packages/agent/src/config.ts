@@ -23,7 +23,7 @@ export interface AgentConfig {
   subnetLeaseTtl: number;
   /** Renew subnet leases this long before expiry, seconds. */
   renewMargin: number;
-  /** Local state (subnets.json, endpoints.json). */
+  /** Local state (subnets.json, endpoints.json, namespaces.json). */
   stateDir: string;
   /** Unix socket of the local API. */
   socket: string;

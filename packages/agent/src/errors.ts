@@ -10,3 +10,4 @@ export const EndpointNameTaken = defineError('VXNET_ENDPOINT_NAME_TAKEN', 409, '
 export const NetnsNotFound = defineError('VXNET_NETNS_NOT_FOUND', 404, 'could not %s: network namespace "%s" does not exist (ensureNetwork first)');
 export const DataPlaneFailed = defineError('VXNET_DATAPLANE_FAILED', 500, 'could not %s in network namespace "%s": %s');
 export const DataPlaneConflict = defineError('VXNET_DATAPLANE_CONFLICT', 409, 'could not %s in network namespace "%s": %s');
+export const StateFileUnreadable = defineError('VXNET_STATE_UNREADABLE', 500, 'cannot read state file %s (%s): fix or restore it; nothing was changed. %s');

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   });
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
-    netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
+    netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, log: log.child({ component: 'agent' }),
     dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
   });

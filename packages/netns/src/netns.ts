@@ -32,13 +32,21 @@ function resolveNetns(nameOrPath: string): string {
 
 let nsfsDev: number | undefined;
 
-/** True when `path` is a namespace file (a mounted nsfs inode), not a plain file. */
-function isNsfs(path: string): boolean {
+/**
+ * True when `path` is a network namespace file (a mounted nsfs inode, or a
+ * /proc/PID/ns/net link), false when it is absent or a plain file (e.g. left by a
+ * crash between creating the file and mounting the namespace on it). Other stat
+ * errors (EACCES…) are thrown: "cannot tell" is not "absent".
+ *
+ * Equivalent to: stat -f -c %T PATH   (prints nsfs)
+ */
+export function isNetnsFile(path: string): boolean {
   nsfsDev ??= statSync(THREAD_NETNS).dev;
   try {
     return statSync(path).dev === nsfsDev;
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
     throw err;
   }
 }
@@ -76,7 +84,7 @@ function ensureRunDir(): void {
 export function ensureNetns(name: string): string {
   const path = netnsPath(name);
   ensureRunDir();
-  if (isNsfs(path)) return path;
+  if (isNetnsFile(path)) return path;
   let created = false;
   try {
     closeSync(openSync(path, 'wx', 0o444));

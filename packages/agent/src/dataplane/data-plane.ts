@@ -17,24 +17,34 @@
  *   device itself lives with the bridge.
  */
 
-/** One (host, network) namespace and its devices. */
-export interface NetworkPlaneSpec {
-  /** Namespace name for this (host, network), e.g. `vx-lab.h1.n-0123456789ab`. */
+/** Device names inside every network namespace. */
+export const BRIDGE_NAME = 'br0';
+export const VXLAN_NAME = 'vxlan0';
+/** IANA VXLAN port. */
+export const VXLAN_PORT = 4789;
+
+/** The VXLAN device of one (host, network), before the host's subnet is known. */
+export interface VtepSpec {
+  /** Namespace name for this (host, network), e.g. `vxnet-0123456789ab`. */
   netns: string;
   /** VXLAN network identifier, 1..16777215. */
   vni: number;
-  /** The host's leased subnet, canonical CIDR, e.g. `10.128.3.0/24`. */
-  hostSubnet: string;
-  /** First address of hostSubnet, e.g. `10.128.3.1`; held by the bridge with hostSubnet's prefix length. */
-  gateway: string;
-  /** Network address of hostSubnet, e.g. `10.128.3.0`; held by the VXLAN device as /32. */
-  vtepIp: string;
   /** MTU in bytes of the bridge, the VXLAN device and endpoint veths (underlay MTU - 50). */
   mtu: number;
   /** Local underlay address for the VXLAN socket (in the agent's namespace). */
   underlayIp: string;
   /** The VXLAN device's underlay link in the agent's namespace, e.g. `eth0`. */
   underlayDevice: string;
+}
+
+/** One (host, network) namespace and its devices. */
+export interface NetworkPlaneSpec extends VtepSpec {
+  /** The host's leased subnet, canonical CIDR, e.g. `10.128.3.0/24`. */
+  hostSubnet: string;
+  /** First address of hostSubnet, e.g. `10.128.3.1`; held by the bridge with hostSubnet's prefix length. */
+  gateway: string;
+  /** Network address of hostSubnet, e.g. `10.128.3.0`; held by the VXLAN device as /32. */
+  vtepIp: string;
 }
 
 /** Another host's presence on a network. */
@@ -104,6 +114,20 @@ export interface DataPlane {
   ensureNetwork(spec: NetworkPlaneSpec): Promise<{ vtepMac: string }>;
 
   /**
+   * The first half of ensureNetwork, for joining before the subnet is known:
+   * creates the namespace if absent and creates or repairs `vxlan0` (VNI, UDP
+   * 4789, learning off, local underlayIp, dev underlayDevice, up, MTU) exactly as
+   * ensureNetwork does, without touching addresses or the bridge. Returns the
+   * VXLAN device's MAC, the one a following ensureNetwork returns unless the
+   * device is recreated in between.
+   *
+   * Equivalent to: ip netns add NS;
+   * ip link add vxlan0 netns NS type vxlan id VNI dstport 4789 nolearning local UNDERLAY_IP dev UNDERLAY_DEV;
+   * ip -n NS link set vxlan0 mtu MTU up
+   */
+  ensureVtep(spec: VtepSpec): Promise<{ vtepMac: string }>;
+
+  /**
    * Removes the namespace of one (host, network) with everything in it (endpoint
    * veths, so their container ends, the VXLAN device, the bridge) and closes its
    * cached netlink socket. Idempotent: an absent namespace is success.
@@ -113,33 +137,13 @@ export interface DataPlane {
   deleteNetwork(netns: string): Promise<void>;
 
   /**
-   * Programs one remote host: route, permanent neighbour, permanent FDB entry.
-   * Replace-idempotent; if the peer's VTEP MAC changed, the FDB entry of the old
-   * MAC is removed.
+   * Programs remote hosts: for each peer a route, a permanent neighbour entry
+   * and a permanent FDB entry; if a peer's VTEP MAC changed, the FDB entry of
+   * the old MAC is removed. Sent as a few multi-message netlink datagrams
+   * instead of one round trip per entry. Replace-idempotent.
    *
    * The route's metric is SUBNET's network address as a u32 (see routeMetric:
-   * it keeps the kernel's route insertion linear in the number of peers).
-   *
-   * Equivalent to: ip -n NS route replace SUBNET via VTEP_IP dev vxlan0 onlink metric SUBNET_U32;
-   * ip -n NS neigh replace VTEP_IP lladdr VTEP_MAC dev vxlan0 nud permanent;
-   * bridge -n NS fdb replace VTEP_MAC dev vxlan0 dst UNDERLAY_IP self permanent
-   */
-  ensurePeer(netns: string, peer: Peer): Promise<void>;
-
-  /**
-   * Removes one remote host's route, neighbour and FDB entries. Not-found (of
-   * any of them, or of the namespace) is success.
-   *
-   * Equivalent to: ip -n NS route del SUBNET via VTEP_IP dev vxlan0;
-   * ip -n NS neigh del VTEP_IP dev vxlan0; bridge -n NS fdb del VTEP_MAC dev vxlan0 self
-   */
-  deletePeer(netns: string, peer: Peer): Promise<void>;
-
-  /**
-   * Programs many remote hosts at once: for each peer exactly what ensurePeer
-   * does (route, permanent neighbour, permanent FDB entry; the FDB entry of a
-   * changed VTEP MAC removed), sent as a few multi-message netlink datagrams
-   * instead of one round trip per entry. Replace-idempotent. Throws TypeError
+   * it keeps the kernel's route insertion linear in the number of peers). Throws TypeError
    * for an invalid peer before anything is sent. Entries are independent: when
    * the kernel refuses some, all the others are still applied and
    * `VXNET_DATAPLANE_FAILED` is thrown naming each refused entry (route,
@@ -153,8 +157,8 @@ export interface DataPlane {
   ensurePeers(netns: string, peers: Peer[]): Promise<void>;
 
   /**
-   * Removes many remote hosts' routes, neighbours and FDB entries at once, as
-   * deletePeer does for one. Not-found (of any entry, of vxlan0, or of the
+   * Removes remote hosts' routes, neighbours and FDB entries at once.
+   * Not-found (of any entry, of vxlan0, or of the
    * namespace) is success; other refusals are reported as by ensurePeers.
    *
    * Equivalent to: ip -n NS -batch - <<< "route del SUBNET via VTEP_IP dev vxlan0
@@ -205,6 +209,16 @@ export interface DataPlane {
    * Equivalent to: ip -n NS link show master br0 type veth
    */
   listEndpoints(netns: string): Promise<string[]>;
+
+  /**
+   * True when `path` (a sandbox's namespace file, e.g. /run/netns/X or
+   * /proc/PID/ns/net) is a live network namespace; false when it is absent or no
+   * longer a namespace (e.g. a plain file left after an unmount). Throws when it
+   * cannot tell (e.g. EACCES). Reads only.
+   *
+   * Equivalent to: stat -f -L -c %T PATH   (nsfs)
+   */
+  sandboxExists(path: string): boolean;
 
   /** Closes every netlink socket this instance opened. Kernel state is left as is. */
   close(): void;

@@ -48,7 +48,7 @@ export const REQUEST_TIMEOUT_MS = 10_000;
  * at the next non-multipart message of any sequence number, so an ACK of a
  * concurrent request arriving between two parts of a dump fails the dump with
  * "Multipart message not terminated properly". Plain requests may still overlap
- * each other (ensurePeer sends its three at once).
+ * each other.
  */
 export function openRtnl(netns?: string): RtNetlinkSocket {
   const sock = netns === undefined ? createRtNetlink() : inNetns(netns, () => createRtNetlink());

@@ -13,12 +13,12 @@
  * Records carry acquiredAt/renewedAt/expiresAt for `vxnet lease ls`; renewDue()
  * renews the store lease and rewrites them once expiry is within the margin.
  */
-import { readFileSync } from 'node:fs';
 import {
   cidrSize, formatIpv4, parseCidr, writeJsonAtomic,
   type Keys, type Lease, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import { LeaseContention, SubnetExhausted } from '../errors.js';
+import { readStateFile } from '../state/state-file.js';
 
 export interface Clock {
   now(): number;
@@ -33,7 +33,7 @@ export interface LeaseManagerOptions {
   ttlSeconds: number;
   /** Renew when expiry is this close, seconds. */
   renewMarginSeconds: number;
-  /** Remembers netId -> subnet across restarts and store loss. */
+  /** Remembers netId -> subnet across restarts and store loss: a JSON object, network id -> subnet CIDR. */
   stateFile: string;
   log: Logger;
   clock?: Clock;
@@ -52,11 +52,33 @@ export class LeaseManager {
   private storeLease: Lease | undefined;
   private readonly held = new Map<string, { lease: SubnetLease; modRevision: number }>();
   private lostListeners: Array<(netIds: string[]) => void> = [];
+  /** The state file's content, network id -> subnet; read once (load), then kept here and written through. */
+  private remembered: Record<string, string> | undefined;
 
   constructor(opts: LeaseManagerOptions) {
     this.o = opts;
     this.clock = opts.clock ?? { now: () => Date.now() };
     this.random = opts.random ?? Math.random;
+  }
+
+  /**
+   * Reads the remembered subnets (stateFile); absent is none. Throws
+   * VXNET_STATE_UNREADABLE when the file exists but cannot be read or parsed: a
+   * subnet forgotten that way could be leased twice. Called once at start, before
+   * anything else; the other methods load on first use.
+   */
+  load(): void {
+    this.remembered =
+      readStateFile<Record<string, string>>(
+        this.o.stateFile,
+        (v) =>
+          typeof v !== 'object' || v === null || Array.isArray(v)
+            ? 'not a JSON object'
+            : Object.values(v).some((s) => typeof s !== 'string')
+              ? 'a subnet is not a string'
+              : undefined,
+        `To rebuild from scratch, remove ${this.o.stateFile} and start the agent: it takes its leases back from the store, and a lease that expired meanwhile may get another subnet.`,
+      ) ?? {};
   }
 
   /** Called with the networks whose subnet records vanished because the store lease was lost. */
@@ -147,7 +169,7 @@ export class LeaseManager {
     this.held.delete(netId);
     const state = this.readState();
     delete state[netId];
-    writeJsonAtomic(this.o.stateFile, state);
+    this.writeState(state);
   }
 
   /** Forget a network that no longer exists (its records are gone with it). */
@@ -155,7 +177,7 @@ export class LeaseManager {
     this.held.delete(netId);
     const state = this.readState();
     delete state[netId];
-    writeJsonAtomic(this.o.stateFile, state);
+    this.writeState(state);
   }
 
   /**
@@ -251,17 +273,20 @@ export class LeaseManager {
     return undefined;
   }
 
+  /** A copy of the remembered subnets. */
   private readState(): Record<string, string> {
-    try {
-      return JSON.parse(readFileSync(this.o.stateFile, 'utf8')) as Record<string, string>;
-    } catch {
-      return {};
-    }
+    if (this.remembered === undefined) this.load();
+    return { ...this.remembered };
+  }
+
+  private writeState(state: Record<string, string>): void {
+    writeJsonAtomic(this.o.stateFile, state);
+    this.remembered = state;
   }
 
   private remember(): void {
     const state = this.readState();
     for (const [netId, h] of this.held) state[netId] = h.lease.subnet;
-    writeJsonAtomic(this.o.stateFile, state);
+    this.writeState(state);
   }
 }

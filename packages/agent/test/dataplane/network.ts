@@ -36,6 +36,21 @@ if (skip) {
 } else {
   const { host, dp, spec } = oneHostPlane(t, prefix, { idChar: 'a', vni: 4242, subnet: '10.128.3.0/24' });
 
+  t.test('ensureVtep makes only the namespace and vxlan0; ensureNetwork then keeps its MAC', async (t) => {
+    const vtepSpec = { ...spec, netns: `${prefix}-h1.n-vtep00000000` };
+    const { vtepMac } = await dp.ensureVtep(vtepSpec);
+    t.match(vtepMac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    t.same(linkNames(vtepSpec.netns), ['lo', 'vxlan0'], 'no bridge yet');
+    t.same(addrs(vtepSpec.netns, 'vxlan0'), [], 'no address yet (the subnet is not leased)');
+    t.match(link(vtepSpec.netns, 'vxlan0').linkinfo?.info_data, { id: 4242, port: 4789, learning: false, local: '198.51.100.1' });
+    t.same(await dp.ensureVtep(vtepSpec), { vtepMac }, 'twice: the same device');
+    t.same(await dp.ensureNetwork(vtepSpec), { vtepMac }, 'ensureNetwork completes it with the same MAC');
+    t.same(addrs(vtepSpec.netns, 'vxlan0'), ['10.128.3.0/32']);
+    t.same(addrs(vtepSpec.netns, 'br0'), ['10.128.3.1/24']);
+    await dp.deleteNetwork(vtepSpec.netns);
+    t.notOk(listNetns(prefix).includes(vtepSpec.netns));
+  });
+
   t.test('ensureNetwork builds bridge, VXLAN device and forwarding; twice is the same state', async (t) => {
     const hostForwarding = forwarding(host.ns);
     let start = performance.now();

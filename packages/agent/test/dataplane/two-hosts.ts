@@ -92,9 +92,9 @@ if (skip) {
   t.test('container on h1 reaches container on h2 over VXLAN', async (t) => {
     for (const s of [a1, a2, b1, b2]) await up(s);
     t.notOk(await pings(a1.sandbox, a2.ep.ip), 'no peers programmed: no path');
-    await dp1.ensurePeer(a1.spec.netns, peerOf(a2));
-    await dp2.ensurePeer(a2.spec.netns, peerOf(a1));
-    await dp1.ensurePeer(a1.spec.netns, peerOf(a2)); // replace-idempotent
+    await dp1.ensurePeers(a1.spec.netns, [peerOf(a2)]);
+    await dp2.ensurePeers(a2.spec.netns, [peerOf(a1)]);
+    await dp1.ensurePeers(a1.spec.netns, [peerOf(a2)]); // replace-idempotent
     t.same(await dp1.listPeers(a1.spec.netns), [peerOf(a2)], 'h1 reads back its peer');
     t.same(await dp2.listPeers(a2.spec.netns), [peerOf(a1)], 'h2 reads back its peer');
     t.same(await dp1.listEndpoints(a1.spec.netns), [a1.ep.hostIfname]);
@@ -110,8 +110,8 @@ if (skip) {
   });
 
   t.test('networks are isolated', async (t) => {
-    await dp1.ensurePeer(b1.spec.netns, peerOf(b2));
-    await dp2.ensurePeer(b2.spec.netns, peerOf(b1));
+    await dp1.ensurePeers(b1.spec.netns, [peerOf(b2)]);
+    await dp2.ensurePeers(b2.spec.netns, [peerOf(b1)]);
     t.ok(await pings(b1.sandbox, b2.ep.ip), 'network b works on its own VNI');
     t.notOk(await pings(a1.sandbox, b2.ep.ip), 'a (h1) cannot reach b (h2)');
     t.notOk(await pings(a1.sandbox, b1.ep.ip), 'a (h1) cannot reach b on the same host');
@@ -119,16 +119,16 @@ if (skip) {
     t.notOk(await pings(a1.sandbox, b1.spec.gateway), 'nor the other network\'s gateway');
   });
 
-  t.test('deletePeer removes route, neighbour and FDB entry', async (t) => {
-    await dp1.deletePeer(a1.spec.netns, peerOf(a2));
+  t.test('deletePeers removes route, neighbour and FDB entry', async (t) => {
+    await dp1.deletePeers(a1.spec.netns, [peerOf(a2)]);
     t.same(await dp1.listPeers(a1.spec.netns), [], 'listPeers empty');
     t.equal(ip('-n', a1.spec.netns, 'route', 'show', 'dev', 'vxlan0').trim(), '', 'no route via vxlan0');
     t.equal(ip('-n', a1.spec.netns, 'neigh', 'show', 'dev', 'vxlan0', 'nud', 'permanent').trim(), '', 'no permanent neighbour');
     t.equal(ip('netns', 'exec', a1.spec.netns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0').trim(), '', 'no FDB entry');
     t.notOk(await pings(a1.sandbox, a2.ep.ip), 'no more traffic');
-    await dp1.deletePeer(a1.spec.netns, peerOf(a2));
-    t.pass('second deletePeer is success');
-    await dp1.ensurePeer(a1.spec.netns, peerOf(a2));
+    await dp1.deletePeers(a1.spec.netns, [peerOf(a2)]);
+    t.pass('second deletePeers is success');
+    await dp1.ensurePeers(a1.spec.netns, [peerOf(a2)]);
     t.ok(await pings(a1.sandbox, a2.ep.ip), 'programmed again: traffic again');
   });
 

@@ -1,6 +1,6 @@
 /** The lease policy on the in-memory store with a manual clock (the real-etcd races run in test/lease/lease-etcd.ts). */
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, MemoryStore, keys, silentLogger, type NetworkSpec, type Store, type SubnetLease } from '@vxnet/common';
@@ -124,4 +124,20 @@ t.test('release deletes the record and forgets the subnet', async (t) => {
   await m.release(net().id);
   t.same((await store.list(k.leases)).items, []);
   t.same(m.all(), []);
+});
+
+t.test('an unreadable state file is refused, never taken for "nothing remembered"', async (t) => {
+  const clock = new ManualClock(0);
+  const store = new MemoryStore({ clock });
+  const stateDir = mkdtempSync(join(tmpdir(), 'vxnet-lease-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const file = join(stateDir, 'subnets.json');
+  writeFileSync(file, '{"a": "10.128.7.0/24",');
+  const m = manager(t, store, 'h1', clock, stateDir);
+  t.throws(() => m.load(), { code: 'VXNET_STATE_UNREADABLE', message: new RegExp(`^cannot read state file ${file} \\(.+\\): fix or restore it; nothing was changed\\. To rebuild from scratch, remove ${file}`) });
+  await t.rejects(m.acquire(net(), 'm1'), { code: 'VXNET_STATE_UNREADABLE' }, 'acquire refuses too (it would forget the remembered subnet)');
+  t.equal(readFileSync(file, 'utf8'), '{"a": "10.128.7.0/24",', 'the file is left as it was');
+  t.equal((await store.list(k.leases)).items.length, 0, 'nothing leased');
+  writeFileSync(file, '["10.128.7.0/24"]');
+  t.throws(() => m.load(), { code: 'VXNET_STATE_UNREADABLE', message: /\(not a JSON object\)/ }, 'valid JSON of the wrong shape too');
 });

@@ -1,0 +1,79 @@
+/**
+ * What the store says about the cluster, as the agent follows it (list, then watch):
+ * networks, subnet leases of every host, which hosts are alive, endpoint records of
+ * every host. Pure bookkeeping, no I/O: the agent feeds it watch events and asks it
+ * which peers a network should have.
+ */
+import { addressAt, parseCidr, type EndpointRecord, type Keys, type KeyValue, type NetworkSpec, type SubnetLease, type WatchEvent } from '@vxnet/common';
+
+import type { Peer } from './dataplane/index.js';
+
+export class ClusterView {
+  /** network id -> spec */
+  readonly networks = new Map<string, NetworkSpec>();
+  /** network id -> subnet -> lease of any host */
+  readonly leases = new Map<string, Map<string, SubnetLease>>();
+  /** hosts whose liveness record exists */
+  readonly alive = new Set<string>();
+  /** store key -> endpoint record, every host */
+  readonly endpoints = new Map<string, EndpointRecord>();
+
+  constructor(private readonly keys: Keys) {}
+
+  applyNetworks(events: WatchEvent[]): void {
+    for (const e of events) {
+      const id = (e.type === 'put' ? e.kv.key : e.key).slice(this.keys.networks.length);
+      if (e.type === 'put') this.networks.set(id, JSON.parse(e.kv.value) as NetworkSpec);
+      else this.networks.delete(id);
+    }
+  }
+
+  applyLeases(events: WatchEvent[]): void {
+    for (const e of events) {
+      const kv: KeyValue | undefined = e.type === 'put' ? e.kv : e.prev;
+      const key = e.type === 'put' ? e.kv.key : e.key;
+      const [netId, subnetKey] = key.slice(this.keys.leases.length).split('/');
+      if (!netId || !subnetKey) continue;
+      const subnet = subnetKey.replace('_', '/');
+      let m = this.leases.get(netId);
+      if (e.type === 'put' && kv) {
+        if (!m) this.leases.set(netId, (m = new Map()));
+        m.set(subnet, JSON.parse(kv.value) as SubnetLease);
+      } else {
+        m?.delete(subnet);
+      }
+    }
+  }
+
+  applyAlive(events: WatchEvent[]): void {
+    for (const e of events) {
+      const host = (e.type === 'put' ? e.kv.key : e.key).slice(this.keys.alive.length);
+      if (e.type === 'put') this.alive.add(host);
+      else this.alive.delete(host);
+    }
+  }
+
+  applyEndpoints(events: WatchEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'put') this.endpoints.set(e.kv.key, JSON.parse(e.kv.value) as EndpointRecord);
+      else this.endpoints.delete(e.key);
+    }
+  }
+
+  /** Peers `self` should have on a network: every other alive host with a lease and a VTEP MAC. */
+  desiredPeers(netId: string, self: string): Map<string, Peer> {
+    const out = new Map<string, Peer>();
+    for (const l of this.leases.get(netId)?.values() ?? []) {
+      if (l.host === self || !this.alive.has(l.host) || !l.vtepMac) continue;
+      out.set(l.subnet, { subnet: l.subnet, vtepIp: addressAt(parseCidr(l.subnet), 0), vtepMac: l.vtepMac, underlayIp: l.underlayIp });
+    }
+    return out;
+  }
+
+  /** The network called `ref`, or with that id or unique id prefix. */
+  findNetwork(ref: string): NetworkSpec | undefined {
+    for (const n of this.networks.values()) if (n.name === ref || n.id === ref) return n;
+    const byPrefix = [...this.networks.values()].filter((n) => n.id.startsWith(ref));
+    return byPrefix.length === 1 ? byPrefix[0] : undefined;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Container attachments: a veth pair per endpoint, host end on br0 in the network
+ * namespace, container end created directly in the sandbox (never passing through
+ * the agent's namespace, so a crash cannot leave it there).
+ */
+import { closeSync } from 'node:fs';
+
+import { formatIpv4, parseCidr } from '@vxnet/common';
+import type { Logger } from '@vxnet/common';
+import { openNetns } from '@vxnet/netns';
+
+import { DataPlaneConflict, DataPlaneFailed } from '../errors.js';
+import { BRIDGE_NAME, type EndpointSpec } from './data-plane.js';
+import {
+  AF_INET,
+  CREATE_EXCL,
+  CREATE_REPLACE,
+  REQUEST_TIMEOUT_MS,
+  RT_TABLE_MAIN,
+  closeRtnl,
+  ensureOnlyAddress,
+  getLinkByName,
+  ignoreMissing,
+  ipv4Buffer,
+  linkInfo,
+  linkKind,
+  macBuffer,
+  openRtnl,
+  setLinkUp,
+  vethPeerData,
+  type LinkMessage,
+  type RtNetlinkSocket,
+} from './rtnl.js';
+import { errorText, type NetnsSockets } from './sockets.js';
+
+const T = { timeout: REQUEST_TIMEOUT_MS };
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** u32 IFLA_LINK, which netlink 0.3.0 hands over as a raw (host-endian) Buffer. */
+function linkAttrIndex(link: LinkMessage): number | undefined {
+  const b = link.attrs.link;
+  return b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
+}
+
+/** See DataPlane.ensureEndpoint. */
+export async function ensureEndpoint(s: NetnsSockets, log: Logger | undefined, netns: string, ep: EndpointSpec): Promise<void> {
+  const what = `attach ${ep.hostIfname}`;
+  if (!IFNAME.test(ep.hostIfname)) throw new TypeError(`invalid host interface name "${ep.hostIfname}" (1-15 characters)`);
+  if (!IFNAME.test(ep.ifname)) throw new TypeError(`invalid interface name "${ep.ifname}" (1-15 characters)`);
+  ipv4Buffer(ep.ip);
+  const gateway = ipv4Buffer(ep.gateway);
+  const mac = macBuffer(ep.mac);
+  const h = s.handle(netns, what);
+
+  let sandbox: RtNetlinkSocket;
+  try {
+    sandbox = openRtnl(ep.sandboxNetnsPath);
+  } catch (err) {
+    throw new DataPlaneFailed(what, netns, `cannot enter sandbox ${ep.sandboxNetnsPath}: ${errorText(err)}`, err);
+  }
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    const br = await getLinkByName(h.sock, BRIDGE_NAME);
+    if (!br) throw new DataPlaneFailed(what, netns, `${BRIDGE_NAME} is missing (ensureNetwork first)`);
+    const brIndex = br.data.index ?? 0;
+    let host = await getLinkByName(h.sock, ep.hostIfname);
+    let inner = await getLinkByName(sandbox, ep.ifname);
+    if (host) {
+      const paired =
+        linkKind(host) === 'veth' &&
+        inner !== undefined &&
+        linkKind(inner) === 'veth' &&
+        linkAttrIndex(host) === inner.data.index &&
+        linkAttrIndex(inner) === host.data.index;
+      if (!paired || !inner) {
+        throw new DataPlaneConflict(what, netns, `${ep.hostIfname} already exists and is not paired with ${ep.ifname} in ${ep.sandboxNetnsPath}`);
+      }
+    } else {
+      if (inner) throw new DataPlaneConflict(what, netns, `sandbox ${ep.sandboxNetnsPath} already has an interface ${ep.ifname}`);
+      const sandboxFd = openNetns(ep.sandboxNetnsPath);
+      try {
+        await h.sock.newLink(
+          {},
+          {
+            ifname: ep.hostIfname,
+            mtu: ep.mtu,
+            master: brIndex,
+            linkinfo: linkInfo('veth', vethPeerData({ ifname: ep.ifname, netNsFd: sandboxFd, mtu: ep.mtu, address: mac })),
+          },
+          { flags: CREATE_EXCL, ...T },
+        );
+      } finally {
+        closeSync(sandboxFd);
+      }
+      undo.push(() => ignoreMissing(h.sock.delLink({}, { ifname: ep.hostIfname }, T)));
+      host = await getLinkByName(h.sock, ep.hostIfname);
+      inner = await getLinkByName(sandbox, ep.ifname);
+      if (!host || !inner) throw new Error(`veth ${ep.hostIfname}/${ep.ifname} vanished after creation`);
+    }
+    await setLinkUp(h.sock, host.data.index ?? 0, { mtu: ep.mtu, master: brIndex });
+    const innerIndex = inner.data.index ?? 0;
+    await setLinkUp(sandbox, innerIndex, { mtu: ep.mtu, address: mac });
+    await ensureOnlyAddress(sandbox, innerIndex, ep.ip, ep.prefixLength);
+    const route = parseCidr(ep.route ?? '0.0.0.0/0', 'endpoint route');
+    await sandbox.newRoute(
+      { family: AF_INET, dstLen: route.prefixLength, table: RT_TABLE_MAIN, protocol: 'BOOT', scope: 'UNIVERSE', type: 'UNICAST' },
+      { ...(route.prefixLength > 0 ? { dst: ipv4Buffer(formatIpv4(route.network)) } : {}), gateway, oif: innerIndex },
+      { flags: CREATE_REPLACE, ...T },
+    );
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (undoErr) {
+        log?.error({ netns, endpoint: ep.hostIfname, err: undoErr }, 'rollback step failed');
+      }
+    }
+    if (err instanceof DataPlaneFailed || err instanceof DataPlaneConflict) throw err;
+    throw new DataPlaneFailed(what, netns, errorText(err), err);
+  } finally {
+    closeRtnl(sandbox);
+  }
+}
+
+/** See DataPlane.deleteEndpoint. */
+export async function deleteEndpoint(s: NetnsSockets, netns: string, hostIfname: string): Promise<void> {
+  const what = `detach ${hostIfname}`;
+  if (!s.exists(netns)) return;
+  const h = s.handle(netns, what);
+  try {
+    const link = await getLinkByName(h.sock, hostIfname);
+    if (!link) return;
+    if (linkKind(link) !== 'veth') throw new DataPlaneConflict(what, netns, `${hostIfname} is a ${linkKind(link) ?? 'device'}, not an endpoint veth`);
+    await ignoreMissing(h.sock.delLink({ index: link.data.index }, {}, T));
+  } catch (err) {
+    if (err instanceof DataPlaneConflict) throw err;
+    throw new DataPlaneFailed(what, netns, errorText(err), err);
+  }
+}
+
+/** See DataPlane.listEndpoints. */
+export async function listEndpoints(s: NetnsSockets, netns: string): Promise<string[]> {
+  const what = 'list endpoints';
+  const h = s.handle(netns, what);
+  try {
+    const links = await h.sock.getLinks({}, {}, T);
+    const br = links.find((l) => l.attrs.ifname === BRIDGE_NAME);
+    if (!br) return [];
+    return links
+      .filter((l) => l.attrs.master === br.data.index && linkKind(l) === 'veth')
+      .map((l) => l.attrs.ifname ?? '')
+      .sort();
+  } catch (err) {
+    throw new DataPlaneFailed(what, netns, errorText(err), err);
+  }
+}
