@@ -15,16 +15,17 @@
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import type { ContainerView, ExecResult, LogChunk, RunRequest } from '@vxnet/common/api';
+import type { ContainerView, ExecRequest, LogChunk, RunRequest } from '@vxnet/common/api';
 import type { AgentClient } from './agent-client.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
   ContainerStartFailed, NetworkModeInvalid, NotConnected,
 } from './errors.js';
+import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
 import { generateName, hostnameProblem, nameProblem } from './names.js';
 import { buildSpec } from './runtime/oci-spec.js';
@@ -276,27 +277,18 @@ export class Engine {
     });
   }
 
-  /** Run a command in a running container; output captured through files. */
-  async exec(ref: string, cmd: string[], env: string[] = []): Promise<ExecResult> {
+  /**
+   * Check an exec of `req` in running container `ref` (throws ContainerNotFound,
+   * ContainerNotRunning, InvalidArgument) and return what starts it on a connection
+   * carrying the exec frame stream (exec/exec-session.ts); that resolves with the exit code.
+   */
+  exec(ref: string, req: ExecRequest): (conn: Duplex, initial: Buffer) => Promise<number> {
     const rec = this.find(ref);
-    if (cmd.length === 0) throw new InvalidArgument(`could not exec in container "${rec.name}": no command given`);
+    const bad = (req.env ?? []).find((e) => e.indexOf('=') < 1);
+    if (bad !== undefined) throw new InvalidArgument(`could not exec in container "${rec.name}": invalid environment entry "${bad}": expected KEY=VALUE`);
     if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('exec in', rec.name);
-    const files = containerFiles(this.o.stateDir, rec.id);
-    const tag = randomBytes(6).toString('hex');
-    const out = join(files.dir, `exec-${tag}.out`);
-    const err = join(files.dir, `exec-${tag}.err`);
-    try {
-      const exitCode = await this.o.runc.execIn(rec.id, cmd, env, out, err);
-      return { exitCode, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
-    } finally {
-      for (const f of [out, err]) {
-        try {
-          unlinkSync(f);
-        } catch {
-          // not made
-        }
-      }
-    }
+    const log = this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name }, exec: { tty: req.tty === true } });
+    return (conn, initial) => runExecSession({ runc: this.o.runc, id: rec.id, dir: containerFiles(this.o.stateDir, rec.id).dir, req, conn, initial, log });
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */

@@ -9,6 +9,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createLogger, isUserError } from '@vxnet/common';
+import { native } from '@vxnet/netns';
 import { AgentClient } from './agent-client.js';
 import { buildApi } from './api/server.js';
 import { loadConfig } from './config.js';
@@ -19,6 +20,10 @@ import { Sandboxes } from './sandbox/sandbox.js';
 
 async function main(): Promise<void> {
   const cfg = loadConfig(process.argv.slice(2));
+  // TTY execs are started detached by runc (a console socket requires it): their
+  // processes are reparented to the nearest subreaper, which must be us to reap them
+  // for their exit codes (exec/tty-process.ts).
+  native().setChildSubreaper();
   const log = createLogger({ name: 'vxnet-engine', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });
   const images = new ImageStore({ dir: cfg.imagesDir, busybox: cfg.busybox, log: log.child({ component: 'images' }) });
