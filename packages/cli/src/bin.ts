@@ -185,9 +185,11 @@ function build(): Command {
     });
 
   program.command('exec')
-    .description('run a command in a running container; exits with its exit code')
+    .description('run a command in a running container, its output streamed; exits with its exit code (Ctrl-C ends it)')
     .argument('<container>', 'container name, id or unique id prefix')
     .argument('<cmd...>', 'command and arguments')
+    .option('-i, --interactive', 'forward stdin to the command (without it, the command reads /dev/null)')
+    .option('-t, --tty', 'give the command a terminal (with -i: an interactive shell, e.g. exec -it C sh)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
     .passThroughOptions()
     .action(async (container: string, cmd: string[], flags) => {

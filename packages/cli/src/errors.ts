@@ -14,3 +14,4 @@ export const NoController = defineError('VXNET_NO_CONTROLLER', 400, 'no controll
 export const ControllerUnreachable = defineError('VXNET_CONTROLLER_UNREACHABLE', 503, 'could not reach the controller at %s: %s');
 export const NoEngine = defineError('VXNET_NO_ENGINE', 400, 'no engine to talk to: %s');
 export const EngineUnreachable = defineError('VXNET_ENGINE_UNREACHABLE', 503, 'could not reach the engine at %s: %s');
+export const StreamBroken = defineError('VXNET_STREAM_BROKEN', 502, 'the connection to the engine at %s ended before the command did: %s');
