@@ -109,6 +109,9 @@ export async function runExecSession(o: ExecSessionOptions): Promise<number> {
   };
 
   conn.on('error', () => undefined); // 'close' follows
+  // The client never half-closes (stdin has its own end frame), and the HTTP server's
+  // sockets allow half-open connections: its end is its departure.
+  conn.once('end', () => conn.destroy());
   conn.once('close', () => {
     clientGone = true;
     void signalGroup('SIGKILL');
