@@ -4,7 +4,8 @@
  * runs; the exit code passed through; -i forwards stdin (else /dev/null); Ctrl-C, or a
  * client that goes away, ends the command and leaves nothing running; -it gives an
  * interactive shell on a terminal (driven through a pseudo-terminal made by
- * util-linux `script`) with the caller's window size.
+ * util-linux `script`) with the caller's window size; `run -it` the same for a new
+ * container, which ends with the shell.
  */
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -147,5 +148,28 @@ if (!isRoot) {
     t.equal(code, 3, 'exit 3 in the shell: the CLI exits 3');
     if (code === 'still running') child.kill('SIGKILL');
     t.notMatch(await psIn(), /^sh$/m, 'no shell left in the container');
+  });
+
+  t.test('run -it: a container on a terminal in the foreground; exiting its shell ends run with its code', { skip: SCRIPT ? false : 'util-linux script is not installed' }, async (t) => {
+    const cmd = `stty rows 30 cols 100; exec '${process.execPath}' '${VXNET_BIN}' -H h1 run -it --name tty1 busybox sh`;
+    const child = spawn(SCRIPT as string, ['-qfec', cmd, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout!.on('data', (d: Buffer) => (screen += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const seen = async (what: RegExp, why: string) => t.ok((await until(() => what.test(screen), 10_000)).value, why, { screen });
+
+    await seen(/\/ # /, 'the prompt that came before the CLI attached');
+    child.stdin!.write('echo hi-from-tty1\r');
+    await seen(/\nhi-from-tty1\r*\n/, 'echo works');
+    child.stdin!.write('stty size\r');
+    await seen(/\n30 100\r*\n/, 'the container\'s terminal has our size');
+    child.stdin!.write('exit 3\r');
+    const code = await Promise.race([exited, new Promise<string>((res) => setTimeout(res, 10_000, 'still running'))]);
+    t.equal(code, 3, 'run exits with the shell\'s code');
+    if (code === 'still running') child.kill('SIGKILL');
+    const inspect = await vxnet(['-H', 'h1', 'inspect', '--json', 'tty1'], env);
+    t.match(JSON.parse(inspect.stdout), { status: 'exited', exitCode: 3 }, 'the container exited 3');
+    t.match((await vxnet(['-H', 'h1', 'logs', 'tty1'], env)).stdout, /hi-from-tty1/, 'its terminal\'s output is in its log');
+    t.equal((await vxnet(['-H', 'h1', 'rm', 'tty1'], env)).code, 0, 'and it can be removed');
   });
 }

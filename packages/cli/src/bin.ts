@@ -160,6 +160,8 @@ function build(): Command {
     .argument('[image]', 'image (busybox), or the command\'s first word with --rootfs')
     .argument('[cmd...]', 'command and arguments (default: sh; kept running with -d)')
     .option('-d, --detach', 'run in the background and print the container id')
+    .option('-i, --interactive', 'with -t: our stdin to the container\'s terminal')
+    .option('-t, --tty', 'run on a terminal and attach to it (run -it --name x busybox sh: an interactive shell)')
     .option('--name <name>', 'container name (default: generated)')
     .option('--net <network>', 'overlay network to attach (repeatable), or none, host, container:NAME (default: none)', collect)
     .option('--ip <address>', 'address on the first network')

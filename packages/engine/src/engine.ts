@@ -19,12 +19,13 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSy
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import type { ContainerView, ExecRequest, LogChunk, RunRequest } from '@vxnet/common/api';
+import type { AttachRequest, ContainerView, ExecRequest, LogChunk, RunRequest } from '@vxnet/common/api';
 import type { AgentClient } from './agent-client.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NotConnected,
+  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected,
 } from './errors.js';
+import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
 import { generateName, hostnameProblem, nameProblem } from './names.js';
@@ -56,6 +57,8 @@ export class Engine {
   private readonly names = new Map<string, string>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly busy = new Set<string>();
+  /** Terminals of the running containers that have one (`run -t`). */
+  private readonly consoles = new Map<string, ContainerConsole>();
   private monitor: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EngineOptions) {}
@@ -173,7 +176,8 @@ export class Engine {
       undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
-        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach ? KEEP_ALIVE : ['sh'],
+        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'],
+        ...(req.tty ? { tty: true } : {}),
         env: req.env ?? [],
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
@@ -291,6 +295,20 @@ export class Engine {
     return (conn, initial) => runExecSession({ runc: this.o.runc, id: rec.id, dir: containerFiles(this.o.stateDir, rec.id).dir, req, conn, initial, log });
   }
 
+  /**
+   * Check an attach to running container `ref`, which must have a terminal the engine
+   * holds (throws otherwise), and return what attaches a connection carrying the frame
+   * stream (exec/container-console.ts); that resolves when the client is gone.
+   */
+  attach(ref: string, req: AttachRequest): (conn: Duplex, initial: Buffer) => Promise<void> {
+    const rec = this.find(ref);
+    if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('attach to', rec.name);
+    const console = this.consoles.get(rec.id);
+    if (!console) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
+    if (req.rows && req.cols) console.resize(req.rows, req.cols);
+    return (conn, initial) => console.attach(conn, initial, req.stdin === true);
+  }
+
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
   connect(ref: string, network: string, opts: { aliases?: string[]; ip?: string } = {}): Promise<ContainerView> {
     const rec = this.find(ref);
@@ -367,6 +385,8 @@ export class Engine {
   }
 
   private alive(rec: ContainerRecord): boolean {
+    // a terminal's init is a zombie until its console reaps it and writes its exit code
+    if (this.consoles.get(rec.id)?.running) return true;
     return (rec.shim !== null && isAlive(rec.shim)) || (rec.init !== null && isAlive(rec.init));
   }
 
@@ -411,7 +431,7 @@ export class Engine {
     }
     writeFileSync(files.hostname, hostnameFile(rec.hostname));
     const spec = buildSpec({
-      id: rec.id, rootfs: rec.rootfs, args: rec.command, env: rec.env, hostname: rec.hostname, netnsPath: rec.netnsPath,
+      id: rec.id, rootfs: rec.rootfs, args: rec.command, env: rec.env, hostname: rec.hostname, netnsPath: rec.netnsPath, terminal: rec.tty === true,
       etcFiles: { hosts: files.hosts, resolvConf: files.resolvConf, hostname: files.hostname },
     });
     writeFileSync(files.config, JSON.stringify(spec, null, 2));
@@ -427,9 +447,17 @@ export class Engine {
   private async startProcess(rec: ContainerRecord): Promise<void> {
     const files = containerFiles(this.o.stateDir, rec.id);
     for (const f of [files.pid, files.exit, files.runcLog]) rmSync(f, { force: true });
+    const runFiles = { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog };
     let started;
     try {
-      started = await this.o.runc.run(rec.id, { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog });
+      if (rec.tty) {
+        const { console, pid } = await ContainerConsole.start(this.o.runc, rec.id, runFiles, this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } }));
+        this.consoles.set(rec.id, console);
+        const exited = console.exited.then(() => void this.consoles.delete(rec.id));
+        started = { shim: null, pid, exited };
+      } else {
+        started = await this.o.runc.run(rec.id, runFiles);
+      }
     } catch (err) {
       throw new ContainerStartFailed(rec.name, (err as Error).message, err);
     }

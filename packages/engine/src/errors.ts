@@ -15,3 +15,4 @@ export const AlreadyConnected = defineError('VXNET_ALREADY_CONNECTED', 409, 'con
 export const NotConnected = defineError('VXNET_NOT_CONNECTED', 404, 'container "%s" is not connected to network "%s"');
 export const AgentUnreachable = defineError('VXNET_AGENT_UNREACHABLE', 503, 'could not reach the agent at %s: %s');
 export const RuncFailed = defineError('VXNET_RUNC_FAILED', 500, 'runc %s failed: %s');
+export const NoTerminal = defineError('VXNET_NO_TERMINAL', 409, 'could not attach to container "%s": %s');

@@ -20,9 +20,11 @@ import { Sandboxes } from './sandbox/sandbox.js';
 
 async function main(): Promise<void> {
   const cfg = loadConfig(process.argv.slice(2));
-  // TTY execs are started detached by runc (a console socket requires it): their
-  // processes are reparented to the nearest subreaper, which must be us to reap them
-  // for their exit codes (exec/tty-process.ts).
+  // Processes on a terminal (exec -t, run -t) are started detached by runc (a console
+  // socket requires it): they are reparented to the nearest subreaper, which must be
+  // us to reap them for their exit codes (exec/reap.ts). Nothing else is expected to
+  // be orphaned to us (every shim and foreground runc waits for its child); anything
+  // that is stays a zombie until the engine exits.
   native().setChildSubreaper();
   const log = createLogger({ name: 'vxnet-engine', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });

@@ -15,6 +15,11 @@ export interface RunRequest {
   cmd?: string[];
   /** Detached run: the default command then stays up until stopped. */
   detach?: boolean;
+  /**
+   * Run on a pseudo-terminal that the engine holds; attach to it with
+   * `POST /v1/containers/:ref/attach` (`vxnet run -it`). Its output is logged as well.
+   */
+  tty?: boolean;
   /** K=V entries. */
   env?: string[];
   hostname?: string;
@@ -98,6 +103,21 @@ export interface ExecRequest {
   /** Run the process on a pseudo-terminal: one output stream, Ctrl-C and job control work, window size. */
   tty?: boolean;
   /** Initial terminal size in characters (TTY only). */
+  rows?: number;
+  cols?: number;
+}
+
+/**
+ * `attach` to a container run with a TTY: the JSON body of `POST
+ * /v1/containers/:ref/attach`, an HTTP upgrade to the same frame stream as exec's. The
+ * engine first sends the container's recent output (up to 64 KiB: the prompt that
+ * came before the client), then output as it comes; stdin (with `stdin`), resize and
+ * signal frames go to the container's terminal; the exit frame comes when the
+ * container ends. A client that leaves leaves the container running.
+ */
+export interface AttachRequest {
+  stdin?: boolean;
+  /** The client's terminal size, applied at once. */
   rows?: number;
   cols?: number;
 }

@@ -8,6 +8,7 @@
  *   POST   /v1/containers/:ref/stop             {timeout?: seconds}
  *   POST   /v1/containers/:ref/wait             -> {exitCode} once not running
  *   POST   /v1/containers/:ref/exec             ExecRequest, HTTP upgrade -> exec frame stream (exec-upgrade.ts)
+ *   POST   /v1/containers/:ref/attach           AttachRequest, HTTP upgrade -> the same stream, to a container's terminal
  *   GET    /v1/containers/:ref/logs?offset=N    -> {data (base64), offset, running}
  *   DELETE /v1/containers/:ref?force=1
  *   POST   /v1/containers/:ref/networks         {network, aliases?, ip?}
@@ -40,7 +41,7 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
         type: 'object', additionalProperties: false,
         properties: {
           name: { type: 'string' }, image: { type: 'string', minLength: 1 }, rootfs: { type: 'string', pattern: '^/' }, cmd: strings,
-          detach: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
+          detach: { type: 'boolean' }, tty: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
         },
       },
     },

@@ -125,6 +125,21 @@ export class Runc {
     }
   }
 
+  /**
+   * Start container `id` on a pseudo-terminal: runc sends the pty master to
+   * `consoleSocket` and detaches (`-d`, which runc requires with a console socket).
+   * Resolves once the container process runs; it is then reparented to the nearest
+   * subreaper, and its runc state stays after it exits (delete() removes it). Throws
+   * RuncFailed with runc's message when it cannot start.
+   *
+   * Equivalent to: runc --root R run -d --console-socket S --bundle B --pid-file P ID
+   */
+  async runDetached(id: string, files: Pick<RunFiles, 'bundle' | 'pidFile' | 'runcLog'>, consoleSocket: string): Promise<void> {
+    const r = await this.exec(['--log', files.runcLog, '--log-format', 'json', 'run', '-d', '--console-socket', consoleSocket,
+      '--bundle', files.bundle, '--pid-file', files.pidFile, id]);
+    if (r.code !== 0) throw new RuncFailed('run', (lastRuncError(files.runcLog) ?? runcMessage(r.stderr)).replace(/^runc run failed: /, ''));
+  }
+
   /** Send a signal to the container's init. Not running / absent is success. Equivalent to: runc kill ID SIG */
   async kill(id: string, signal: string): Promise<void> {
     const r = await this.exec(['kill', id, signal]);
