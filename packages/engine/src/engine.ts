@@ -303,10 +303,10 @@ export class Engine {
   attach(ref: string, req: AttachRequest): (conn: Duplex, initial: Buffer) => Promise<void> {
     const rec = this.find(ref);
     if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('attach to', rec.name);
-    const console = this.consoles.get(rec.id);
-    if (!console) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
-    if (req.rows && req.cols) console.resize(req.rows, req.cols);
-    return (conn, initial) => console.attach(conn, initial, req.stdin === true);
+    const terminal = this.consoles.get(rec.id);
+    if (!terminal) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
+    if (req.rows && req.cols) terminal.resize(req.rows, req.cols);
+    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true);
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
@@ -451,9 +451,9 @@ export class Engine {
     let started;
     try {
       if (rec.tty) {
-        const { console, pid } = await ContainerConsole.start(this.o.runc, rec.id, runFiles, this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } }));
-        this.consoles.set(rec.id, console);
-        const exited = console.exited.then(() => void this.consoles.delete(rec.id));
+        const { console: terminal, pid } = await ContainerConsole.start(this.o.runc, rec.id, runFiles, this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } }));
+        this.consoles.set(rec.id, terminal);
+        const exited = terminal.exited.then(() => void this.consoles.delete(rec.id));
         started = { shim: null, pid, exited };
       } else {
         started = await this.o.runc.run(rec.id, runFiles);

@@ -67,8 +67,8 @@ export async function runExecSession(o: ExecSessionOptions): Promise<number> {
     return ok;
   };
 
-  /** Signal the process group; before runc has written the pid, wait for it (the start is quick). */
   let ended = false;
+  /** Signal the process group; before runc has written the pid, wait for it (the start is quick). */
   const signalGroup = async (signal: NodeJS.Signals): Promise<void> => {
     const deadline = Date.now() + KILL_WAIT_MS;
     let pid = proc?.pid();

@@ -165,6 +165,9 @@ export class Runc {
    * pipes that runc relays to and from the process (stdin only with `o.stdin`, else
    * /dev/null), and it exits with the process's exit code (128+N after signal N; 255
    * when the process could not be started, e.g. no such command, its reason on stderr).
+   * Pipes, unlike a container's log files, end only when every holder closes them: a
+   * background process that the command leaves holding its stdout keeps the exec open
+   * until it ends or is killed with the process group (as docker's exec does).
    *
    * With `o.consoleSocket` the process gets a pseudo-terminal and runc detaches
    * (`-d`, which runc requires with a console socket): it sends the pty master to the
