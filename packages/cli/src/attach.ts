@@ -7,7 +7,8 @@
  * With a TTY and our stdin a terminal, the terminal goes raw, so Ctrl-C, Ctrl-D and
  * Ctrl-Z are bytes for the container's terminal to interpret, as over ssh; it is
  * restored however the command ends. Otherwise SIGINT, SIGTERM and SIGHUP are sent
- * as signal frames (the process group gets them); a second Ctrl-C sends KILL.
+ * as signal frames (the process group gets them); a second Ctrl-C sends KILL, a third
+ * leaves without waiting for the engine.
  */
 import type { Duplex } from 'node:stream';
 import { Frame, FrameDecoder, encodeData, encodeFrame, encodeResize, type ExecExit } from '@vxnet/common/api';
@@ -49,7 +50,12 @@ export function attach(socket: Duplex, head: Buffer, o: AttachOptions): Promise<
   if (!raw) {
     let interrupts = 0;
     for (const sig of FORWARDED) {
-      const forward = () => send(encodeFrame(Frame.signal, sig === 'SIGINT' && interrupts++ > 0 ? 'KILL' : sig.slice(3)));
+      const forward = () => {
+        if (sig !== 'SIGINT') return send(encodeFrame(Frame.signal, sig.slice(3)));
+        interrupts++;
+        if (interrupts > 2) socket.destroy(); // the engine does not answer: leave (it kills what is left)
+        else send(encodeFrame(Frame.signal, interrupts > 1 ? 'KILL' : 'INT'));
+      };
       process.on(sig, forward);
       cleanups.push(() => process.off(sig, forward));
     }
