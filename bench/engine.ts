@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { unixJson } from '@vxnet/common/testing';
+import { unixExec, unixJson } from '@vxnet/common/testing';
 import { ms, summarize, time, writeReport } from './lib/stats.js';
 
 const TRIALS = Number(process.argv[2] ?? 20);
@@ -54,8 +54,8 @@ async function main(): Promise<void> {
       if (r.status !== 201) throw new Error(`run ${name}: ${JSON.stringify(r.body)}`);
       runMs.push(t1 - t0);
       for (;;) {
-        const e = await unixJson(h2, 'POST', '/v1/containers/watcher/exec', { cmd: ['ping', '-c1', '-W1', name] });
-        if (e.status === 200 && e.body.exitCode === 0) break;
+        const e = await unixExec(h2, 'watcher', { cmd: ['ping', '-c1', '-W1', name] });
+        if (e.exitCode === 0) break;
         if (performance.now() - t1 > 10_000) throw new Error(`${name} never answered by name from h2`);
         await sleep(10);
       }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, netnsWithPrefix, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { hostNetns } from './helpers/lab.js';
-import { unixJson } from '@vxnet/common/testing';
+import { unixExec, unixJson } from '@vxnet/common/testing';
 import { until } from './helpers/wait.js';
 
 const UPSTREAM_DNS = fileURLToPath(new URL('./fixtures/upstream-dns.js', import.meta.url));
@@ -229,14 +229,14 @@ if (!isRoot) {
   });
 
   t.test('embedded DNS: names across hosts, only on shared networks, aliases rotate, removal within 1 s, forwarding', async (t) => {
-    const exec = (h: string, c: string, cmd: string[]) => unixJson(host(h).engine.socket, 'POST', `/v1/containers/${c}/exec`, { cmd });
+    const exec = (h: string, c: string, cmd: string[]) => unixExec(host(h).engine.socket, c, { cmd });
     const ip2 = c2.networks[0]!.ip;
     t.equal((await on('h1', ['exec', 'c1', 'ping', '-c1', '-W2', 'c2'])).code, 0, 'c1 (h1) pings c2 (h3) by name');
     const ns = await exec('h1', 'c1', ['nslookup', 'c2']);
-    t.match(ns.body.stdout, new RegExp(`Address:\\s+${ip2.replace(/\./g, '\\.')}`), `nslookup c2 gives ${ip2}`);
+    t.match(ns.stdout, new RegExp(`Address:\\s+${ip2.replace(/\./g, '\\.')}`), `nslookup c2 gives ${ip2}`);
     const c3name = await exec('h1', 'c1', ['nslookup', 'c3']);
-    t.not(c3name.body.exitCode, 0, 'c3 (net2 only) does not resolve from c1');
-    t.match(c3name.body.stdout + c3name.body.stderr, /NXDOMAIN|can't find/);
+    t.not(c3name.exitCode, 0, 'c3 (net2 only) does not resolve from c1');
+    t.match(c3name.stdout + c3name.stderr, /NXDOMAIN|can't find/);
     const c3ping = await on('h1', ['exec', 'c1', 'ping', '-c1', '-W1', 'c3']);
     t.not(c3ping.code, 0, 'ping c3 by name fails');
     t.match(c3ping.stdout + c3ping.stderr, /bad address/);
@@ -247,7 +247,7 @@ if (!isRoot) {
     const both = [a1.networks[0]!.ip, a2.networks[0]!.ip].sort();
     const firsts = new Set<string>();
     for (let i = 0; i < 4; i++) {
-      const out = (await exec('h1', 'c1', ['nslookup', 'shared'])).body.stdout as string;
+      const out = (await exec('h1', 'c1', ['nslookup', 'shared'])).stdout;
       const addrs = [...out.matchAll(/Address:\s+(\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1] as string).filter((a) => both.includes(a));
       t.same([...addrs].sort(), both, `query ${i}: both addresses of "shared"`);
       if (addrs[0]) firsts.add(addrs[0]);
@@ -258,7 +258,7 @@ if (!isRoot) {
     const rm = await on('h3', ['rm', '-f', 'rr2']);
     t.equal(rm.code, 0);
     const t0 = Date.now();
-    const gone = await until(async () => !((await exec('h1', 'c1', ['nslookup', 'rr2'])).body.stdout as string).includes(a2.networks[0]!.ip), 5000, 20);
+    const gone = await until(async () => !((await exec('h1', 'c1', ['nslookup', 'rr2'])).stdout).includes(a2.networks[0]!.ip), 5000, 20);
     t.ok(gone.value, 'rr2 no longer resolves from c1');
     t.ok(Date.now() - t0 < 1500, `gone ${Date.now() - t0} ms after rm returned (1 s goal, plus one exec)`);
 
@@ -275,15 +275,15 @@ if (!isRoot) {
     });
     await new Promise((resolve) => fake.stdout.once('data', resolve));
     const fwd = await exec('h1', 'c1', ['nslookup', 'www.upstream.test']);
-    t.match(fwd.body.stdout, /203\.0\.113\.7/, 'www.upstream.test answered by the upstream through the agent');
+    t.match(fwd.stdout, /203\.0\.113\.7/, 'www.upstream.test answered by the upstream through the agent');
     const nx = await exec('h1', 'c1', ['nslookup', 'nothing.example.invalid']);
-    t.not(nx.body.exitCode, 0, "the upstream's NXDOMAIN comes back");
+    t.not(nx.exitCode, 0, "the upstream's NXDOMAIN comes back");
   });
 
   t.test("a dead host's containers stop resolving within the liveness TTL + 1 s, and return with it", async (t) => {
-    const exec = (c: string, cmd: string[]) => unixJson(host('h1').engine.socket, 'POST', `/v1/containers/${c}/exec`, { cmd });
+    const exec = (c: string, cmd: string[]) => unixExec(host('h1').engine.socket, c, { cmd });
     const ip2 = c2.networks[0]!.ip;
-    const resolves = async () => ((await exec('c1', ['nslookup', 'c2'])).body.stdout as string).includes(ip2);
+    const resolves = async () => ((await exec('c1', ['nslookup', 'c2'])).stdout).includes(ip2);
     t.ok(await resolves(), 'c2 (h3) resolves from c1 (h1)');
     const t0 = Date.now();
     const killed = await vxnet(['lab', 'kill', 'h3', 'agent', '--signal', 'KILL'], env); // h3 "dies": no revoke, its liveness lease (10 s) runs out

@@ -182,6 +182,8 @@ function build(): Command {
     .argument('[image]', 'image (busybox), or the command\'s first word with --rootfs')
     .argument('[cmd...]', 'command and arguments (default: sh; kept running with -d)')
     .option('-d, --detach', 'run in the background and print the container id')
+    .option('-i, --interactive', 'with -t: our stdin to the container\'s terminal')
+    .option('-t, --tty', 'run on a terminal and attach to it (run -it --name x busybox sh: an interactive shell)')
     .option('--name <name>', 'container name (default: generated)')
     .option('--net <network>', 'overlay network to attach (repeatable), or none, host, container:NAME (default: none)', collect)
     .option('--ip <address>', 'address on the first network')
@@ -207,9 +209,11 @@ function build(): Command {
     });
 
   program.command('exec')
-    .description('run a command in a running container; exits with its exit code')
+    .description('run a command in a running container, its output streamed; exits with its exit code (Ctrl-C ends it)')
     .argument('<container>', 'container name, id or unique id prefix')
     .argument('<cmd...>', 'command and arguments')
+    .option('-i, --interactive', 'forward stdin to the command (without it, the command reads /dev/null)')
+    .option('-t, --tty', 'give the command a terminal (with -i: an interactive shell, e.g. exec -it C sh)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
     .passThroughOptions()
     .action(async (container: string, cmd: string[], flags) => {

@@ -5,6 +5,8 @@
  * hosts asks for -H rather than guessing (a container on the wrong host is a silent
  * surprise, an error is not).
  */
+import { request } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { VxnetError, callJson, isUserError } from '@vxnet/common';
 import { resolveLab } from './context.js';
 import { EngineUnreachable, LabHostNotFound, NoEngine } from './errors.js';
@@ -58,6 +60,41 @@ export function engineCall<T>(target: EngineTarget, method: string, path: string
     timeoutMs,
     who: 'the engine',
     unreachable: (err) => new EngineUnreachable(target.url, err.message, err),
+  });
+}
+
+/**
+ * An HTTP upgrade to the engine (`Connection: Upgrade`, `Upgrade: tcp`) with a JSON
+ * body: resolves with the raw connection and the bytes that came with the 101 answer;
+ * throws the engine's VxnetError when it answers anything else, EngineUnreachable
+ * when it cannot be reached. No timeout: the stream lasts as long as its command.
+ */
+export function engineUpgrade(target: EngineTarget, path: string, body: unknown): Promise<{ socket: Duplex; head: Buffer }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      method: 'POST', path, socketPath: target.socketPath, agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    });
+    req.on('upgrade', (_res, socket, head) => {
+      socket.setTimeout(0);
+      resolve({ socket, head });
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let e: { code?: string; message?: string } | undefined;
+        try {
+          e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
+        } catch {
+          e = undefined;
+        }
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', res.statusCode ?? 0, e?.message ?? `the engine answered ${res.statusCode} to an upgrade`));
+      });
+    });
+    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
+    req.end(payload);
   });
 }
 

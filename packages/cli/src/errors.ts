@@ -15,3 +15,4 @@ export const ControllerUnreachable = defineError('VXNET_CONTROLLER_UNREACHABLE',
 export const TokenUnreadable = defineError('VXNET_TOKEN_UNREADABLE', 400, 'could not read the token for the controller at %s from %s (named by %s): %s');
 export const NoEngine = defineError('VXNET_NO_ENGINE', 400, 'no engine to talk to: %s');
 export const EngineUnreachable = defineError('VXNET_ENGINE_UNREACHABLE', 503, 'could not reach the engine at %s: %s');
+export const StreamBroken = defineError('VXNET_STREAM_BROKEN', 502, 'the connection to the engine at %s ended before the command did: %s');

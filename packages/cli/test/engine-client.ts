@@ -42,6 +42,8 @@ t.test('run arguments become the API request', async (t) => {
   });
   t.same(runRequest('sh', ['-c', 'true'], { rootfs: '/srv/root' }), { detach: false, rootfs: '/srv/root', cmd: ['sh', '-c', 'true'] }, 'with --rootfs every positional is the command');
   t.throws(() => runRequest(undefined, [], {}), /needs an image/);
+  t.same(runRequest('busybox', ['sh'], { interactive: true, tty: true }), { detach: false, tty: true, image: 'busybox', cmd: ['sh'] }, '-it asks for a terminal');
+  t.throws(() => runRequest('busybox', ['sh'], { interactive: true }), /run -i needs -t/);
   t.same(parseEnv(['A=1', 'B', 'C'], { B: 'two' }), ['A=1', 'B=two'], 'KEY alone takes the caller\'s value; unset is dropped');
   t.throws(() => parseEnv(['=x']), /name is empty/);
 });

@@ -37,7 +37,8 @@ export function callJson<T>(target: HttpTarget, method: string, path: string, bo
       path,
       ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
       ...(target.agent ? { agent: target.agent } : {}),
-      ...(opts.timeoutMs !== null ? { timeout: opts.timeoutMs } : {}),
+      // 0, not absent, for none: absent, Node's global agent applies its own 5 s socket timeout
+      timeout: opts.timeoutMs ?? 0,
       headers: {
         accept: 'application/json',
         ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),

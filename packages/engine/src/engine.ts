@@ -24,9 +24,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import type { ContainerView, ExecResult, LogChunk, RunRequest } from '@vxnet/common/api';
+import type { AttachRequest, ContainerView, ExecRequest, LogChunk, RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
@@ -34,8 +35,10 @@ import { readLogChunk } from './container/log-file.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NotConnected,
+  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected,
 } from './errors.js';
+import { ContainerConsole } from './exec/container-console.js';
+import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
@@ -68,6 +71,8 @@ export class Engine {
   /** Ids with a run, connect, disconnect or rm in flight: the endpoint reconcile leaves them alone. */
   private readonly busy = new Set<string>();
   private readonly reconciler: EndpointReconciler;
+  /** Terminals of the running containers that have one (`run -t`). */
+  private readonly consoles = new Map<string, ContainerConsole>();
   private monitor: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: EngineOptions) {
@@ -167,7 +172,8 @@ export class Engine {
     try {
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
-        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach ? KEEP_ALIVE : ['sh'],
+        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'],
+        ...(req.tty ? { tty: true } : {}),
         env: req.env ?? [],
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
@@ -273,27 +279,32 @@ export class Engine {
     });
   }
 
-  /** Run a command in a running container; output captured through files. */
-  async exec(ref: string, cmd: string[], env: string[] = []): Promise<ExecResult> {
+  /**
+   * Check an exec of `req` in running container `ref` (throws ContainerNotFound,
+   * ContainerNotRunning, InvalidArgument) and return what starts it on a connection
+   * carrying the exec frame stream (exec/exec-session.ts); that resolves with the exit code.
+   */
+  exec(ref: string, req: ExecRequest): (conn: Duplex, initial: Buffer) => Promise<number> {
     const rec = this.find(ref);
-    if (cmd.length === 0) throw new InvalidArgument(`could not exec in container "${rec.name}": no command given`);
+    const bad = (req.env ?? []).find((e) => e.indexOf('=') < 1);
+    if (bad !== undefined) throw new InvalidArgument(`could not exec in container "${rec.name}": invalid environment entry "${bad}": expected KEY=VALUE`);
     if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('exec in', rec.name);
-    const files = containerFiles(this.o.stateDir, rec.id);
-    const tag = randomBytes(6).toString('hex');
-    const out = join(files.dir, `exec-${tag}.out`);
-    const err = join(files.dir, `exec-${tag}.err`);
-    try {
-      const exitCode = await this.o.runc.execIn(rec.id, cmd, env, out, err);
-      return { exitCode, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') };
-    } finally {
-      for (const f of [out, err]) {
-        try {
-          unlinkSync(f);
-        } catch {
-          // not made
-        }
-      }
-    }
+    const log = this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name }, exec: { tty: req.tty === true } });
+    return (conn, initial) => runExecSession({ runc: this.o.runc, id: rec.id, dir: containerFiles(this.o.stateDir, rec.id).dir, req, conn, initial, log });
+  }
+
+  /**
+   * Check an attach to running container `ref`, which must have a terminal the engine
+   * holds (throws otherwise), and return what attaches a connection carrying the frame
+   * stream (exec/container-console.ts); that resolves when the client is gone.
+   */
+  attach(ref: string, req: AttachRequest): (conn: Duplex, initial: Buffer) => Promise<void> {
+    const rec = this.find(ref);
+    if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('attach to', rec.name);
+    const terminal = this.consoles.get(rec.id);
+    if (!terminal) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
+    if (req.rows && req.cols) terminal.resize(req.rows, req.cols);
+    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true);
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
@@ -423,6 +434,8 @@ export class Engine {
   }
 
   private alive(rec: ContainerRecord): boolean {
+    // a terminal's init is a zombie until its console reaps it and writes its exit code
+    if (this.consoles.get(rec.id)?.running) return true;
     return (rec.shim !== null && isAlive(rec.shim)) || (rec.init !== null && isAlive(rec.init));
   }
 
@@ -454,9 +467,17 @@ export class Engine {
   private async startProcess(rec: ContainerRecord): Promise<void> {
     const files = containerFiles(this.o.stateDir, rec.id);
     for (const f of [files.pid, files.exit, files.runcLog]) rmSync(f, { force: true });
+    const runFiles = { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog };
     let started;
     try {
-      started = await this.o.runc.run(rec.id, { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog });
+      if (rec.tty) {
+        const { console: terminal, pid } = await ContainerConsole.start(this.o.runc, rec.id, runFiles, this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } }));
+        this.consoles.set(rec.id, terminal);
+        const exited = terminal.exited.then(() => void this.consoles.delete(rec.id));
+        started = { shim: null, pid, exited };
+      } else {
+        started = await this.o.runc.run(rec.id, runFiles);
+      }
     } catch (err) {
       throw new ContainerStartFailed(rec.name, (err as Error).message, err);
     }

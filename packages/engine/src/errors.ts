@@ -20,3 +20,4 @@ export const ContainerRecordUnreadable = defineError('VXNET_CONTAINER_RECORD_UNR
   + 'or move %s out of %s to start without that container (its runc container and sandbox are then yours to remove; the engine removes its endpoints)');
 export const ContainersDirUnreadable = defineError('VXNET_CONTAINERS_DIR_UNREADABLE', 500,
   'could not list the containers in %s: %s; nothing was removed. Fix the directory (permissions, file system) and start the engine again');
+export const NoTerminal = defineError('VXNET_NO_TERMINAL', 409, 'could not attach to container "%s": %s');

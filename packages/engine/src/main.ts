@@ -8,6 +8,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError } from '@vxnet/common';
+import { native } from '@vxnet/netns';
 import { AgentClient } from './agent-client.js';
 import { buildApi } from './api/server.js';
 import { ENGINE_CONFIG } from './config.js';
@@ -19,6 +20,12 @@ import { Sandboxes } from './sandbox/sandbox.js';
 async function main(): Promise<void> {
   const cfg = daemonConfig('engine', ENGINE_CONFIG, process.argv.slice(2));
   if (cfg === undefined) return; // --help or --print-config: printed
+  // Processes on a terminal (exec -t, run -t) are started detached by runc (a console
+  // socket requires it): they are reparented to the nearest subreaper, which must be
+  // us to reap them for their exit codes (exec/reap.ts). Nothing else is expected to
+  // be orphaned to us (every shim and foreground runc waits for its child); anything
+  // that is stays a zombie until the engine exits.
+  native().setChildSubreaper();
   const log = createLogger({ name: 'vxnet-engine', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
   mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });
   const images = new ImageStore({ dir: cfg.imagesDir, busybox: cfg.busybox, log: log.child({ component: 'images' }) });

@@ -10,6 +10,7 @@ t.test('what runc 1.1 needs: absolute read-only root, no terminal, CAP_NET_RAW, 
   const s = buildSpec(input);
   t.same(s.root, { path: '/images/busybox/rootfs', readonly: true });
   t.equal(s.process.terminal, false);
+  t.equal(buildSpec({ ...input, terminal: true }).process.terminal, true, 'a terminal only when asked (run -t)');
   t.ok(DEFAULT_CAPABILITIES.includes('CAP_NET_RAW'));
   t.same((s.process.capabilities as { effective: string[] }).effective, DEFAULT_CAPABILITIES);
   t.same(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/netns/x' });

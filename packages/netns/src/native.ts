@@ -1,5 +1,5 @@
 /**
- * The native addon (packages/netns/native): the namespace syscalls Node
+ * The native addon (packages/netns/native): the namespace and terminal syscalls Node
  * lacks. Loaded lazily so that code which never enters a namespace (and tests that
  * skip without root) works when the addon has not been built.
  */
@@ -32,6 +32,32 @@ export interface NativeNs {
    * `path` (an existing empty file). The calling thread's namespace never changes.
    */
   createNetns(path: string): void;
+  /**
+   * A listening unix stream socket bound at `path` (which must not exist; at most 107
+   * bytes), close-on-exec. The caller closes the fd and unlinks the path.
+   */
+  listenUnix(path: string): number;
+  /**
+   * Accepts one connection on `listenFd` and receives one descriptor sent with
+   * SCM_RIGHTS (as runc does on its --console-socket). Waits on a worker thread, never
+   * on the event loop; rejects with code ETIMEDOUT after `timeoutMs`, ENODATA when the
+   * peer sent no descriptor. The received fd is close-on-exec and the caller's to close.
+   */
+  recvFd(listenFd: number, timeoutMs: number): Promise<number>;
+  /** ioctl(TIOCSWINSZ): the terminal's size in characters; its foreground process group gets SIGWINCH. */
+  setWinsize(fd: number, rows: number, cols: number): void;
+  /** fcntl(F_SETFL, O_NONBLOCK), on the open file (every fd for it). */
+  setNonBlocking(fd: number): void;
+  /** dup(2), close-on-exec: a second fd for the same open file, closed independently. */
+  dup(fd: number): number;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants of this process become its children. */
+  setChildSubreaper(): void;
+  /**
+   * waitpid(pid, WNOHANG): the exit code of child `pid` (128+N when killed by signal
+   * N) once it has exited, reaping it; null while it runs. Throws ECHILD when `pid` is
+   * not a child of this process.
+   */
+  reap(pid: number): number | null;
 }
 
 /** Built by `npm run build:native -w @vxnet/netns` (and the package's install script). */

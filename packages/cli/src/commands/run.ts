@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument } from '@vxnet/common';
-import type { ContainerView, LogChunk, RunRequest } from '@vxnet/common/api';
-import { engineCall, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
+import type { AttachRequest, ContainerView, LogChunk, RunRequest } from '@vxnet/common/api';
+import { attach } from '../attach.js';
+import { engineCall, engineUpgrade, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
 import { print } from '../output.js';
 
 export interface RunFlags {
@@ -15,6 +16,8 @@ export interface RunFlags {
   env?: string[];
   rootfs?: string;
   rm?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
 }
 
 /**
@@ -37,7 +40,9 @@ export function parseEnv(entries: readonly string[], env: NodeJS.ProcessEnv = pr
  * positional argument is the command.
  */
 export function runRequest(image: string | undefined, cmd: string[], flags: RunFlags): RunRequest {
+  if (flags.interactive && !flags.tty) throw new InvalidArgument('run -i needs -t: a container\'s input is its terminal (vxnet run -it … sh)');
   const req: RunRequest = { detach: Boolean(flags.detach) };
+  if (flags.tty) req.tty = true;
   let command = cmd;
   if (flags.rootfs !== undefined) {
     req.rootfs = resolve(flags.rootfs);
@@ -57,9 +62,11 @@ export function runRequest(image: string | undefined, cmd: string[], flags: RunF
 }
 
 /**
- * `vxnet [-H HOST] run [-d] [--name N] [--net NET]… [--ip A] [--alias A]… [--hostname H] [-e K=V]… [--rm] (IMAGE | --rootfs DIR) [CMD…]`
+ * `vxnet [-H HOST] run [-d] [-i] [-t] [--name N] [--net NET]… [--ip A] [--alias A]… [--hostname H] [-e K=V]… [--rm] (IMAGE | --rootfs DIR) [CMD…]`
  * Detached: prints the id. Attached: prints the container's output as it comes and
- * exits with its exit code (the container stays, as in docker, unless --rm).
+ * exits with its exit code (the container stays, as in docker, unless --rm). With -t
+ * the container runs on a terminal and the CLI attaches to it (-i: with our stdin, as
+ * an interactive shell); if the CLI goes away the container keeps running.
  */
 export async function runCommand(image: string | undefined, cmd: string[], flags: RunFlags, conn: EngineFlags): Promise<number> {
   const req = runRequest(image, cmd, flags);
@@ -69,8 +76,16 @@ export async function runCommand(image: string | undefined, cmd: string[], flags
     print(c.id);
     return 0;
   }
-  await followLogs(target, c.id, 0, true);
-  const { exitCode } = await engineCall<{ exitCode: number | null }>(target, 'POST', `/v1/containers/${seg(c.id)}/wait`, undefined, null);
+  let exitCode: number | null;
+  if (req.tty) {
+    const attachReq: AttachRequest = { stdin: Boolean(flags.interactive) };
+    if (process.stdout.isTTY) Object.assign(attachReq, { rows: process.stdout.rows, cols: process.stdout.columns });
+    const { socket, head } = await engineUpgrade(target, `/v1/containers/${seg(c.id)}/attach`, attachReq);
+    exitCode = await attach(socket, head, { url: target.url, stdin: attachReq.stdin === true, tty: true });
+  } else {
+    await followLogs(target, c.id, 0, true);
+    ({ exitCode } = await engineCall<{ exitCode: number | null }>(target, 'POST', `/v1/containers/${seg(c.id)}/wait`, undefined, null));
+  }
   if (flags.rm) await engineCall(target, 'DELETE', `/v1/containers/${seg(c.id)}?force=1`);
   return exitCode ?? 125;
 }

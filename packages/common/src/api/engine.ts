@@ -15,6 +15,11 @@ export interface RunRequest {
   cmd?: string[];
   /** Detached run: the default command then stays up until stopped. */
   detach?: boolean;
+  /**
+   * Run on a pseudo-terminal that the engine holds; attach to it with
+   * `POST /v1/containers/:ref/attach` (`vxnet run -it`). Its output is logged as well.
+   */
+  tty?: boolean;
   /** K=V entries. */
   env?: string[];
   hostname?: string;
@@ -62,10 +67,65 @@ export interface ContainerView {
   finishedAt: string | null;
 }
 
-export interface ExecResult {
+/**
+ * `exec`: the JSON body of `POST /v1/containers/:ref/exec`, sent as an HTTP upgrade
+ * (`Connection: Upgrade`, `Upgrade: tcp`, `Content-Length`, like docker's attach).
+ *
+ * The engine checks the request and the container first: a bad one gets an ordinary
+ * JSON error answer ({code, message}, its HTTP status) and no upgrade. Otherwise it
+ * answers `101 Switching Protocols` and the connection becomes a bidirectional stream
+ * of frames (exec-stream.ts encodes and decodes them):
+ *
+ *     +--------+--------+--------+--------+--------+=========+
+ *     |  type  |   payload length, uint32 big-endian | payload |
+ *     +--------+--------+--------+--------+--------+=========+
+ *
+ *   type  name       from    payload
+ *   0     stdin      client  bytes for the process's stdin (ignored without `stdin`)
+ *   1     stdout     engine  bytes the process wrote to stdout (with a TTY: everything it wrote)
+ *   2     stderr     engine  bytes the process wrote to stderr (never with a TTY: the terminal merges them)
+ *   3     exit       engine  JSON {exitCode}; the last frame, then the engine closes the connection
+ *   4     stdin-eof  client  empty: close the process's stdin
+ *   5     resize     client  uint16 rows, uint16 cols, big-endian (TTY only; ignored otherwise)
+ *   6     signal     client  a signal name in ASCII ("INT", "TERM", "KILL"): sent to the
+ *                            process's process group, as a terminal sends Ctrl-C
+ *
+ * The exec belongs to its connection: when the client goes away before the exit frame,
+ * the engine kills the process's process group (SIGKILL). Payloads are at most 1 MiB.
+ */
+export interface ExecRequest {
+  /** Command and arguments (never interpreted by a shell). */
+  cmd: string[];
+  /** K=V entries added to the container's environment. */
+  env?: string[];
+  /** Forward the client's stdin (stdin frames); otherwise the process reads /dev/null. */
+  stdin?: boolean;
+  /** Run the process on a pseudo-terminal: one output stream, Ctrl-C and job control work, window size. */
+  tty?: boolean;
+  /** Initial terminal size in characters (TTY only). */
+  rows?: number;
+  cols?: number;
+}
+
+/**
+ * `attach` to a container run with a TTY: the JSON body of `POST
+ * /v1/containers/:ref/attach`, an HTTP upgrade to the same frame stream as exec's. The
+ * engine first sends the container's recent output (up to 64 KiB: the prompt that
+ * came before the client), then output as it comes; stdin (with `stdin`), resize and
+ * signal frames go to the container's terminal; the exit frame comes when the
+ * container ends. A client that leaves leaves the container running.
+ */
+export interface AttachRequest {
+  stdin?: boolean;
+  /** The client's terminal size, applied at once. */
+  rows?: number;
+  cols?: number;
+}
+
+/** The `exit` frame's payload. */
+export interface ExecExit {
+  /** The process's exit code, 128+N when killed by signal N; 255 when it could not be started or its end was not seen. */
   exitCode: number;
-  stdout: string;
-  stderr: string;
 }
 
 export interface LogChunk {

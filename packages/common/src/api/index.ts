@@ -3,3 +3,4 @@ export * from './names.js';
 export * from './agent.js';
 export * from './engine.js';
 export * from './controller.js';
+export * from './exec-stream.js';

@@ -7,7 +7,8 @@
  *   POST   /v1/containers/:ref/start
  *   POST   /v1/containers/:ref/stop             {timeout?: seconds}
  *   POST   /v1/containers/:ref/wait             -> {exitCode} once not running
- *   POST   /v1/containers/:ref/exec             {cmd, env?} -> {exitCode, stdout, stderr}
+ *   POST   /v1/containers/:ref/exec             ExecRequest, HTTP upgrade -> exec frame stream (exec-upgrade.ts)
+ *   POST   /v1/containers/:ref/attach           AttachRequest, HTTP upgrade -> the same stream, to a container's terminal
  *   GET    /v1/containers/:ref/logs?offset=N    -> {data (base64), offset, running}
  *   DELETE /v1/containers/:ref?force=1
  *   POST   /v1/containers/:ref/networks         {network, aliases?, ip?}
@@ -18,6 +19,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
 import type { RunRequest } from '@vxnet/common/api';
 import type { Engine } from '../engine.js';
+import { serveUpgrades } from './exec-upgrade.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;
@@ -30,6 +32,7 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
     return reply.code(answer.statusCode).send(answer.body);
   });
 
+  serveUpgrades(app.server, engine, log.child({ component: 'api' }));
   app.get('/v1/health', async () => ({ ok: true, host }));
 
   app.post<{ Body: RunRequest }>('/v1/containers', {
@@ -38,7 +41,7 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
         type: 'object', additionalProperties: false,
         properties: {
           name: { type: 'string' }, image: { type: 'string', minLength: 1 }, rootfs: { type: 'string', pattern: '^/' }, cmd: strings,
-          detach: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
+          detach: { type: 'boolean' }, tty: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
         },
       },
     },
@@ -51,9 +54,6 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
     schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { timeout: { type: 'integer', minimum: 0 } } } },
   }, async (req) => engine.stop(req.params.ref, req.body?.timeout ?? 10));
   app.post<{ Params: { ref: string } }>('/v1/containers/:ref/wait', async (req) => ({ exitCode: await engine.wait(req.params.ref) }));
-  app.post<{ Params: { ref: string }; Body: { cmd: string[]; env?: string[] } }>('/v1/containers/:ref/exec', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['cmd'], properties: { cmd: { ...strings, minItems: 1 }, env: strings } } },
-  }, async (req) => engine.exec(req.params.ref, req.body.cmd, req.body.env ?? []));
   app.get<{ Params: { ref: string }; Querystring: { offset?: string } }>('/v1/containers/:ref/logs', async (req) =>
     engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0));
   app.delete<{ Params: { ref: string }; Querystring: { force?: string } }>('/v1/containers/:ref', async (req) =>

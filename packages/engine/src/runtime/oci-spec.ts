@@ -1,6 +1,6 @@
 /**
  * The OCI runtime config (config.json) of a container, as runc 1.1 wants it
- * (shared/notes/kernel.md): absolute root.path, terminal off (stdio are files),
+ * (shared/notes/kernel.md): absolute root.path, terminal off (stdio are files) unless asked for,
  * CAP_NET_RAW in the capability sets (busybox ping uses raw sockets only), the
  * network namespace joined by path (the sandbox made before the container), and the
  * per-container /etc files bind-mounted read-only over the read-only image.
@@ -22,6 +22,8 @@ export interface SpecInput {
   /** K=V entries, PATH and HOSTNAME added when absent. */
   env: string[];
   hostname: string;
+  /** A pseudo-terminal for the process (runc then needs --console-socket). */
+  terminal?: boolean;
   /** Network namespace to join; null = no network namespace of its own (the engine's, i.e. --net host). */
   netnsPath: string | null;
   /** Host files bind-mounted read-only at /etc/hosts, /etc/resolv.conf, /etc/hostname. */
@@ -47,7 +49,7 @@ export function buildSpec(s: SpecInput): OciSpec {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: s.terminal === true,
       user: { uid: 0, gid: 0 },
       args: s.args,
       env,

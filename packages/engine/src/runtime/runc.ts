@@ -11,7 +11,7 @@
  * runc writes --pid-file only once the container process runs, so the file's
  * appearance is the "running" signal.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { recordProcess, type Logger, type ProcessRecord } from '@vxnet/common';
@@ -126,6 +126,21 @@ export class Runc implements ContainerRuntime {
     }
   }
 
+  /**
+   * Start container `id` on a pseudo-terminal: runc sends the pty master to
+   * `consoleSocket` and detaches (`-d`, which runc requires with a console socket).
+   * Resolves once the container process runs; it is then reparented to the nearest
+   * subreaper, and its runc state stays after it exits (delete() removes it). Throws
+   * RuncFailed with runc's message when it cannot start.
+   *
+   * Equivalent to: runc --root R run -d --console-socket S --bundle B --pid-file P ID
+   */
+  async runDetached(id: string, files: Pick<RunFiles, 'bundle' | 'pidFile' | 'runcLog'>, consoleSocket: string): Promise<void> {
+    const r = await this.exec(['--log', files.runcLog, '--log-format', 'json', 'run', '-d', '--console-socket', consoleSocket,
+      '--bundle', files.bundle, '--pid-file', files.pidFile, id]);
+    if (r.code !== 0) throw new RuncFailed('run', (lastRuncError(files.runcLog) ?? runcMessage(r.stderr)).replace(/^runc run failed: /, ''));
+  }
+
   /** Send a signal to the container's init. Not running / absent is success. Equivalent to: runc kill ID SIG */
   async kill(id: string, signal: string): Promise<void> {
     const r = await this.exec(['kill', id, signal]);
@@ -142,36 +157,45 @@ export class Runc implements ContainerRuntime {
   }
 
   /**
-   * Run a process in the running container `id` with stdout/stderr to files (files,
-   * not pipes, so a background process left by the command cannot hold our reads
-   * open). Resolves with its exit code (128+N when killed by signal N; runc's own
-   * failures are 255 with the reason in `errFile`).
+   * Start a process in the running container `id`; runc writes its pid (in our pid
+   * namespace) to `o.pidFile` once it runs. The process leads its own session and
+   * process group (runc's nsexec calls setsid), so signalling `-pid` reaches it and
+   * its children, as a terminal's Ctrl-C does.
    *
-   * Equivalent to: runc exec [--env K=V]… ID CMD… >OUT 2>ERR
+   * Without a console socket runc stays in the foreground: the child's stdio are
+   * pipes that runc relays to and from the process (stdin only with `o.stdin`, else
+   * /dev/null), and it exits with the process's exit code (128+N after signal N; 255
+   * when the process could not be started, e.g. no such command, its reason on stderr).
+   * Pipes, unlike a container's log files, end only when every holder closes them: a
+   * background process that the command leaves holding its stdout keeps the exec open
+   * until it ends or is killed with the process group (as docker's exec does).
+   *
+   * With `o.consoleSocket` the process gets a pseudo-terminal and runc detaches
+   * (`-d`, which runc requires with a console socket): it sends the pty master to the
+   * socket, exits 0 once the process runs (non-zero with its reason on stderr
+   * otherwise), and the process is reparented to the nearest subreaper.
+   *
+   * Equivalent to: runc exec [-d -t --console-socket S] --pid-file P [--env K=V]… ID CMD…
    */
-  execIn(id: string, cmd: string[], env: string[], outFile: string, errFile: string): Promise<number> {
-    const out = openSync(outFile, 'w');
-    const err = openSync(errFile, 'w');
-    try {
-      const args = [...this.base(), 'exec', ...env.flatMap((e) => ['--env', e]), id, ...cmd];
-      const child = spawn(this.o.binary, args, { stdio: ['ignore', out, err] });
-      return new Promise((resolve, reject) => {
-        child.on('error', reject);
-        child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
-      });
-    } finally {
-      closeSync(out);
-      closeSync(err);
-    }
+  execProcess(id: string, cmd: string[], o: ExecProcessOptions): ChildProcess {
+    const tty = o.consoleSocket !== undefined ? ['-d', '-t', '--console-socket', o.consoleSocket] : [];
+    const args = [...this.base(), 'exec', ...tty, '--pid-file', o.pidFile, ...o.env.flatMap((e) => ['--env', e]), id, ...cmd];
+    // its own session: a Ctrl-C aimed at an engine run in a terminal does not reach it
+    return spawn(this.o.binary, args, { stdio: [o.stdin && !tty.length ? 'pipe' : 'ignore', tty.length ? 'ignore' : 'pipe', 'pipe'], detached: true });
   }
 }
 
-function signalNumber(sig: NodeJS.Signals): number {
-  const n: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
-  return n[sig] ?? 0;
+export interface ExecProcessOptions {
+  /** K=V entries added to the container's environment. */
+  env: string[];
+  pidFile: string;
+  /** Relay the child's stdin to the process (pipes only). */
+  stdin: boolean;
+  /** Give the process a pseudo-terminal whose master runc sends to this unix socket. */
+  consoleSocket?: string;
 }
 
-function readPid(file: string): number | undefined {
+export function readPid(file: string): number | undefined {
   try {
     const n = Number(readFileSync(file, 'utf8').trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;

@@ -3,7 +3,8 @@
  * engine's unit tests with a fake. Container ids are the engine's 64-hex ids; the
  * runtime keeps its state of container `id` under its own private root only.
  */
-import type { RunFiles, Started } from './runc.js';
+import type { ChildProcess } from 'node:child_process';
+import type { ExecProcessOptions, RunFiles, Started } from './runc.js';
 
 export interface ContainerRuntime {
   /**
@@ -16,6 +17,15 @@ export interface ContainerRuntime {
   kill(id: string, signal: string): Promise<void>;
   /** Remove the runtime's state of `id`, killing it first if needed. Idempotent: absent is success. */
   delete(id: string): Promise<void>;
-  /** Run `cmd` in the running container `id`, output to the two files; resolves with its exit code. */
-  execIn(id: string, cmd: string[], env: string[], outFile: string, errFile: string): Promise<number>;
+  /**
+   * Start container `id` on a pseudo-terminal whose master the runtime sends to the
+   * unix socket `consoleSocket`; resolves once the process runs (it is then reparented
+   * to the nearest subreaper). Throws RuncFailed when it cannot start.
+   */
+  runDetached(id: string, files: Pick<RunFiles, 'bundle' | 'pidFile' | 'runcLog'>, consoleSocket: string): Promise<void>;
+  /**
+   * Start `cmd` in the running container `id` (on pipes, or on a terminal with
+   * `o.consoleSocket`); the returned child is the runtime's own process (see runc.ts).
+   */
+  execProcess(id: string, cmd: string[], o: ExecProcessOptions): ChildProcess;
 }

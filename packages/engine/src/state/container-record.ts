@@ -52,7 +52,9 @@ export interface ContainerRecord {
   netnsPath: string | null;
   endpoints: ContainerEndpoint[];
   status: ContainerStatus;
-  /** The shim (sh waiting on foreground `runc run`) and the container's init, while running. */
+  /** Runs on a terminal that the engine holds (exec/container-console.ts); absent in records older than `run -t`. */
+  tty?: boolean;
+  /** The shim (sh waiting on foreground `runc run`; none with a TTY) and the container's init, while running. */
   shim: ProcessRecord | null;
   init: ProcessRecord | null;
   exitCode: number | null;

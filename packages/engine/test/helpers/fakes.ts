@@ -150,8 +150,12 @@ export class FakeRuntime implements ContainerRuntime {
     this.state.delete(id);
   }
 
-  execIn(): Promise<number> {
-    return Promise.resolve(0);
+  runDetached(): Promise<void> {
+    return Promise.reject(new Error('the fake runtime has no terminals'));
+  }
+
+  execProcess(): ChildProcess {
+    throw new Error('the fake runtime does not exec');
   }
 
   /** Kill every process it started (teardown). */
