@@ -29,4 +29,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# the namespace package's native addon: rebuilt when its source is newer than the build
+addon=packages/netns/native/build/Release/vxnet_native.node
+if [ ! -f "$addon" ] || [ packages/netns/native/vxnet_native.cc -nt "$addon" ] || [ packages/netns/native/binding.gyp -nt "$addon" ]; then
+  echo "bootstrap: building the native addon"
+  npm run --silent build:native -w @vxnet/netns >/dev/null
+fi
+
 npx --no-install tsc -b
