@@ -104,7 +104,7 @@ async function inner(hostNs: string): Promise<void> {
       spawnDaemon({
         command: process.execPath,
         args: [
-          AGENT, '--host', 'h0', '--store', etcd!.endpoint, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
+          AGENT, '--host', 'h0', '--store', etcd!.storeUrl, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
           '--state-dir', join(tmp, `state-${tag}`), '--socket', sock, '--dns-upstream', '', '--log-file', join(tmp, `agent-${tag}.log`),
         ],
         logFile: join(tmp, `agent-${tag}.out`),

@@ -59,7 +59,7 @@ if (!isRoot) {
   t.test('the lab starts each daemon with --config and default settings only', async (t) => {
     const s = state();
     for (const h of s.hosts) {
-      t.same(Object.keys(JSON.parse(readFileSync(h.agent.config, 'utf8'))).sort(), ['dnsUpstreams', 'storeEndpoints'], `${h.name}: agent config holds only site settings`);
+      t.same(Object.keys(JSON.parse(readFileSync(h.agent.config, 'utf8'))).sort(), ['dnsUpstreams', 'store'], `${h.name}: agent config holds only site settings`);
       t.same(JSON.parse(readFileSync(h.engine.config, 'utf8')), {}, `${h.name}: engine config is empty (all defaults)`);
       for (const d of [h.agent, h.engine]) {
         const cmdline = readFileSync(`/proc/${d.process!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);

@@ -6,15 +6,13 @@
  */
 import { hostname, networkInterfaces } from 'node:os';
 import {
-  DEFAULT_STORE_PREFIX, absolutePath, absolutePathOrNull, hostName, logLevel, parseIpv4, storeEndpoints, storePrefix, type ConfigSchema,
+  STORE_CONFIG, absolutePath, absolutePathOrNull, hostName, logLevel, parseIpv4, type ConfigSchema, type StoreConfig,
 } from '@vxnet/common';
 import { formatUpstream, parseUpstream, upstreamsFromResolvConf } from './dns/upstreams.js';
 
-export interface AgentConfig {
+export interface AgentConfig extends StoreConfig {
   /** This host's name in the store (`hosts/<host>`). */
   host: string;
-  storeEndpoints: string[];
-  storePrefix: string;
   underlayIp: string;
   underlayInterface: string;
   /** Liveness lease TTL, seconds. */
@@ -35,8 +33,7 @@ export interface AgentConfig {
 
 export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
   host: { type: 'string', default: () => hostname(), env: 'VXNET_HOST_NAME', flag: 'host', doc: 'name of this host in the cluster (default: the system host name)', validate: hostName },
-  storeEndpoints: { type: 'string[]', default: ['http://127.0.0.1:2379'], env: 'VXNET_STORE_ENDPOINTS', flag: 'store', doc: 'etcd client URLs', validate: storeEndpoints },
-  storePrefix: { type: 'string', default: DEFAULT_STORE_PREFIX, env: 'VXNET_STORE_PREFIX', flag: 'store-prefix', doc: 'prefix of every vxnet key in etcd', validate: storePrefix },
+  ...STORE_CONFIG,
   underlayIp: {
     type: 'string', default: () => detectUnderlay()?.ip ?? '', env: 'VXNET_UNDERLAY_IP', flag: 'underlay-ip',
     doc: 'IPv4 address other hosts reach this one on; VXLAN packets come from it (default: the first non-loopback IPv4 address)',

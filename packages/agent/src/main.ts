@@ -7,8 +7,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRtNetlink } from 'netlink';
-import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError, keys } from '@vxnet/common';
-import { EtcdStore } from '@vxnet/common/etcd';
+import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError, keys, openStore } from '@vxnet/common';
 import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
 import { AGENT_CONFIG } from './config.js';
@@ -38,7 +37,7 @@ async function main(): Promise<void> {
   if (cfg === undefined) return; // --help or --print-config: printed
   const upstreams = cfg.dnsUpstreams.map((u) => parseUpstream(u) as Upstream); // validated by the schema
   const log = createLogger({ name: 'vxnet-agent', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) }).child({ host: cfg.host });
-  const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log });
+  const store = await openStore(cfg, log);
   const k = keys(cfg.storePrefix);
   const leases = new LeaseManager({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, ttlSeconds: cfg.subnetLeaseTtl, renewMarginSeconds: cfg.renewMargin,

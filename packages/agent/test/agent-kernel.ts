@@ -74,7 +74,7 @@ if (skip) {
   const runBinary = () =>
     new Promise<{ code: number | null; stderr: string }>((resolve) => {
       const child = spawn('nsenter', [`--net=${netnsPath(host.ns)}`, process.execPath, AGENT_BIN,
-        '--host', 'h1', '--store', etcd.endpoint, '--store-prefix', `/${prefix}/`, '--underlay-ip', host.underlayIp, '--underlay-interface', 'eth0',
+        '--host', 'h1', '--store', etcd.storeUrl, '--store-prefix', `/${prefix}/`, '--underlay-ip', host.underlayIp, '--underlay-interface', 'eth0',
         '--state-dir', dir, '--socket', join(dir, 'agent.sock'), '--log-file', join(dir, 'agent.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -7,13 +7,17 @@ import { AGENT_CONFIG } from '../src/config.js';
 const BIN = fileURLToPath(new URL('../../bin/vxnet-agent.js', import.meta.url));
 
 t.test('vxnet-agent --print-config: defaults < file < environment < flags', async (t) => {
-  const r = runDaemonBin(BIN, { host: 'h1', storeEndpoints: ['http://192.0.2.1:2379'], livenessTtl: 20, dnsUpstreams: [] },
+  const r = runDaemonBin(BIN, { host: 'h1', store: 'etcd://192.0.2.1:2379', livenessTtl: 20, dnsUpstreams: [] },
     ['--print-config', '--underlay-ip', '192.0.2.10', '--underlay-interface', 'eth9', '--liveness-ttl', '30'], { VXNET_LIVENESS_TTL: '25', VXNET_STATE_DIR: '/srv/vxnet/agent' });
   t.equal(r.code, 0, r.stderr);
   t.same(JSON.parse(r.stdout), {
     host: 'h1',
-    storeEndpoints: ['http://192.0.2.1:2379'],
+    store: 'etcd://192.0.2.1:2379',
     storePrefix: '/vxnet/',
+    storeCa: null,
+    storeCert: null,
+    storeKey: null,
+    storePasswordFile: null,
     underlayIp: '192.0.2.10',
     underlayInterface: 'eth9',
     livenessTtl: 30,

@@ -36,11 +36,12 @@ function build(): Command {
   const labName = (flags: { name?: string }) => flags.name ?? (program.opts().lab as string | undefined);
 
   lab.command('up')
-    .description('create a lab: hosts on an underlay switch, and etcd; it becomes the current lab')
+    .description('create a lab: hosts on an underlay switch, and a store (etcd or Redis); it becomes the current lab')
     .option('--name <name>', 'lab name', 'lab')
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
     .option('--dns-upstream <ip[:port],...>', 'DNS servers the agents forward other names to (default: none; lab hosts reach nothing outside the lab)')
+    .option('--store <kind>', 'the store the lab runs: etcd or redis', 'etcd')
     .option('--json', 'print the lab status as JSON')
     .action(async (flags) => {
       const { labUpCommand } = await import('./commands/lab-up.js');
@@ -48,7 +49,7 @@ function build(): Command {
     });
 
   lab.command('status')
-    .description('show a lab: hosts, addresses, etcd; exits 1 when something is missing')
+    .description('show a lab: hosts, addresses, the store; exits 1 when something is missing')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('--json', 'print JSON')
     .action(async (flags) => {

@@ -19,7 +19,7 @@ const host = (name: string) => ({
 });
 const lab = (name: string, hosts: string[]): LabState => ({
   name, phase: 'up', createdAt: '', underlay: '192.0.2.0/24', mtu: 1500, netnsPrefix: `vx-${name}.`, switchNetns: '', namespaces: [],
-  hosts: hosts.map(host), store: { kind: 'etcd', netns: '', underlayIp: '', endpoints: [], dataDir: '', logFile: '' },
+  hosts: hosts.map(host), store: { kind: 'etcd', netns: '', underlayIp: '', url: '', endpoints: [], dataDir: '', logFile: '' },
   controller: { name: 'ctl', netns: '', underlayIp: '', dir: '', ...daemon(''), url: '', tcpUrl: '', tokenFile: '' },
 });
 writeLabState(lab('three', ['h1', 'h2', 'h3']));

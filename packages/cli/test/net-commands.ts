@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const logFile = join(dir, `${name}.log`);
     const proc = spawnDaemon({
       command: process.execPath,
-      args: [CONTROLLER, '--store', (etcd as TestEtcd).endpoint, '--socket', socket, '--underlay', '192.0.2.0/24', ...extra],
+      args: [CONTROLLER, '--store', (etcd as TestEtcd).storeUrl, '--socket', socket, '--underlay', '192.0.2.0/24', ...extra],
       logFile,
       env: cleanEnv(),
     });

@@ -11,8 +11,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createLogger, daemonConfig, isUserError, keys, parseCidr } from '@vxnet/common';
-import { EtcdStore } from '@vxnet/common/etcd';
+import { createLogger, daemonConfig, isUserError, keys, openStore, parseCidr } from '@vxnet/common';
 import { build, type AppOptions } from './app.js';
 import { CONTROLLER_CONFIG } from './config.js';
 import { loadOrCreateToken } from './token-file.js';
@@ -29,7 +28,7 @@ async function main(): Promise<void> {
     if (loaded.created) log.info({ tokenFile: cfg.tokenFile }, 'generated the token of the TCP listener');
     if (loaded.mode & 0o077) log.warn({ tokenFile: cfg.tokenFile, mode: loaded.mode.toString(8) }, 'the token file is readable by other users than its owner (chmod 600 it)');
   }
-  const store = new EtcdStore({ endpoints: cfg.storeEndpoints, logger: log.child({ component: 'store' }) });
+  const store = await openStore(cfg, log.child({ component: 'store' }));
   const shared: Omit<AppOptions, 'logger'> = {
     store,
     keys: keys(cfg.storePrefix),
@@ -65,7 +64,7 @@ async function main(): Promise<void> {
     await remote.listen({ host: cfg.listen.slice(0, i), port: Number(cfg.listen.slice(i + 1)) });
     if (cfg.insecure) log.warn({ listen: cfg.listen }, 'TCP listener without a token (--insecure): anyone who reaches it can change the cluster');
   }
-  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.storeEndpoints, tcpAuth: cfg.listen ? !cfg.insecure : null }, 'controller serving');
+  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.store, tcpAuth: cfg.listen ? !cfg.insecure : null }, 'controller serving');
 
   let stopping = false;
   const stop = async (signal: string) => {

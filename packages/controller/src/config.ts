@@ -2,12 +2,9 @@
  * Controller configuration: its schema for the common loader (defaults < file <
  * VXNET_* environment < flags; one error listing every problem; frozen).
  */
-import { DEFAULT_STORE_PREFIX, absolutePath, absolutePathOrNull, between, cidr, cidrList, logLevel, storeEndpoints, storePrefix, type ConfigSchema } from '@vxnet/common';
+import { STORE_CONFIG, absolutePath, absolutePathOrNull, between, cidr, cidrList, logLevel, type ConfigSchema, type StoreConfig } from '@vxnet/common';
 
-export interface ControllerConfig {
-  /** etcd client URLs. */
-  storeEndpoints: string[];
-  storePrefix: string;
+export interface ControllerConfig extends StoreConfig {
   /** TCP address to serve on, "host:port", or null. */
   listen: string | null;
   /** Unix socket path to serve on, or null. */
@@ -29,8 +26,7 @@ export interface ControllerConfig {
 }
 
 export const CONTROLLER_CONFIG: ConfigSchema<ControllerConfig> = {
-  storeEndpoints: { type: 'string[]', default: ['http://127.0.0.1:2379'], env: 'VXNET_STORE_ENDPOINTS', flag: 'store', doc: 'etcd client URLs', validate: storeEndpoints },
-  storePrefix: { type: 'string', default: DEFAULT_STORE_PREFIX, env: 'VXNET_STORE_PREFIX', flag: 'store-prefix', doc: 'prefix of every vxnet key in etcd', validate: storePrefix },
+  ...STORE_CONFIG,
   listen: {
     type: 'string|null', default: null, env: 'VXNET_LISTEN', flag: 'listen', doc: 'TCP address to serve remote CLIs on, host:port (port 7070 by convention)',
     validate: (v) => (v === null || /^[^\s:]+:[0-9]{1,5}$/.test(v) ? undefined : 'must be host:port'),

@@ -47,7 +47,7 @@ if (missing) {
     await rm(dir, { recursive: true, force: true });
   });
   etcd = await startTestEtcd('vxnet-controller-bin');
-  const endpoint = etcd.endpoint;
+  const endpoint = etcd.storeUrl;
 
   /** Start the controller; resolves when it answers on its socket, or with its exit. */
   async function start(name: string, extra: string[]): Promise<Started> {
@@ -84,7 +84,7 @@ if (missing) {
     const seeded = await unixJson(c.socket, 'POST', '/v1/networks', { name: 'n0', subnet: '10.60.0.0/16' });
     t.equal(seeded.status, 201, 'the socket needs no token');
 
-    const store = new EtcdStore({ endpoints: [endpoint] });
+    const store = new EtcdStore({ endpoints: [etcd.endpoint] });
     t.teardown(() => store.close());
     const snapshot = async () => (await store.list(keys('/auth/').prefix)).items.map((kv) => [kv.key, kv.value, kv.modRevision]);
     const before = await snapshot();

@@ -5,12 +5,16 @@ import { runDaemonBin } from '@vxnet/common/testing';
 const BIN = fileURLToPath(new URL('../../bin/vxnet-controller.js', import.meta.url));
 
 t.test('vxnet-controller --print-config: defaults < file < environment < flags', async (t) => {
-  const r = runDaemonBin(BIN, { listen: '0.0.0.0:7070', storeEndpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'], logLevel: 'warn' },
+  const r = runDaemonBin(BIN, { listen: '0.0.0.0:7070', store: 'etcd://192.0.2.1:2379,192.0.2.2:2379', logLevel: 'warn' },
     ['--print-config', '--underlay', '192.0.2.0/24', '--log-level', 'debug'], { VXNET_INSECURE: 'true', VXNET_DEFAULT_BLOCK_LENGTH: '20' });
   t.equal(r.code, 0, r.stderr);
   t.same(JSON.parse(r.stdout), {
-    storeEndpoints: ['http://192.0.2.1:2379', 'http://192.0.2.2:2379'],
+    store: 'etcd://192.0.2.1:2379,192.0.2.2:2379',
     storePrefix: '/vxnet/',
+    storeCa: null,
+    storeCert: null,
+    storeKey: null,
+    storePasswordFile: null,
     listen: '0.0.0.0:7070',
     socket: '/run/vxnet/controller.sock',
     tokenFile: '/var/lib/vxnet/controller/token',

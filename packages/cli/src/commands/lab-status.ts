@@ -20,7 +20,7 @@ export function printStatus(s: LabStatus): void {
   ])));
   out.push('');
   out.push(table(['SERVICE', 'ENDPOINT', 'PID', 'STATE'], [
-    ['etcd', s.store.endpoints.join(','), String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped'],
+    [s.store.kind, s.store.url, String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped'],
     ['controller', `${s.controller.tcpUrl} ${s.controller.url}`, String(s.controller.pid ?? '-'), s.controller.running ? 'running' : 'stopped'],
   ]));
   for (const p of s.problems) out.push(`problem: ${p}`);

@@ -1,5 +1,6 @@
 import { InvalidArgument, type Logger } from '@vxnet/common';
 import { DEFAULT_HOSTS, DEFAULT_UNDERLAY, labUp } from '../lab/lab.js';
+import type { LabStoreKind } from '../lab/lab-state.js';
 import { printJson } from '../output.js';
 import { printStatus } from './lab-status.js';
 import { labStatus } from '../lab/lab.js';
@@ -9,6 +10,7 @@ export interface LabUpFlags {
   hosts?: string;
   underlay?: string;
   dnsUpstream?: string;
+  store?: string;
   json?: boolean;
 }
 
@@ -17,7 +19,10 @@ export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<numb
   const hostsText = flags.hosts ?? String(DEFAULT_HOSTS);
   if (!/^[0-9]+$/.test(hostsText)) throw new InvalidArgument(`invalid --hosts "${hostsText}": expected a whole number of hosts, at least 1`);
   const started = Date.now();
-  const state = await labUp({ name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY, ...(flags.dnsUpstream ? { dnsUpstream: flags.dnsUpstream } : {}) }, log);
+  const state = await labUp({
+    name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY, ...(flags.dnsUpstream ? { dnsUpstream: flags.dnsUpstream } : {}),
+    ...(flags.store ? { store: flags.store as LabStoreKind } : {}),
+  }, log);
   const status = labStatus(state.name);
   if (flags.json) {
     printJson(status);

@@ -40,6 +40,10 @@ export interface LabHost extends LabMachine {
   engine: LabDaemon;
 }
 
+/** The store a lab runs: etcd (the default) or Redis. */
+export type LabStoreKind = 'etcd' | 'redis';
+export const LAB_STORE_KINDS: readonly LabStoreKind[] = ['etcd', 'redis'];
+
 export interface LabState {
   name: string;
   phase: LabPhase;
@@ -57,10 +61,15 @@ export interface LabState {
   namespaces: string[];
   hosts: LabHost[];
   store: {
-    kind: 'etcd';
+    kind: LabStoreKind;
     netns: string;
     underlayIp: string;
+    /** The store URL the daemons are given (their `store` setting). */
+    url: string;
+    /** Where it answers: etcd client URLs (for etcdctl), or the Redis URL. */
     endpoints: string[];
+    /** Redis: the file holding its password (mode 0600), given to the daemons as storePasswordFile. */
+    passwordFile?: string;
     dataDir: string;
     logFile: string;
     process?: ProcessRecord;

@@ -1,13 +1,15 @@
 /**
  * The lab: a whole vxnet cluster on one machine. Simulated hosts are network
  * namespaces joined by veths to an underlay switch (a bridge in a namespace of its
- * own, so no lab link ever appears in the root namespace); etcd runs in one more
- * namespace on the same underlay.
+ * own, so no lab link ever appears in the root namespace); the store (etcd, or Redis
+ * with `--store redis`) runs in one more namespace on the same underlay.
  *
- *   vx-<lab>.sw     br0, with one port p-<host> per host, p-etcd and p-ctl
+ *   vx-<lab>.sw     br0, with one port p-<host> per host, p-store and p-ctl
  *   vx-<lab>.h1     eth0 = <underlay>.1 (h2 = .2, ...): a machine (machine.ts) running
  *                   an agent and an engine with their default settings
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
+ *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
+ *                   with fsync always, as docs/deploy.md asks of a real site)
  *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
  *                   (bearer token) and on /run/vxnet/controller.sock for the CLI
  *
@@ -15,28 +17,31 @@
  * several labs can be up at once, even on the same underlay CIDR; the daemons' own
  * namespaces live in their machine's /run/netns and never meet another machine's.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
-  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, stopProcess,
-  waitEtcdHealthy, type Logger, type ProcessRecord,
+  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess,
+  waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
 import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
-import { labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabState } from './lab-state.js';
+import { LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabState, type LabStoreKind } from './lab-state.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 
 export const DEFAULT_UNDERLAY = '192.0.2.0/24';
 export const DEFAULT_HOSTS = 3;
 const LAB_NAME = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
-/** Underlay addresses kept for the lab's own services: etcd now, the controller next. */
+/** Underlay addresses kept for the lab's own services: the store and the controller. */
 const RESERVED_ADDRESSES = 2;
 const UNDERLAY_MTU = 1500;
 const CONTROLLER_PORT = 7070;
+const ETCD_PORT = 2379;
+const REDIS_PORT = 6379;
 
 export interface LabUpOptions {
   name: string;
@@ -44,6 +49,8 @@ export interface LabUpOptions {
   underlay: string;
   /** DNS servers the agents forward other names to (IP[:port], comma-separated), e.g. one on the underlay; default: none. */
   dnsUpstream?: string;
+  /** The store to run: etcd (default) or redis. */
+  store?: LabStoreKind;
 }
 
 const UPSTREAM = /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
@@ -65,10 +72,13 @@ export function validateLabOptions(opts: LabUpOptions): void {
     const cidr = parseCidr(opts.underlay, 'underlay CIDR');
     const usable = Math.max(0, cidrSize(cidr.prefixLength) - 2);
     if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + RESERVED_ADDRESSES > usable) {
-      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + etcd + controller)`);
+      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + store + controller)`);
     }
   } catch (err) {
     problems.push((err as Error).message);
+  }
+  if (opts.store !== undefined && !LAB_STORE_KINDS.includes(opts.store)) {
+    problems.push(`invalid --store "${opts.store as string}": expected ${LAB_STORE_KINDS.join(' or ')}`);
   }
   for (const u of opts.dnsUpstream?.split(',') ?? []) {
     if (!UPSTREAM.test(u) || parseIpv4(u.split(':')[0] ?? '') === undefined) problems.push(`invalid --dns-upstream "${u}": expected IP or IP:port`);
@@ -103,7 +113,8 @@ function requireTools(tools: string[]): void {
 export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> {
   validateLabOptions(opts);
   requireRoot('vxnet lab up');
-  requireTools(['ip', 'nsenter', 'unshare', 'mount', 'etcd', 'etcdctl']);
+  const storeKind = opts.store ?? 'etcd';
+  requireTools(['ip', 'nsenter', 'unshare', 'mount', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
   mkdirSync(labsDir(), { recursive: true });
   const dir = labDir(opts.name);
   try {
@@ -117,7 +128,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
 
   const underlay = parseCidr(opts.underlay, 'underlay CIDR');
   const prefix = netnsPrefix(opts.name);
-  const etcdIp = addressAt(underlay, -2);
+  const storeIp = addressAt(underlay, -2);
   const controllerIp = addressAt(underlay, -3);
   const machine = (name: string, underlayIp: string): LabMachine => ({ name, netns: `${prefix}${name}`, underlayIp, dir: join(dir, name) });
   // paths as seen from the root namespace: <machine>/run is the machine's /run/vxnet, <machine>/lib its /var/lib/vxnet
@@ -143,14 +154,15 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       const m = machine(`h${i + 1}`, addressAt(underlay, i + 1));
       return { ...m, agent: daemon(m, 'agent', 'agent.sock'), engine: daemon(m, 'engine', 'engine.sock') };
     }),
-    store: {
-      kind: 'etcd',
-      netns: `${prefix}etcd`,
-      underlayIp: etcdIp,
-      endpoints: [`http://${etcdIp}:2379`],
-      dataDir: join(dir, 'etcd'),
-      logFile: join(dir, 'etcd.log'),
-    },
+    store: storeKind === 'etcd'
+      ? {
+        kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp, url: `etcd://${storeIp}:${ETCD_PORT}`,
+        endpoints: [`http://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
+      }
+      : {
+        kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `redis://${storeIp}:${REDIS_PORT}/0`,
+        endpoints: [`redis://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
+      },
     controller: {
       ...ctl,
       ...daemon(ctl, 'controller', 'controller.sock'),
@@ -197,14 +209,14 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
   };
   for (const host of state.hosts) attach(host.netns, `p-${host.name}`, host.underlayIp);
-  attach(state.store.netns, 'p-etcd', state.store.underlayIp);
+  attach(state.store.netns, 'p-store', state.store.underlayIp);
   attach(state.controller.netns, 'p-ctl', state.controller.underlayIp);
   log.debug({ namespaces: state.namespaces.length }, 'underlay ready');
 
   const { store } = state;
   const proc = startStore(state);
 
-  // the machines, while etcd starts
+  // the machines, while the store starts
   for (const m of [state.controller, ...state.hosts]) {
     const dirs = machineDirs(labDir(state.name), m.name);
     m.keeper = startMachine(m.name, m.netns, dirs, join(m.dir, 'machine.log'));
@@ -212,11 +224,13 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     await setupMachine(m.name, m.keeper, dirs);
   }
   await waitStore(state, proc);
-  log.debug({ pid: proc.pid }, 'etcd healthy');
+  log.debug({ pid: proc.pid, store: store.kind }, 'store healthy');
 
+  // the same store settings as a real host's /etc/vxnet/*.json
+  const storeSettings = { store: store.url, ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}) };
   const ctl = state.controller;
   ctl.command = daemonCommand('controller', ctl, {
-    storeEndpoints: store.endpoints,
+    ...storeSettings,
     listen: `${ctl.underlayIp}:${CONTROLLER_PORT}`,
     underlay: [state.underlay],
   });
@@ -226,7 +240,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const host of state.hosts) {
     // lab hosts reach nothing outside the lab: forward only where the user says
     host.agent.command = daemonCommand('agent', host.agent, {
-      storeEndpoints: store.endpoints,
+      ...storeSettings,
       dnsUpstreams: state.dnsUpstream ? state.dnsUpstream.split(',') : [],
     });
     host.engine.command = daemonCommand('engine', host.engine, {});
@@ -237,25 +251,54 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   log.debug({ hosts: state.hosts.length }, 'engines healthy');
 }
 
-/** Start etcd in its namespace and record it. */
+/** Start the store in its namespace and record it. */
 function startStore(state: LabState): ProcessRecord {
   const { store } = state;
-  store.process = spawnEtcd({
-    name: `vxnet-${state.name}`,
-    dataDir: store.dataDir,
-    listenClientUrls: [`http://${store.underlayIp}:2379`, 'http://127.0.0.1:2379'],
-    advertiseClientUrls: store.endpoints,
-    peerUrl: 'http://127.0.0.1:2380',
-    logFile: store.logFile,
-    netnsPath: netnsPath(store.netns),
-    detached: true,
-  });
+  let proc: ProcessRecord;
+  if (store.kind === 'etcd') {
+    proc = spawnEtcd({
+      name: `vxnet-${state.name}`,
+      dataDir: store.dataDir,
+      listenClientUrls: [`http://${store.underlayIp}:${ETCD_PORT}`, `http://127.0.0.1:${ETCD_PORT}`],
+      advertiseClientUrls: store.endpoints,
+      peerUrl: 'http://127.0.0.1:2380',
+      logFile: store.logFile,
+      netnsPath: netnsPath(store.netns),
+      detached: true,
+    });
+  } else {
+    proc = spawnRedis({
+      name: `vxnet-${state.name}`,
+      dataDir: store.dataDir,
+      bind: store.underlayIp,
+      port: REDIS_PORT,
+      password: labRedisPassword(store.passwordFile as string),
+      logFile: store.logFile,
+      netnsPath: netnsPath(store.netns),
+      detached: true,
+    });
+  }
+  store.process = proc;
   writeLabState(state);
-  return store.process;
+  return proc;
+}
+
+/** The lab Redis's password: made once (mode 0600), kept across store restarts. */
+function labRedisPassword(file: string): string {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return readFileSync(file, 'utf8').trim();
 }
 
 function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
-  return waitEtcdHealthy(state.store.endpoints[0] as string, { netnsPath: netnsPath(state.store.netns), isAlive: () => isAlive(proc) });
+  const { store } = state;
+  const wait = { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) };
+  if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, wait);
+  return waitRedisReady(store.url, { ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim() });
 }
 
 /** Start a daemon in its machine, record it, wait until its API answers. */
@@ -378,7 +421,7 @@ export interface LabStatus {
     name: string; netns: string; underlayIp: string; present: boolean; pids: { machine: number | null; agent: number | null; engine: number | null };
     agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string;
   }>;
-  store: { kind: 'etcd'; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
+  store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
   problems: string[];
 }
@@ -391,7 +434,7 @@ export function labStatus(name: string): LabStatus {
   const problems: string[] = [];
   for (const ns of state.namespaces) if (!netnsExists(ns)) problems.push(`namespace ${ns} is missing`);
   const proc = state.store.process;
-  if (!running(proc)) problems.push(proc ? `etcd (pid ${proc.pid}) is not running` : 'etcd was never started');
+  if (!running(proc)) problems.push(proc ? `${state.store.kind} (pid ${proc.pid}) is not running` : `${state.store.kind} was never started`);
   const check = (what: string, rec: ProcessRecord | undefined) => {
     if (!running(rec)) problems.push(rec ? `${what} (pid ${rec.pid}) is not running` : `${what} was never started`);
   };
@@ -421,7 +464,8 @@ export function labStatus(name: string): LabStatus {
       engineSocket: h.engine.socket,
     })),
     store: {
-      kind: 'etcd',
+      kind: state.store.kind,
+      url: state.store.url,
       endpoints: state.store.endpoints,
       pid: proc?.pid ?? null,
       running: running(proc),
@@ -483,7 +527,7 @@ type Resolved =
 function resolveTarget(state: LabState, t: LabTarget): Resolved {
   if (t.target === 'store' || t.target === 'controller') {
     if (t.daemon !== undefined) throw new InvalidArgument(`\`${t.target}\` takes no daemon name (got "${t.daemon}")`);
-    return t.target === 'store' ? { kind: 'store', what: 'etcd' } : { kind: 'controller', what: 'the controller', machine: state.controller, daemon: state.controller };
+    return t.target === 'store' ? { kind: 'store', what: state.store.kind } : { kind: 'controller', what: 'the controller', machine: state.controller, daemon: state.controller };
   }
   const h = findHost(state, t.target);
   if (t.daemon !== 'agent' && t.daemon !== 'engine') {
@@ -524,7 +568,7 @@ export async function labRestart(name: string, t: LabTarget, log: Logger): Promi
     if (old) await stopProcess(old);
     const proc = startStore(state);
     await waitStore(state, proc);
-    log.info({ lab: name, pid: proc.pid }, 'etcd restarted');
+    log.info({ lab: name, pid: proc.pid, store: state.store.kind }, 'store restarted');
     return { what: r.what, pid: proc.pid };
   }
   await stopDaemon(r.daemon);

@@ -28,11 +28,6 @@ export function logLevel(v: string): string | undefined {
   return (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`;
 }
 
-/** etcd client URLs. */
-export function storeEndpoints(v: readonly string[]): string | undefined {
-  return v.length > 0 && v.every((e) => /^https?:\/\/[^\s/]+$/.test(e)) ? undefined : 'must be a non-empty list of URLs like http://127.0.0.1:2379';
-}
-
 export function storePrefix(v: string): string | undefined {
   return v.startsWith('/') ? undefined : 'must start with "/"';
 }

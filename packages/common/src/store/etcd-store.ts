@@ -56,6 +56,8 @@ export interface EtcdStoreOptions {
   requestTimeoutMs?: number;
   /** Retry delays of a broken watch, in ms. Default 100 doubling up to 3000. */
   watchBackoff?: BackoffOptions;
+  /** TLS (https:// endpoints): PEM CA, and a client certificate and key when etcd asks for one. */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 /**
@@ -85,6 +87,7 @@ export class EtcdStore implements Store {
       // would end it after `timeout` ms.
       defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF },
+      ...(opts.tls && Object.keys(opts.tls).length > 0 ? { credentials: etcdCredentials(opts.tls) } : {}),
     });
   }
 
@@ -305,6 +308,18 @@ class EtcdLease implements Lease {
     this.lostError = err;
     for (const listener of this.listeners.splice(0)) listener(err);
   }
+}
+
+/**
+ * etcd3's credentials (grpc createSsl). Its type requires a CA, but grpc takes null for
+ * "the system's CAs"; https:// endpoints with no TLS options at all need no credentials.
+ */
+function etcdCredentials(tls: NonNullable<EtcdStoreOptions['tls']>) {
+  return {
+    rootCertificate: tls.ca !== undefined ? Buffer.from(tls.ca) : (null as unknown as Buffer),
+    ...(tls.cert !== undefined ? { certChain: Buffer.from(tls.cert) } : {}),
+    ...(tls.key !== undefined ? { privateKey: Buffer.from(tls.key) } : {}),
+  };
 }
 
 function checkRevision(rev: number): void {

@@ -1,2 +1,4 @@
 export type * from './store.js';
 export * from './memory-store.js';
+export * from './store-url.js';
+export * from './open-store.js';

@@ -14,6 +14,8 @@ import { isAlive, stopProcess, type ProcessRecord } from '../process.js';
 export interface TestEtcd {
   /** http://127.0.0.1:PORT */
   readonly endpoint: string;
+  /** etcd://127.0.0.1:PORT, the daemons' `store` setting for it. */
+  readonly storeUrl: string;
   readonly dataDir: string;
   /** The running server's process, undefined while stopped. */
   readonly proc: ProcessRecord | undefined;
@@ -75,6 +77,7 @@ export async function startTestEtcd(name = 'vxnet-test'): Promise<TestEtcd> {
   await start();
   return {
     endpoint,
+    storeUrl: `etcd://127.0.0.1:${clientPort}`,
     dataDir,
     get proc() {
       return proc;

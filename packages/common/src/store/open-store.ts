@@ -1,0 +1,48 @@
+/**
+ * Open the store a daemon's settings name. The etcd and Redis clients are loaded only
+ * when chosen (`@vxnet/common/etcd` pulls in gRPC, `@vxnet/common/redis` ioredis), so
+ * a daemon never pays for the store it does not use.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ConfigInvalid } from '../errors.js';
+import type { Store } from './store.js';
+import { parseStoreUrl } from './store-url.js';
+
+/** The store settings every daemon that talks to the store has (see STORE_CONFIG). */
+export interface StoreSettings {
+  /** etcd://…, etcds://…, redis://…, rediss://… (store-url.ts). */
+  store: string;
+  /** PEM file of the CA that signed the store's server certificate (TLS schemes). */
+  storeCa: string | null;
+  /** PEM client certificate, with storeKey (TLS schemes). */
+  storeCert: string | null;
+  storeKey: string | null;
+  /** File holding the Redis password (AUTH); Redis only. */
+  storePasswordFile: string | null;
+}
+
+/** Connect to the store named by `settings`. Unreadable certificate or password files are refused, never taken as empty. */
+export async function openStore(settings: StoreSettings, logger?: Logger): Promise<Store> {
+  const target = parseStoreUrl(settings.store);
+  const tls = {
+    ...(settings.storeCa !== null ? { ca: readSecret('storeCa', settings.storeCa) } : {}),
+    ...(settings.storeCert !== null ? { cert: readSecret('storeCert', settings.storeCert) } : {}),
+    ...(settings.storeKey !== null ? { key: readSecret('storeKey', settings.storeKey) } : {}),
+  };
+  if (target.kind === 'etcd') {
+    const { EtcdStore } = await import('../etcd.js');
+    return new EtcdStore({ endpoints: target.endpoints, ...(target.tls ? { tls } : {}), ...(logger ? { logger } : {}) });
+  }
+  const password = settings.storePasswordFile === null ? undefined : readSecret('storePasswordFile', settings.storePasswordFile).trim();
+  const { RedisStore } = await import('../redis.js');
+  return new RedisStore({ url: target.url, ...(target.tls ? { tls } : {}), ...(password !== undefined ? { password } : {}), ...(logger ? { logger } : {}) });
+}
+
+function readSecret(key: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigInvalid('store', `${key} ${path} cannot be read: ${(err as Error).message}`, err);
+  }
+}
