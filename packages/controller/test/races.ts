@@ -1,27 +1,30 @@
 /**
- * Two controller instances (two apps, two etcd clients) on one real etcd, racing.
- * The allocations document is claimed with compare-and-put, so whatever the
- * interleaving: one winner per name, distinct VNIs, no overlapping subnets.
+ * Two controller instances (two apps, two store clients) on one real store, racing,
+ * once on etcd and once on Redis. The allocations document is claimed with
+ * compare-and-put, so whatever the interleaving: one winner per name, distinct VNIs,
+ * no overlapping subnets.
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { keys, parseCidr, cidrSize, silentLogger } from '@vxnet/common';
-import { EtcdStore } from '@vxnet/common/etcd';
-import { etcdMissing, startTestEtcd } from '@vxnet/common/testing';
+import { STORE_KINDS, startTestStore, storeMissing, type TestStore } from '@vxnet/common/testing';
 import { build } from '../src/app.js';
 
 const pool = { defaultPool: '10.128.0.0/9', defaultBlockLength: 16, excluded: [{ cidr: '192.0.2.0/24', reason: 'the underlay' }] };
 
-const missing = etcdMissing();
-if (missing) {
-  t.plan(0, `skip: ${missing}`);
-} else {
-  const etcd = await startTestEtcd('vxnet-race-test');
-  t.teardown(() => etcd.destroy());
+for (const kind of STORE_KINDS) {
+  const missing = storeMissing(kind);
+  t.test(`on ${kind}`, { skip: missing ?? false }, async (t) => {
+    const server = await startTestStore(kind, 'vxnet-race-test');
+    t.teardown(() => server.destroy());
+    races(t, server);
+  });
+}
 
+function races(t: Test, server: TestStore): void {
   async function twoControllers(t: Test) {
     const k = keys(`/race-${randomBytes(4).toString('hex')}/`);
-    const stores = [new EtcdStore({ endpoints: [etcd.endpoint] }), new EtcdStore({ endpoints: [etcd.endpoint] })];
+    const stores = [await server.open(), await server.open()];
     const apps = await Promise.all(stores.map((store) => build({ store, keys: k, pool, logger: silentLogger() })));
     t.teardown(async () => {
       for (const a of apps) await a.close();

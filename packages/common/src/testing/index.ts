@@ -5,3 +5,4 @@
 export * from './etcd.js';
 export * from './http.js';
 export * from './daemon-config.js';
+export * from './store.js';

@@ -1,36 +1,37 @@
-/** The lease policy on a real etcd: 20 hosts (20 clients) racing for subnets. */
-import t from 'tap';
+/** The lease policy on a real store, etcd and Redis: 20 hosts (20 clients) racing for subnets. */
+import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keys, silentLogger, type NetworkSpec } from '@vxnet/common';
-import { EtcdStore } from '@vxnet/common/etcd';
-import { etcdMissing, startTestEtcd } from '@vxnet/common/testing';
+import { STORE_KINDS, startTestStore, storeMissing, type TestStore } from '@vxnet/common/testing';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 
-const missing = etcdMissing();
-if (missing) {
-  t.plan(0, `skip: ${missing}`);
-} else {
-  const etcd = await startTestEtcd('vxnet-lease-test');
-  const dir = mkdtempSync(join(tmpdir(), 'vxnet-lease-etcd-'));
-  t.teardown(async () => {
-    await etcd.destroy();
-    rmSync(dir, { recursive: true, force: true });
+for (const kind of STORE_KINDS) {
+  const missing = storeMissing(kind);
+  t.test(`on ${kind}`, { skip: missing ?? false }, async (t) => {
+    const server = await startTestStore(kind, 'vxnet-lease-test');
+    t.teardown(() => server.destroy());
+    await leaseRace(t, server);
   });
+}
+
+async function leaseRace(t: Test, server: TestStore): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `vxnet-lease-${server.kind}-`));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const k = keys('/lease-race/');
   const net = (id: string, subnet: string): NetworkSpec => ({
     id: id.repeat(64).slice(0, 64), name: `n-${id}`, driver: 'overlay', subnet, hostSubnetLength: 24, vni: 4096, mtu: null,
     internal: false, labels: {}, options: {}, createdAt: new Date().toISOString(),
   });
-  const hosts = Array.from({ length: 20 }, (_, i) => {
-    const store = new EtcdStore({ endpoints: [etcd.endpoint] });
+  const hosts = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+    const store = await server.open();
     const m = new LeaseManager({
       store, keys: k, host: `h${i + 1}`, underlayIp: `198.51.100.${i + 1}`, ttlSeconds: 3600, renewMarginSeconds: 600,
       stateFile: join(dir, `h${i + 1}.json`), log: silentLogger(),
     });
     return { store, m };
-  });
+  }));
   t.teardown(async () => {
     for (const h of hosts) {
       h.m.stop();
