@@ -37,6 +37,7 @@ if (!isRoot) {
       ['h3', `${prefix}h3`, '198.51.100.3'],
     ]);
     t.equal(status.store.kind, 'etcd');
+    t.equal(status.store.url, 'etcd://198.51.100.254:2379', 'the store URL the daemons are given');
     t.same(status.store.endpoints, ['http://198.51.100.254:2379']);
     t.type(status.store.pid, 'number');
     t.equal(status.store.running, true);
@@ -132,6 +133,7 @@ if (!isRoot) {
       [['lab', 'up', '--name', name, '--underlay', '192.0.2.1/24'], /host bits are set \(did you mean 192\.0\.2\.0\/24\?\)/],
       [['lab', 'up', '--name', name, '--underlay', '10.0.0.0/33'], /prefix length 33 is out of range/],
       [['lab', 'up', '--name', 'Bad.Name'], /invalid lab name "Bad.Name"/],
+      [['lab', 'up', '--name', name, '--store', 'mysql'], /invalid --store "mysql": expected etcd or redis/],
       [['lab', 'status', '--name', `${name}-nope`], /no lab named/],
       [['lab', 'down', '--name', `${name}-nope`], /no lab named/],
       [['lab', 'exec', '--name', `${name}-nope`, 'h1', '--', 'true'], /no lab named/],
