@@ -3,5 +3,6 @@
  * Not used by any daemon.
  */
 export * from './etcd.js';
+export * from './redis.js';
 export * from './http.js';
 export * from './daemon-config.js';
