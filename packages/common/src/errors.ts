@@ -54,6 +54,7 @@ export const StoreLeaseLost = defineError('VXNET_STORE_LEASE_LOST', 503, 'lease 
 export const StoreClosed = defineError('VXNET_STORE_CLOSED', 500, 'the store client is closed');
 export const StoreWatchInterrupted = defineError('VXNET_STORE_WATCH_INTERRUPTED', 503, 'the watch on prefix %s was interrupted (%s); retrying');
 export const EtcdStartFailed = defineError('VXNET_ETCD_START_FAILED', 500, 'could not start etcd %s: %s');
+export const RedisStartFailed = defineError('VXNET_REDIS_START_FAILED', 500, 'could not start redis %s: %s');
 
 /** True for errors meant for the user (bad input, conflicts, missing things). */
 export function isUserError(err: unknown): err is VxnetError {

@@ -10,11 +10,12 @@
  * So each connection attempt here is a fresh etcd3 Watcher started from our own
  * bookkeeping, and a broken one is detached at once.
  *
- * Bookkeeping: `known` is what the handler has been told (key -> record) and
- * `delivered` the last revision it was given. An event is delivered only if its
- * revision is above both (never twice). After a break we resume from the highest
- * revision received + 1; if the server cancels that (history compacted), we re-list
- * and deliver the difference against `known`, then watch from the list's revision + 1.
+ * Bookkeeping (watch-state.ts, shared with the Redis watch): `known` is what the
+ * handler has been told (key -> record) and `delivered` the last revision it was given.
+ * An event is delivered only if its revision is above both (never twice). After a break
+ * we resume from the highest revision received + 1; if the server cancels that (history
+ * compacted), we re-list and deliver the difference against `known`, then watch from
+ * the list's revision + 1.
  * Deliveries, re-lists and re-attaches run on one promise chain, so the handler sees
  * one call at a time, in revision order.
  */
@@ -22,7 +23,8 @@ import type { Etcd3, IEvent, IWatchResponse, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { StoreWatchInterrupted } from '../errors.js';
 import { toKeyValue } from './etcd-key-value.js';
-import type { KeyValue, ListResult, Watch, WatchEvent, WatchHandler } from './store.js';
+import type { ListResult, Watch, WatchEvent, WatchHandler } from './store.js';
+import { WatchState } from './watch-state.js';
 
 /** Delays between retries of a broken watch, in ms: initialMs doubling up to maxMs (with jitter). */
 export interface BackoffOptions {
@@ -54,9 +56,8 @@ export class EtcdWatch implements Watch {
   private readonly backoff: BackoffOptions;
   private readonly onClosed: (w: EtcdWatch) => void;
   private readonly log: Logger | undefined;
-  /** What the handler has been told exists. */
-  private readonly known: Map<string, KeyValue>;
-  private delivered: number;
+  /** What the handler has been told. */
+  private readonly state: WatchState;
   /** Highest event revision queued for delivery: where a resumed watch starts (+1). */
   private received: number;
   private chain: Promise<void> = Promise.resolve();
@@ -73,15 +74,14 @@ export class EtcdWatch implements Watch {
     this.backoff = opts.backoff;
     this.onClosed = opts.onClosed;
     this.log = opts.logger?.child({ watch: opts.prefix });
-    this.known = new Map(opts.from.items.map((kv) => [kv.key, kv]));
-    this.delivered = opts.from.revision;
+    this.state = new WatchState(opts.from);
     this.received = opts.from.revision;
     this.attach(opts.from.revision + 1);
   }
 
   /** {@inheritDoc Watch.revision} */
   get revision(): number {
-    return this.delivered;
+    return this.state.delivered;
   }
 
   /** {@inheritDoc Watch.close} */
@@ -161,20 +161,7 @@ export class EtcdWatch implements Watch {
         return;
       }
       if (this.closed) return;
-      const events: WatchEvent[] = [];
-      const present = new Set<string>();
-      for (const kv of snapshot.items) {
-        present.add(kv.key);
-        const prev = this.known.get(kv.key);
-        if (prev?.modRevision === kv.modRevision) continue;
-        events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prev });
-        this.known.set(kv.key, kv);
-      }
-      for (const [key, prev] of this.known) {
-        if (present.has(key)) continue;
-        events.push({ type: 'delete', key, revision: snapshot.revision, prev });
-        this.known.delete(key);
-      }
+      const events = this.state.diff(snapshot);
       this.received = snapshot.revision;
       this.log?.info({ reason, revision: snapshot.revision, changes: events.length }, 'watch resynced by re-listing');
       this.handler.onResync?.(reason);
@@ -184,29 +171,13 @@ export class EtcdWatch implements Watch {
   }
 
   private async deliverEtcdEvents(raw: IEvent[]): Promise<void> {
-    const events: WatchEvent[] = [];
-    let revision = this.delivered;
-    for (const ev of raw) {
-      const rev = Number(ev.kv.mod_revision);
-      const key = ev.kv.key.toString();
-      if (rev <= this.delivered || rev <= (this.known.get(key)?.modRevision ?? 0)) continue;
-      const prev = ev.prev_kv ? toKeyValue(ev.prev_kv) : this.known.get(key);
-      revision = Math.max(revision, rev);
-      if (ev.type === 'Put') {
-        const kv = toKeyValue(ev.kv);
-        this.known.set(key, kv);
-        events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prev });
-      } else {
-        this.known.delete(key);
-        events.push(prev === undefined ? { type: 'delete', key, revision: rev } : { type: 'delete', key, revision: rev, prev });
-      }
-    }
+    const { events, revision } = this.state.admit(raw.map(toWatchEvent));
     await this.deliver(events, revision);
   }
 
   private async deliver(events: WatchEvent[], revision: number): Promise<void> {
     if (this.closed) return;
-    this.delivered = Math.max(this.delivered, revision);
+    this.state.delivered = Math.max(this.state.delivered, revision);
     if (events.length === 0) return;
     try {
       await this.handler.onEvents(events, revision);
@@ -225,6 +196,18 @@ export class EtcdWatch implements Watch {
     this.log?.warn({ err }, 'watch interrupted');
     this.handler.onError?.(err);
   }
+}
+
+/** etcd3's event as ours; without prev_kv, WatchState fills prev from what it was told. */
+function toWatchEvent(ev: IEvent): WatchEvent {
+  const prev = ev.prev_kv ? toKeyValue(ev.prev_kv) : undefined;
+  if (ev.type === 'Put') {
+    const kv = toKeyValue(ev.kv);
+    return prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prev };
+  }
+  const key = ev.kv.key.toString();
+  const revision = Number(ev.kv.mod_revision);
+  return prev === undefined ? { type: 'delete', key, revision } : { type: 'delete', key, revision, prev };
 }
 
 /** Drop our listeners but keep one for 'error': an EventEmitter throws an unheard 'error'. */

@@ -1,0 +1,79 @@
+import t from 'tap';
+import { RedisStore } from '../../src/store/redis-store.js';
+import { redisMissing, startTestRedis } from '../../src/testing/redis.js';
+import { storeConformance } from '../helpers/store-conformance.js';
+
+const missing = redisMissing();
+if (missing !== undefined) {
+  t.plan(0, `skipped: ${missing}`);
+} else {
+  const redis = await startTestRedis('vxnet-conformance');
+  t.teardown(() => redis.destroy());
+  storeConformance(t, async () => ({
+    store: new RedisStore({ url: redis.url }),
+    elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
+  }));
+
+  t.test('a URL with credentials is refused', async (t) => {
+    const port = new URL(redis.url).port;
+    for (const url of [`redis://:hunter2@127.0.0.1:${port}/0`, `redis://alice:hunter2@127.0.0.1:${port}/0`]) {
+      t.throws(() => new RedisStore({ url }), { code: 'VXNET_INVALID_ARGUMENT', message: /`password` option/ }, 'refused, pointing at the option');
+      try {
+        new RedisStore({ url });
+      } catch (err) {
+        t.notMatch((err as Error).message, /hunter2/, 'the message does not repeat the secret');
+      }
+    }
+    t.throws(() => new RedisStore({ url: `http://127.0.0.1:${port}` }), { code: 'VXNET_INVALID_ARGUMENT' }, 'another scheme is refused');
+    t.throws(() => new RedisStore({ url: `redis://127.0.0.1:${port}/x` }), { code: 'VXNET_INVALID_ARGUMENT' }, 'a path that is not a db number is refused');
+    t.throws(() => new RedisStore({ url: redis.url, tls: { ca: 'x' } }), { code: 'VXNET_INVALID_ARGUMENT' }, 'TLS options need rediss://');
+  });
+
+  t.test('durability warnings name the setting', async (t) => {
+    const store = new RedisStore({ url: redis.url });
+    t.teardown(() => store.close());
+    t.same(await store.durabilityWarnings(), [], 'none with appendonly yes + appendfsync always');
+    t.teardown(() => redis.cli(['CONFIG', 'SET', 'appendfsync', 'always']));
+    t.equal(await redis.cli(['CONFIG', 'SET', 'appendfsync', 'everysec']), 'OK');
+    const everysec = await store.durabilityWarnings();
+    t.match(everysec, [/appendfsync is everysec.*up to 1 s of acknowledged writes/], 'everysec: up to 1 s lost');
+    t.teardown(() => redis.cli(['CONFIG', 'SET', 'appendonly', 'yes']));
+    t.equal(await redis.cli(['CONFIG', 'SET', 'appendonly', 'no']), 'OK');
+    t.match(await store.durabilityWarnings(), [/appendonly is "no"/], 'appendonly no is named');
+    t.comment(everysec[0] ?? '');
+  });
+
+  t.test('durability warnings when CONFIG is refused', async (t) => {
+    t.equal(await redis.cli(['ACL', 'SETUSER', 'noconfig', 'on', '>pw-noconfig', '~*', '&*', '+@all', '-config']), 'OK');
+    t.teardown(() => redis.cli(['ACL', 'DELUSER', 'noconfig']));
+    const store = new RedisStore({ url: redis.url, username: 'noconfig', password: 'pw-noconfig' });
+    t.teardown(() => store.close());
+    await store.put('/vxnet-test/acl-user', '1');
+    t.pass('an ACL user (username + password) can use the store');
+    t.match(await store.durabilityWarnings(), [/could not check the durability settings.*NOPERM/], 'says it could not check, and why');
+  });
+
+  t.test('password auth', async (t) => {
+    const secured = await startTestRedis('vxnet-auth', { password: 'correct horse "battery" \\ staple' });
+    t.teardown(() => secured.destroy());
+    const good = new RedisStore({ url: secured.url, password: 'correct horse "battery" \\ staple' });
+    t.teardown(() => good.close());
+    const rev = await good.put('/vxnet-test/auth', 'ok');
+    t.ok(rev > 0, 'the right password works');
+    const bad = new RedisStore({ url: secured.url, password: 'wrong', requestTimeoutMs: 2000 });
+    t.teardown(() => bad.close());
+    await t.rejects(bad.get('/vxnet-test/auth'), { code: 'VXNET_STORE_UNAVAILABLE', message: /WRONGPASS.*password/ }, 'a wrong password is refused, saying so');
+    const none = new RedisStore({ url: secured.url, requestTimeoutMs: 2000 });
+    t.teardown(() => none.close());
+    await t.rejects(none.get('/vxnet-test/auth'), { code: 'VXNET_STORE_UNAVAILABLE', message: /NOAUTH/ }, 'no password is refused, saying so');
+  });
+
+  t.test('a server that is not there: StoreUnavailable after the request timeout, with the reason', async (t) => {
+    const { freePort } = await import('../../src/testing/etcd.js');
+    const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}/0`, requestTimeoutMs: 500 });
+    t.teardown(() => store.close());
+    const t0 = Date.now();
+    await t.rejects(store.put('/vxnet-test/nowhere', '1'), { code: 'VXNET_STORE_UNAVAILABLE', message: /no answer within 500 ms.*ECONNREFUSED/ });
+    t.comment(`rejected after ${Date.now() - t0} ms`);
+  });
+}
