@@ -11,3 +11,4 @@ export * from './json-file.js';
 export * from './http-client.js';
 export * from './netns-names.js';
 export * from './config/index.js';
+export * from './redis-server.js';
