@@ -17,6 +17,7 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     storeCa: null,
     storeCert: null,
     storeKey: null,
+    storeUser: null,
     storePasswordFile: null,
     underlayIp: '192.0.2.10',
     underlayInterface: 'eth9',

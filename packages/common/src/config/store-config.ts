@@ -48,11 +48,15 @@ export const STORE_CONFIG: ConfigSchema<StoreConfig> = {
     type: 'string|null', default: null, env: 'VXNET_STORE_KEY', flag: 'store-key', doc: 'PEM private key of storeCert',
     validate: (v, c) => tlsOnly('a private key')(v, c) ?? (v !== null && c.storeCert === null ? 'needs storeCert, the certificate it belongs to' : undefined),
   },
+  storeUser: {
+    type: 'string|null', default: null, env: 'VXNET_STORE_USER', flag: 'store-user', doc: 'store user: an etcd user (with storePasswordFile), or a Redis ACL user (default: the default user)',
+    validate: (v) => (v === null || /^[A-Za-z0-9_.@-]{1,64}$/.test(v) ? undefined : 'must be 1-64 characters [A-Za-z0-9_.@-]'),
+  },
   storePasswordFile: {
-    type: 'string|null', default: null, env: 'VXNET_STORE_PASSWORD_FILE', flag: 'store-password-file', doc: 'file holding the Redis password (AUTH); keep it mode 0600',
+    type: 'string|null', default: null, env: 'VXNET_STORE_PASSWORD_FILE', flag: 'store-password-file', doc: 'file holding the store user\'s password (etcd auth, Redis AUTH); keep it mode 0600',
     validate: (v, c) => {
-      if (v === null) return undefined;
-      if (storeUrl(c.store) === undefined && parseStoreUrl(c.store).kind !== 'redis') return 'is for Redis only: etcd clients authenticate with storeCert/storeKey';
+      if (v === null) return c.storeUser !== null && storeUrl(c.store) === undefined && parseStoreUrl(c.store).kind === 'etcd' ? 'is missing: storeUser is set, and an etcd user needs its password' : undefined;
+      if (c.storeUser === null && storeUrl(c.store) === undefined && parseStoreUrl(c.store).kind === 'etcd') return 'needs storeUser: etcd users have names';
       return absolutePathOrNull(v);
     },
   },

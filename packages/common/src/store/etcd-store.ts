@@ -56,6 +56,8 @@ export interface EtcdStoreOptions {
   requestTimeoutMs?: number;
   /** Retry delays of a broken watch, in ms. Default 100 doubling up to 3000. */
   watchBackoff?: BackoffOptions;
+  /** etcd's user authentication (`etcdctl auth enable`). */
+  auth?: { username: string; password: string };
   /** TLS (https:// endpoints): PEM CA, and a client certificate and key when etcd asks for one. */
   tls?: { ca?: string; cert?: string; key?: string };
 }
@@ -87,6 +89,7 @@ export class EtcdStore implements Store {
       // would end it after `timeout` ms.
       defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF },
+      ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.tls && Object.keys(opts.tls).length > 0 ? { credentials: etcdCredentials(opts.tls) } : {}),
     });
   }

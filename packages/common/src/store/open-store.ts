@@ -18,7 +18,9 @@ export interface StoreSettings {
   /** PEM client certificate, with storeKey (TLS schemes). */
   storeCert: string | null;
   storeKey: string | null;
-  /** File holding the Redis password (AUTH); Redis only. */
+  /** The store user: an etcd user (needed with a password), or a Redis ACL user (default: Redis's default user). */
+  storeUser: string | null;
+  /** File holding the store user's password (etcd auth, Redis AUTH). */
   storePasswordFile: string | null;
 }
 
@@ -30,13 +32,19 @@ export async function openStore(settings: StoreSettings, logger?: Logger): Promi
     ...(settings.storeCert !== null ? { cert: readSecret('storeCert', settings.storeCert) } : {}),
     ...(settings.storeKey !== null ? { key: readSecret('storeKey', settings.storeKey) } : {}),
   };
+  const password = settings.storePasswordFile === null ? undefined : readSecret('storePasswordFile', settings.storePasswordFile).trim();
+  if (password === '') throw new ConfigInvalid('store', `storePasswordFile ${settings.storePasswordFile} is empty`);
+  const user = settings.storeUser ?? undefined;
   if (target.kind === 'etcd') {
     const { EtcdStore } = await import('../etcd.js');
-    return new EtcdStore({ endpoints: target.endpoints, ...(target.tls ? { tls } : {}), ...(logger ? { logger } : {}) });
+    return new EtcdStore({
+      endpoints: target.endpoints, ...(target.tls ? { tls } : {}), ...(user !== undefined && password !== undefined ? { auth: { username: user, password } } : {}), ...(logger ? { logger } : {}),
+    });
   }
-  const password = settings.storePasswordFile === null ? undefined : readSecret('storePasswordFile', settings.storePasswordFile).trim();
   const { RedisStore } = await import('../redis.js');
-  return new RedisStore({ url: target.url, ...(target.tls ? { tls } : {}), ...(password !== undefined ? { password } : {}), ...(logger ? { logger } : {}) });
+  return new RedisStore({
+    url: target.url, ...(target.tls ? { tls } : {}), ...(password !== undefined ? { password } : {}), ...(user !== undefined ? { username: user } : {}), ...(logger ? { logger } : {}),
+  });
 }
 
 function readSecret(key: string, path: string): string {

@@ -31,7 +31,7 @@ export async function startTestStore(kind: StoreKind, name = 'vxnet-test'): Prom
   return {
     kind,
     url,
-    open: () => openStore({ store: url, storeCa: null, storeCert: null, storeKey: null, storePasswordFile: null }),
+    open: () => openStore({ store: url, storeCa: null, storeCert: null, storeKey: null, storeUser: null, storePasswordFile: null }),
     destroy: () => server.destroy(),
   };
 }

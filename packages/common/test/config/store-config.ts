@@ -33,7 +33,9 @@ t.test('the store block of a daemon config', async (t) => {
     if (r.action === 'help') throw new Error('unexpected --help');
     return r.config;
   };
-  t.match(load([]), { store: 'etcd://127.0.0.1:2379', storePrefix: '/vxnet/', storeCa: null, storeCert: null, storeKey: null, storePasswordFile: null }, 'defaults: the local etcd');
+  t.match(load([]), { store: 'etcd://127.0.0.1:2379', storePrefix: '/vxnet/', storeCa: null, storeCert: null, storeKey: null, storeUser: null, storePasswordFile: null }, 'defaults: the local etcd');
+  t.match(load(['--store', 'etcd://192.0.2.1', '--store-user', 'vxnet', '--store-password-file', '/etc/vxnet/etcd.pass']), { storeUser: 'vxnet', storePasswordFile: '/etc/vxnet/etcd.pass' }, 'an etcd user and its password');
+  t.throws(() => load(['--store', 'etcd://192.0.2.1', '--store-user', 'vxnet']), /storePasswordFile: is missing: storeUser is set, and an etcd user needs its password/);
   t.match(load(['--store', 'rediss://192.0.2.1:6379/0', '--store-ca', '/etc/vxnet/ca.pem', '--store-password-file', '/etc/vxnet/redis.pass']), {
     store: 'rediss://192.0.2.1:6379/0', storeCa: '/etc/vxnet/ca.pem', storePasswordFile: '/etc/vxnet/redis.pass',
   }, 'Redis over TLS with a password');
@@ -47,7 +49,7 @@ t.test('the store block of a daemon config', async (t) => {
     return undefined;
   })();
   t.match(err?.message, /storeCert: is a client certificate, used only over TLS: use an etcds:\/\/ or rediss:\/\/ store URL/);
-  t.match(err?.message, /storePasswordFile: is for Redis only/);
+  t.match(err?.message, /storePasswordFile: needs storeUser: etcd users have names/);
   t.throws(() => load(['--store', 'mysql://db']), /store: must be a store URL: store URL "mysql:\/\/db" has an unknown scheme "mysql"/);
   t.throws(() => load(['--store', 'etcds://192.0.2.1', '--store-ca', 'ca.pem']), /storeCa: must be an absolute path/);
 });
