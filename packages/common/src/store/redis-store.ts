@@ -307,7 +307,7 @@ export class RedisStore implements Store {
    * client has seen), say if it is not the one we knew, and once, what could lose writes.
    */
   private connected(): void {
-    runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), this.seenRevision])
+    runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), this.seenRevision, '0'])
       .then((r) => {
         const [epoch, rev] = r as [string, number];
         if (this.epoch !== undefined && epoch !== this.epoch) {
