@@ -1,7 +1,7 @@
 import t from 'tap';
 import { RedisStore } from '../../src/store/redis-store.js';
 import { redisMissing, startTestRedis } from '../../src/testing/redis.js';
-import { storeConformance } from '../helpers/store-conformance.js';
+import { Recorder, eventKey, storeConformance, uniquePrefix } from '../helpers/store-conformance.js';
 
 const missing = redisMissing();
 if (missing !== undefined) {
@@ -13,6 +13,33 @@ if (missing !== undefined) {
     store: new RedisStore({ url: redis.url }),
     elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
   }));
+
+  t.test('a revision bigger than one read (deletePrefix of 2,500 keys) arrives whole, live and caught up', async (t) => {
+    const store = new RedisStore({ url: redis.url });
+    t.teardown(() => store.close());
+    const p = uniquePrefix('big-revision');
+    for (let i = 0; i < 2500; i += 250) {
+      await Promise.all(Array.from({ length: 250 }, (_, j) => store.put(`${p}k${String(i + j).padStart(4, '0')}`, '1')));
+    }
+    const before = await store.list(p);
+    const live = new Recorder();
+    await store.watch(p, before, live);
+    t.equal(await store.deletePrefix(p), 2500);
+    await live.waitForCount(2500);
+    t.equal(live.batches.length, 1, 'one handler call: the revision was held back until whole');
+    t.equal(new Set(live.events.map((e) => (e.type === 'delete' ? e.revision : -1))).size, 1, 'every delete at one revision');
+    t.same(live.events.map((e) => eventKey(e)), before.items.map((kv) => kv.key), 'in key order');
+    // A second watch from the same snapshot joins the running reader: it reads the range itself.
+    const late = new Recorder();
+    await store.watch(p, before, late);
+    await late.waitForCount(2500);
+    t.equal(late.batches.length, 1, 'caught up in one call too');
+    await store.put(`${p}after`, '1');
+    await live.waitForKey(`${p}after`);
+    await late.waitForKey(`${p}after`);
+    live.checkNoDuplicates(t);
+    late.checkNoDuplicates(t);
+  });
 
   t.test('a URL with credentials is refused', async (t) => {
     const port = new URL(redis.url).port;
