@@ -1,10 +1,13 @@
 /**
  * RedisStore under faults, against a real Redis this test starts (appendonly, fsync
- * always): kill -9 of the server during writes under open watches, FLUSHALL, a watcher
- * whose history was trimmed while it was cut off, a lease holder killed with SIGKILL or
- * paused with SIGSTOP, and two clients racing create-if-absent.
+ * always): kill -9 of the server during writes under open watches, FLUSHALL, a restart
+ * from older data, watchers whose history was trimmed, answers lost and requests timed
+ * out across a reconnect, a lease holder killed with SIGKILL or paused with SIGSTOP,
+ * and two clients racing create-if-absent.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
@@ -175,6 +178,41 @@ if (missing !== undefined) {
       rec.checkNoDuplicates(t);
       t.equal(rec.resyncs.length, 1, `watcher ${i}: one resync`);
     }
+  });
+
+  t.test('a restart from older data (a backup restored): watchers re-list, revisions never come back', async (t) => {
+    const writer = new RedisStore({ url: redis.url });
+    const watcherStore = new RedisStore({ url: redis.url, watchBackoff: fastRetry });
+    t.teardown(async () => {
+      await writer.close();
+      await watcherStore.close();
+    });
+    const p = uniquePrefix('backup');
+    await writer.put(`${p}kept`, '1');
+    const rec = new Recorder();
+    await watcherStore.watch(p, await watcherStore.list(p), rec);
+    await redis.stop();
+    const data = join(redis.dataDir, 'data');
+    const backup = join(redis.dataDir, 'backup');
+    await cp(data, backup, { recursive: true });
+    await redis.start();
+    await writer.put(`${p}kept`, '2');
+    const lastSeen = await writer.put(`${p}lost`, '1');
+    await rec.waitForKey(`${p}lost`);
+
+    // Same epoch, older revision: the history the watcher followed is gone.
+    await redis.stop();
+    await rm(data, { recursive: true });
+    await cp(backup, data, { recursive: true });
+    await redis.start();
+    const restartedAt = Date.now();
+    await eventually('the watcher to re-list', 5000, () => rec.resyncs.length > 0);
+    t.comment(`onResync ${Date.now() - restartedAt} ms after the restart; reason: ${rec.resyncs[0]}`);
+    const rev = await writer.put(`${p}new`, '1');
+    t.ok(rev > lastSeen, `revisions go on above the lost ones (${rev} > ${lastSeen})`);
+    await eventually('the watcher to converge', 5000, async () => sameMap(view(rec.events), asMap((await writer.list(p)).items)));
+    t.same([...view(rec.events)], [[`${p}kept`, '1'], [`${p}new`, '1']], 'the lost write arrives as a delete, the reverted one as a put');
+    rec.checkNoDuplicates(t);
   });
 
   t.test('a watcher behind the trimmed log re-lists and gets exactly the difference', async (t) => {

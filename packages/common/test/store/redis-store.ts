@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { isAlive, spawnDaemon, stopProcess } from '../../src/process.js';
+import { waitRedisReady } from '../../src/redis-server.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import { freePort } from '../../src/testing/etcd.js';
 import { redisMissing, startTestRedis } from '../../src/testing/redis.js';
 import { Recorder, eventKey, storeConformance, uniquePrefix } from '../helpers/store-conformance.js';
 
@@ -64,10 +70,22 @@ if (missing !== undefined) {
     t.equal(await redis.cli(['CONFIG', 'SET', 'appendfsync', 'everysec']), 'OK');
     const everysec = await store.durabilityWarnings();
     t.match(everysec, [/appendfsync is everysec.*up to 1 s of acknowledged writes/], 'everysec: up to 1 s lost');
-    t.teardown(() => redis.cli(['CONFIG', 'SET', 'appendonly', 'yes']));
-    t.equal(await redis.cli(['CONFIG', 'SET', 'appendonly', 'no']), 'OK');
-    t.match(await store.durabilityWarnings(), [/appendonly is "no"/], 'appendonly no is named');
     t.comment(everysec[0] ?? '');
+
+    // A server started the Debian way: no AOF at all.
+    const dir = await mkdtemp(join(tmpdir(), 'vxnet-test-redis-plain-'));
+    const port = await freePort();
+    const plain = spawnDaemon({ command: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''], logFile: join(dir, 'redis.log') });
+    t.teardown(async () => {
+      await stopProcess(plain);
+      await rm(dir, { recursive: true, force: true });
+    });
+    await waitRedisReady(`redis://127.0.0.1:${port}`, { isAlive: () => isAlive(plain) });
+    const other = new RedisStore({ url: `redis://127.0.0.1:${port}/0` });
+    t.teardown(() => other.close());
+    const warnings = await other.durabilityWarnings();
+    t.match(warnings, [/appendonly is "no".*a Redis crash or restart loses acknowledged writes; set appendonly yes/], 'a server without appendonly: named, with the fix');
+    t.comment(warnings[0] ?? '');
   });
 
   t.test('durability warnings when CONFIG is refused', async (t) => {
@@ -96,7 +114,6 @@ if (missing !== undefined) {
   });
 
   t.test('a server that is not there: StoreUnavailable after the request timeout, with the reason', async (t) => {
-    const { freePort } = await import('../../src/testing/etcd.js');
     const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}/0`, requestTimeoutMs: 500 });
     t.teardown(() => store.close());
     const t0 = Date.now();
