@@ -235,15 +235,18 @@ export class RedisStore implements Store {
     await Promise.all([...this.watches].map((w) => w.close()));
     this.reader?.close();
     for (const l of this.leases) l.release();
-    // QUIT lets answers already on their way arrive; a server that is away gets 1 s.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.conn.quit().catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 1000);
-      }),
-    ]);
-    clearTimeout(timer);
+    // QUIT lets answers already on their way arrive (1 s at most); when Redis is away
+    // there is nothing to wait for.
+    if (this.conn.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.conn.quit().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     this.conn.disconnect();
   }
 
@@ -297,6 +300,7 @@ export class RedisStore implements Store {
       this.errors.lastError = err;
     });
     conn.on('ready', () => {
+      if (this.errors.lastError !== undefined) this.log?.info({ url: this.errors.where }, 'reconnected to Redis');
       this.errors.lastError = undefined;
     });
     return conn;

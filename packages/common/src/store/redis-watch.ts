@@ -34,6 +34,7 @@ import {
   MAX_SEQ,
   RevisionAssembler,
   afterRevision,
+  describePosition,
   parseEntries,
   positionOf,
   streamId,
@@ -124,7 +125,7 @@ export class LogReader {
   async range(after: number, upTo: LogPosition): Promise<LogEntry[]> {
     const compacted = Number((await this.cmd.get(COMPACTED_KEY)) ?? 0);
     const start = afterRevision(after);
-    if (after < compacted) throw new LogHole(start, `revision ${compacted} and older trimmed`);
+    if (after < compacted) throw new LogHole(start, `the log was trimmed up to revision ${compacted}`);
     const asm = new RevisionAssembler(start);
     const out: LogEntry[] = [];
     let from = `${after + 1}-0`;
@@ -137,7 +138,7 @@ export class LogReader {
     }
     const last = out[out.length - 1];
     if (last === undefined || last.rev !== upTo.rev || (upTo.seq !== MAX_SEQ && last.seq !== upTo.seq)) {
-      throw new LogHole(asm.readFrom, undefined);
+      throw new LogHole(asm.readFrom, `the range ends before ${describePosition(upTo)}`);
     }
     return out;
   }
@@ -210,7 +211,7 @@ export class LogReader {
       return { reason, lost: true };
     }
     if (rev < from.rev) return { reason: `the store's revision went back from ${from.rev} to ${rev} (a restart from older data)`, lost: true };
-    if (same === 0) return { reason: `the change log no longer holds entry ${streamId(from)} (trimmed, or lost with the server's data)`, lost: false };
+    if (same === 0) return { reason: `the change log no longer holds ${describePosition(from)} (trimmed, or lost with the server's data)`, lost: false };
     return undefined;
   }
 

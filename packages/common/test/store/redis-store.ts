@@ -20,6 +20,26 @@ if (missing !== undefined) {
     elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
   }));
 
+  t.test("a key's lease is whatever its last write said", async (t) => {
+    const store = new RedisStore({ url: redis.url });
+    t.teardown(() => store.close());
+    const p = uniquePrefix('rebind');
+    const a = await store.grantLease(2);
+    const b = await store.grantLease(2);
+    await store.put(`${p}k`, '1', { lease: a.id });
+    await store.put(`${p}k`, '2', { lease: b.id });
+    await store.put(`${p}free`, '1', { lease: a.id });
+    await store.put(`${p}free`, '2');
+    t.equal((await store.get(`${p}k`))?.lease, b.id, 're-put with another lease: bound to that one');
+    t.equal((await store.get(`${p}free`))?.lease, undefined, 're-put without a lease: bound to none');
+    await a.revoke();
+    t.same((await store.list(p)).items.map((kv) => kv.key), [`${p}free`, `${p}k`], "revoking the first lease deletes neither");
+    const cas = await store.compareAndPut(`${p}k`, '3', (await store.get(`${p}k`))?.modRevision ?? -1);
+    t.ok(cas.ok);
+    await b.revoke();
+    t.same((await store.list(p)).items.map((kv) => kv.key), [`${p}free`, `${p}k`], 'nor the second, once a compare-and-put dropped it');
+  });
+
   t.test('a revision bigger than one read (deletePrefix of 2,500 keys) arrives whole, live and caught up', async (t) => {
     const store = new RedisStore({ url: redis.url });
     t.teardown(() => store.close());
