@@ -66,7 +66,12 @@ export interface RedisStoreOptions {
   url: string;
   /** AUTH password (requirepass, or the ACL user's). */
   password?: string;
-  /** ACL user; default: the default user. */
+  /**
+   * ACL user; default: the default user. Enough for the store (tested on 7.0):
+   * `ACL SETUSER vxnet on >PASSWORD resetkeys ~{vx}:* resetchannels -@all +@read
+   * +@write +@scripting +@connection +@transaction -@dangerous +info +time`
+   * (add `+config|get` to let durabilityWarnings check the server).
+   */
   username?: string;
   /** PEM contents for TLS; only with rediss://. */
   tls?: { ca?: string; cert?: string; key?: string };
@@ -82,7 +87,8 @@ export interface RedisStoreOptions {
   watchBackoff?: BackoffOptions;
   /**
    * How many revisions of change log to keep, default 10000. A watcher further behind
-   * than that (e.g. disconnected that long) re-lists instead of replaying.
+   * than that (e.g. disconnected that long) re-lists instead of replaying. Every client
+   * trims, so among clients of one Redis the smallest setting wins.
    */
   historyRevisions?: number;
 }
