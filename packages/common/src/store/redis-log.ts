@@ -55,10 +55,16 @@ export function follows(p: LogPosition, e: LogEntry): boolean {
   return (e.rev === p.rev && e.seq === p.seq + 1) || (e.rev === p.rev + 1 && e.seq === 0);
 }
 
+/** A position for humans: `revision 12` or `entry 12-3`. */
+export function describePosition(p: LogPosition): string {
+  return p.seq === MAX_SEQ ? `revision ${p.rev}` : `entry ${p.rev}-${p.seq}`;
+}
+
 /** The log lost entries after a position (see the top of this file). */
 export class LogHole extends Error {
-  constructor(readonly after: LogPosition, found: string | undefined) {
-    super(`the change log has no entry right after ${streamId(after)}${found ? ` (next is ${found})` : ''}: it was trimmed or lost`);
+  /** @param detail what was found instead, e.g. `the next is entry 40-0` */
+  constructor(after: LogPosition, detail: string) {
+    super(`the change log has nothing right after ${describePosition(after)} (${detail}): it was trimmed or lost`);
   }
 }
 
@@ -120,7 +126,7 @@ export class RevisionAssembler {
    */
   take(entries: LogEntry[], mayBeCut: boolean): LogEntry[] {
     for (const e of entries) {
-      if (!follows(this.position, e)) throw new LogHole(this.position, e.id);
+      if (!follows(this.position, e)) throw new LogHole(this.position, `the next is entry ${e.id}`);
       this.position = positionOf(e);
     }
     const all = this.pending.concat(entries);

@@ -325,17 +325,21 @@ return {epoch, rev, same}
 `, true),
 
   /**
-   * Start a history if there is none: set the epoch (ARGV[1], if missing) and raise the
-   * revision to at least ARGV[2], the highest this client has seen, so that revisions
-   * never go backwards for it after a FLUSHALL. → {epoch, rev}
+   * Start a history if there is none: set the epoch (ARGV[1]) if missing. ARGV[2] is the
+   * highest revision this client has seen. If the history it saw is gone (ARGV[3] = '1':
+   * the caller knows; or the epoch had to be set, or the revision is below what was
+   * seen), the revision is raised above ARGV[2], so that no revision number it knows
+   * comes back with another write behind it. A revision so skipped has no log entry:
+   * readers take the hole for what it is, lost history, and re-list. → {epoch, rev}
    */
   vxInit: script(`
-redis.call('SET', P .. 'epoch', ARGV[1], 'NX')
+local fresh = redis.call('SET', P .. 'epoch', ARGV[1], 'NX')
 local rev = tonumber(redis.call('GET', REV) or '0')
 local floor = tonumber(ARGV[2])
-if floor > rev then
-  redis.call('SET', REV, int(floor))
-  rev = floor
+local lost = ARGV[3] == '1' or rev < floor or (fresh and floor > 0)
+if lost and rev <= floor then
+  rev = floor + 1
+  redis.call('SET', REV, int(rev))
 end
 return {redis.call('GET', P .. 'epoch'), rev}
 `),

@@ -11,9 +11,10 @@
  * - Watches read that log (redis-watch.ts); they resume across reconnects and Redis
  *   restarts, and re-list when the log was trimmed or the data set lost.
  * - Leases are a ZSET scored by expiry on the server's clock plus a SET of bound keys
- *   per lease. Nothing in Redis expires them on its own: every RedisStore runs the
- *   (idempotent) reaper script while it is open, so any live client deletes the keys of
- *   a dead one. With no client open, expired leases wait for the next one.
+ *   per lease, kept alive by redis-lease.ts. Nothing in Redis expires them on its own:
+ *   every RedisStore runs the (idempotent) reaper script while it is open, so any live
+ *   client deletes the keys of a dead one. With no client open, expired leases wait
+ *   for the next one.
  * - Durability is Redis's: acknowledged writes survive a crash only with
  *   `appendonly yes` + `appendfsync always` (see {@link RedisStore.durabilityWarnings},
  *   logged once at first connect).
@@ -23,7 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { InvalidArgument, StoreClosed, StoreLeaseLost } from '../errors.js';
+import { InvalidArgument, StoreClosed } from '../errors.js';
 import {
   StoreConnection,
   connectionOptions,
@@ -32,6 +33,7 @@ import {
   type ConnectionSettings,
   type ErrorContext,
 } from './redis-connection.js';
+import { RedisLease, type LeaseServer } from './redis-lease.js';
 import { record } from './redis-log.js';
 import { defineScripts, recordKey, runScript, type ScriptArg, type ScriptName } from './redis-scripts.js';
 import { BLOCK_MS, LogReader, RedisWatch, type BackoffOptions } from './redis-watch.js';
@@ -66,7 +68,12 @@ export interface RedisStoreOptions {
   url: string;
   /** AUTH password (requirepass, or the ACL user's). */
   password?: string;
-  /** ACL user; default: the default user. */
+  /**
+   * ACL user; default: the default user. Enough for the store (tested on 7.0):
+   * `ACL SETUSER vxnet on >PASSWORD resetkeys ~{vx}:* resetchannels -@all +@read
+   * +@write +@scripting +@connection +@transaction -@dangerous +info +time`
+   * (add `+config|get` to let durabilityWarnings check the server).
+   */
   username?: string;
   /** PEM contents for TLS; only with rediss://. */
   tls?: { ca?: string; cert?: string; key?: string };
@@ -82,7 +89,8 @@ export interface RedisStoreOptions {
   watchBackoff?: BackoffOptions;
   /**
    * How many revisions of change log to keep, default 10000. A watcher further behind
-   * than that (e.g. disconnected that long) re-lists instead of replaying.
+   * than that (e.g. disconnected that long) re-lists instead of replaying. Every client
+   * trims, so among clients of one Redis the smallest setting wins.
    */
   historyRevisions?: number;
 }
@@ -235,15 +243,18 @@ export class RedisStore implements Store {
     await Promise.all([...this.watches].map((w) => w.close()));
     this.reader?.close();
     for (const l of this.leases) l.release();
-    // QUIT lets answers already on their way arrive; a server that is away gets 1 s.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.conn.quit().catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 1000);
-      }),
-    ]);
-    clearTimeout(timer);
+    // QUIT lets answers already on their way arrive (1 s at most); when Redis is away
+    // there is nothing to wait for.
+    if (this.conn.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.conn.quit().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     this.conn.disconnect();
   }
 
@@ -297,6 +308,7 @@ export class RedisStore implements Store {
       this.errors.lastError = err;
     });
     conn.on('ready', () => {
+      if (this.errors.lastError !== undefined) this.log?.info({ url: this.errors.where }, 'reconnected to Redis');
       this.errors.lastError = undefined;
     });
     return conn;
@@ -307,7 +319,7 @@ export class RedisStore implements Store {
    * client has seen), say if it is not the one we knew, and once, what could lose writes.
    */
   private connected(): void {
-    runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), this.seenRevision])
+    runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), this.seenRevision, '0'])
       .then((r) => {
         const [epoch, rev] = r as [string, number];
         if (this.epoch !== undefined && epoch !== this.epoch) {
@@ -362,108 +374,6 @@ export class RedisStore implements Store {
     } catch (err) {
       throw translateError(err, this.errors, lease);
     }
-  }
-}
-
-/** What a lease asks of the store. */
-interface LeaseServer {
-  /** Renew for ttlMs: false when the server no longer has the lease. */
-  keepAlive(id: string, ttlMs: number): Promise<boolean>;
-  /** Drop the lease and its keys; idempotent. */
-  revoke(id: string): Promise<void>;
-}
-
-/**
- * A lease kept alive every TTL/3, with a watchdog that declares it lost once no
- * keepalive has been acknowledged for a whole TTL (as EtcdLease).
- */
-class RedisLease implements Lease {
-  private readonly listeners: Array<(err: Error) => void> = [];
-  private readonly log: Logger | undefined;
-  private readonly keepalive: NodeJS.Timeout;
-  private lostError: Error | undefined;
-  /** Revoked, released or lost: no more keepalives, no more watchdog. */
-  private ended = false;
-  private renewing = false;
-  private watchdog: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly server: LeaseServer,
-    readonly id: string,
-    readonly ttlSeconds: number,
-    private readonly onEnded: (l: RedisLease) => void,
-    log: Logger | undefined,
-  ) {
-    this.log = log?.child({ lease: id });
-    this.onLost((err) => this.log?.warn({ err }, 'lease lost'));
-    this.keepalive = setInterval(() => this.renew(), (ttlSeconds * 1000) / 3);
-    this.keepalive.unref();
-    this.arm();
-  }
-
-  /** {@inheritDoc Lease.onLost} */
-  onLost(listener: (err: Error) => void): void {
-    const lost = this.lostError;
-    if (lost !== undefined) queueMicrotask(() => listener(lost));
-    else this.listeners.push(listener);
-  }
-
-  /** {@inheritDoc Lease.keepAliveOnce} */
-  async keepAliveOnce(): Promise<void> {
-    if (this.lostError !== undefined) throw this.lostError;
-    if (!(await this.server.keepAlive(this.id, this.ttlSeconds * 1000))) {
-      const lost = new StoreLeaseLost(this.id, 'the server no longer has it');
-      this.lose(lost);
-      throw lost;
-    }
-    this.arm();
-  }
-
-  /** {@inheritDoc Lease.revoke} */
-  async revoke(): Promise<void> {
-    this.end();
-    await this.server.revoke(this.id);
-  }
-
-  /** {@inheritDoc Lease.release} */
-  release(): void {
-    this.end();
-  }
-
-  /** One background keepalive, unless the previous one is still waiting for Redis. */
-  private renew(): void {
-    if (this.renewing || this.ended) return;
-    this.renewing = true;
-    this.keepAliveOnce()
-      .catch((err: unknown) => this.log?.debug({ err }, 'lease keepalive failed'))
-      .finally(() => {
-        this.renewing = false;
-      });
-  }
-
-  private arm(): void {
-    if (this.ended) return;
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(
-      () => this.lose(new StoreLeaseLost(this.id, `no keepalive acknowledged for ${this.ttlSeconds} s`)),
-      this.ttlSeconds * 1000,
-    );
-    this.watchdog.unref();
-  }
-
-  private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.keepalive);
-    clearTimeout(this.watchdog);
-    this.onEnded(this);
-  }
-
-  private lose(err: Error): void {
-    if (this.ended) return;
-    this.end();
-    this.lostError = err;
-    for (const listener of this.listeners.splice(0)) listener(err);
   }
 }
 

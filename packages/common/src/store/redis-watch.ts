@@ -34,6 +34,7 @@ import {
   MAX_SEQ,
   RevisionAssembler,
   afterRevision,
+  describePosition,
   parseEntries,
   positionOf,
   streamId,
@@ -124,7 +125,7 @@ export class LogReader {
   async range(after: number, upTo: LogPosition): Promise<LogEntry[]> {
     const compacted = Number((await this.cmd.get(COMPACTED_KEY)) ?? 0);
     const start = afterRevision(after);
-    if (after < compacted) throw new LogHole(start, `revision ${compacted} and older trimmed`);
+    if (after < compacted) throw new LogHole(start, `the log was trimmed up to revision ${compacted}`);
     const asm = new RevisionAssembler(start);
     const out: LogEntry[] = [];
     let from = `${after + 1}-0`;
@@ -137,7 +138,7 @@ export class LogReader {
     }
     const last = out[out.length - 1];
     if (last === undefined || last.rev !== upTo.rev || (upTo.seq !== MAX_SEQ && last.seq !== upTo.seq)) {
-      throw new LogHole(asm.readFrom, undefined);
+      throw new LogHole(asm.readFrom, `the range ends before ${describePosition(upTo)}`);
     }
     return out;
   }
@@ -169,7 +170,7 @@ export class LogReader {
 
   /** One XREAD (and its history check), handed to the watches. */
   private async step(): Promise<void> {
-    if (this.epoch === undefined) this.epoch = (await this.init())[0];
+    if (this.epoch === undefined) this.epoch = (await this.init(false))[0];
     const asm = this.assembler;
     if (asm === undefined) return;
     const from = asm.readFrom;
@@ -182,7 +183,7 @@ export class LogReader {
     if (readErr) throw readErr;
     if (checkErr) throw checkErr;
     const broken = this.judge(check as [string, number, number], from);
-    if (broken !== undefined) return this.restart(broken);
+    if (broken !== undefined) return this.restart(broken.reason, broken.lost);
     // XREAD: null on timeout, else [[stream, entries]].
     const entries = parseEntries((read as Array<[string, unknown]> | null)?.[0]?.[1]);
     if (entries.length === 0) return;
@@ -190,7 +191,7 @@ export class LogReader {
     try {
       complete = asm.take(entries, entries.length === READ_COUNT);
     } catch (err) {
-      if (err instanceof LogHole) return this.restart(err.message);
+      if (err instanceof LogHole) return this.restart(err.message, false);
       throw err;
     }
     const last = complete[complete.length - 1];
@@ -200,30 +201,34 @@ export class LogReader {
     for (const w of this.watches) w.push(complete);
   }
 
-  /** Why the history read from `from` is not the store's any more, or undefined when it still is. */
-  private judge([epoch, rev, same]: [string, number, number], from: LogPosition): string | undefined {
+  /**
+   * Why the history read from `from` is not the store's any more (`lost`: certainly
+   * lost, not merely trimmed), or undefined when it still is.
+   */
+  private judge([epoch, rev, same]: [string, number, number], from: LogPosition): { reason: string; lost: boolean } | undefined {
     if (epoch !== this.epoch) {
-      return epoch === '' ? 'the store lost its data (FLUSHALL, or a restart without it)' : 'the store was re-initialised (its epoch changed)';
+      const reason = epoch === '' ? 'the store lost its data (FLUSHALL, or a restart without it)' : 'the store was re-initialised (its epoch changed)';
+      return { reason, lost: true };
     }
-    if (rev < from.rev) return `the store's revision went back from ${from.rev} to ${rev} (a restart from older data)`;
-    if (same === 0) return `the change log no longer holds entry ${streamId(from)} (trimmed, or lost with the server's data)`;
+    if (rev < from.rev) return { reason: `the store's revision went back from ${from.rev} to ${rev} (a restart from older data)`, lost: true };
+    if (same === 0) return { reason: `the change log no longer holds ${describePosition(from)} (trimmed, or lost with the server's data)`, lost: false };
     return undefined;
   }
 
   /** Start again from the store's current revision; every watch re-lists. */
-  private async restart(reason: string): Promise<void> {
+  private async restart(reason: string, lost: boolean): Promise<void> {
     this.log?.warn({ reason }, 'change log broken: every watch re-lists');
-    const [epoch, rev] = await this.init();
+    const [epoch, rev] = await this.init(lost);
     this.epoch = epoch;
     this.dispatched = afterRevision(rev);
     this.assembler = new RevisionAssembler(this.dispatched);
     for (const w of this.watches) w.resync(reason);
   }
 
-  /** Make sure a history exists and revisions go on above what we have seen. → [epoch, rev] */
-  private async init(): Promise<[string, number]> {
+  /** Make sure a history exists; after a loss, revisions go on above what we have seen. → [epoch, rev] */
+  private async init(lost: boolean): Promise<[string, number]> {
     const floor = Math.max(this.floor(), this.dispatched?.rev ?? 0);
-    const [epoch, rev] = (await runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), floor])) as [string, number];
+    const [epoch, rev] = (await runScript(this.conn, 'vxInit', [randomBytes(8).toString('hex'), floor, lost ? '1' : '0'])) as [string, number];
     return [epoch, Number(rev)];
   }
 }

@@ -3,8 +3,8 @@
  * agents) and the cluster state. Shaped for both etcd (revisions, leases, watch) and
  * Redis (which has to emulate revisions and a resumable change stream).
  *
- * Every implementation passes the same conformance suite
- * (packages/common/test/store/conformance.ts).
+ * Every implementation (etcd, Redis, in-memory) passes the same conformance suite
+ * (packages/common/test/helpers/store-conformance.ts).
  *
  * Keys are plain strings; implementations do not add or strip prefixes (callers own
  * the layout, see DESIGN.md "Store"). Values are strings (JSON by convention).

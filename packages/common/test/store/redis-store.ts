@@ -1,7 +1,13 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
+import { isAlive, spawnDaemon, stopProcess } from '../../src/process.js';
+import { waitRedisReady } from '../../src/redis-server.js';
 import { RedisStore } from '../../src/store/redis-store.js';
+import { freePort } from '../../src/testing/etcd.js';
 import { redisMissing, startTestRedis } from '../../src/testing/redis.js';
-import { storeConformance } from '../helpers/store-conformance.js';
+import { Recorder, eventKey, storeConformance, uniquePrefix } from '../helpers/store-conformance.js';
 
 const missing = redisMissing();
 if (missing !== undefined) {
@@ -13,6 +19,53 @@ if (missing !== undefined) {
     store: new RedisStore({ url: redis.url }),
     elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
   }));
+
+  t.test("a key's lease is whatever its last write said", async (t) => {
+    const store = new RedisStore({ url: redis.url });
+    t.teardown(() => store.close());
+    const p = uniquePrefix('rebind');
+    const a = await store.grantLease(2);
+    const b = await store.grantLease(2);
+    await store.put(`${p}k`, '1', { lease: a.id });
+    await store.put(`${p}k`, '2', { lease: b.id });
+    await store.put(`${p}free`, '1', { lease: a.id });
+    await store.put(`${p}free`, '2');
+    t.equal((await store.get(`${p}k`))?.lease, b.id, 're-put with another lease: bound to that one');
+    t.equal((await store.get(`${p}free`))?.lease, undefined, 're-put without a lease: bound to none');
+    await a.revoke();
+    t.same((await store.list(p)).items.map((kv) => kv.key), [`${p}free`, `${p}k`], "revoking the first lease deletes neither");
+    const cas = await store.compareAndPut(`${p}k`, '3', (await store.get(`${p}k`))?.modRevision ?? -1);
+    t.ok(cas.ok);
+    await b.revoke();
+    t.same((await store.list(p)).items.map((kv) => kv.key), [`${p}free`, `${p}k`], 'nor the second, once a compare-and-put dropped it');
+  });
+
+  t.test('a revision bigger than one read (deletePrefix of 2,500 keys) arrives whole, live and caught up', async (t) => {
+    const store = new RedisStore({ url: redis.url });
+    t.teardown(() => store.close());
+    const p = uniquePrefix('big-revision');
+    for (let i = 0; i < 2500; i += 250) {
+      await Promise.all(Array.from({ length: 250 }, (_, j) => store.put(`${p}k${String(i + j).padStart(4, '0')}`, '1')));
+    }
+    const before = await store.list(p);
+    const live = new Recorder();
+    await store.watch(p, before, live);
+    t.equal(await store.deletePrefix(p), 2500);
+    await live.waitForCount(2500);
+    t.equal(live.batches.length, 1, 'one handler call: the revision was held back until whole');
+    t.equal(new Set(live.events.map((e) => (e.type === 'delete' ? e.revision : -1))).size, 1, 'every delete at one revision');
+    t.same(live.events.map((e) => eventKey(e)), before.items.map((kv) => kv.key), 'in key order');
+    // A second watch from the same snapshot joins the running reader: it reads the range itself.
+    const late = new Recorder();
+    await store.watch(p, before, late);
+    await late.waitForCount(2500);
+    t.equal(late.batches.length, 1, 'caught up in one call too');
+    await store.put(`${p}after`, '1');
+    await live.waitForKey(`${p}after`);
+    await late.waitForKey(`${p}after`);
+    live.checkNoDuplicates(t);
+    late.checkNoDuplicates(t);
+  });
 
   t.test('a URL with credentials is refused', async (t) => {
     const port = new URL(redis.url).port;
@@ -37,10 +90,22 @@ if (missing !== undefined) {
     t.equal(await redis.cli(['CONFIG', 'SET', 'appendfsync', 'everysec']), 'OK');
     const everysec = await store.durabilityWarnings();
     t.match(everysec, [/appendfsync is everysec.*up to 1 s of acknowledged writes/], 'everysec: up to 1 s lost');
-    t.teardown(() => redis.cli(['CONFIG', 'SET', 'appendonly', 'yes']));
-    t.equal(await redis.cli(['CONFIG', 'SET', 'appendonly', 'no']), 'OK');
-    t.match(await store.durabilityWarnings(), [/appendonly is "no"/], 'appendonly no is named');
     t.comment(everysec[0] ?? '');
+
+    // A server started the Debian way: no AOF at all.
+    const dir = await mkdtemp(join(tmpdir(), 'vxnet-test-redis-plain-'));
+    const port = await freePort();
+    const plain = spawnDaemon({ command: 'redis-server', args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''], logFile: join(dir, 'redis.log') });
+    t.teardown(async () => {
+      await stopProcess(plain);
+      await rm(dir, { recursive: true, force: true });
+    });
+    await waitRedisReady(`redis://127.0.0.1:${port}`, { isAlive: () => isAlive(plain) });
+    const other = new RedisStore({ url: `redis://127.0.0.1:${port}/0` });
+    t.teardown(() => other.close());
+    const warnings = await other.durabilityWarnings();
+    t.match(warnings, [/appendonly is "no".*a Redis crash or restart loses acknowledged writes; set appendonly yes/], 'a server without appendonly: named, with the fix');
+    t.comment(warnings[0] ?? '');
   });
 
   t.test('durability warnings when CONFIG is refused', async (t) => {
@@ -69,7 +134,6 @@ if (missing !== undefined) {
   });
 
   t.test('a server that is not there: StoreUnavailable after the request timeout, with the reason', async (t) => {
-    const { freePort } = await import('../../src/testing/etcd.js');
     const store = new RedisStore({ url: `redis://127.0.0.1:${await freePort()}/0`, requestTimeoutMs: 500 });
     t.teardown(() => store.close());
     const t0 = Date.now();
