@@ -1,7 +1,9 @@
 /**
  * The mission, once per store: a 3-host lab on etcd and one on Redis, each doing what
  * a user does first (net create, run on two hosts, ping by name across hosts, lease
- * ls), then losing a host: when h1's agent and engine die without a word (SIGKILL),
+ * ls), then a restart of the store (the daemons reconnect and miss no change: a
+ * container started after it is found by name across hosts), then losing a host: when
+ * h1's agent and engine die without a word (SIGKILL),
  * its names stop resolving on the other hosts within the liveness TTL, and its host
  * record goes with it.
  */
@@ -43,6 +45,12 @@ async function mission(t: Test, store: 'etcd' | 'redis'): Promise<void> {
   t.same(leases.map((l) => [l.network, l.host]).sort(), [['net1', 'h1'], ['net1', 'h2']], 'lease ls: one lease per host with a container on net1');
   t.equal(new Set(leases.map((l) => l.subnet)).size, 2, 'distinct subnets');
   t.match(await ok(['lease', 'ls']), /NETWORK\s+SUBNET\s+HOST/, 'and a table for people');
+
+  // the store restarts (its data kept): watches resume, new names reach every host
+  await ok(['lab', 'restart', 'store']);
+  await ok(['-H', 'h3', 'run', '-d', '--name', 'db', '--net', 'net1', 'busybox']);
+  const afterRestart = await until(async () => (await vxnet(['-H', 'h2', 'exec', 'app', 'ping', '-c1', '-W1', 'db'], env)).code === 0, 10_000, 100);
+  t.ok(afterRestart.value, `after a store restart, app on h2 pings db, started on h3 after it, by name (${afterRestart.ms} ms)`);
 
   // h1 dies without a word: nothing revokes its liveness lease
   await ok(['lab', 'kill', 'h1', 'engine', '--signal', 'KILL']);
