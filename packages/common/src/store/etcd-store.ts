@@ -23,6 +23,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
 import { toKeyValue } from './etcd-key-value.js';
+import { WatchedLease } from './watched-lease.js';
 import { EtcdWatch, type BackoffOptions } from './etcd-watch.js';
 import type {
   CompareResult,
@@ -231,43 +232,28 @@ export class EtcdStore implements Store {
   }
 }
 
-/**
- * An etcd lease kept alive by etcd3, plus a watchdog that declares it lost once no
- * keepalive has been acknowledged for a whole TTL (etcd3 alone waits 2×TTL).
- */
-class EtcdLease implements Lease {
-  private readonly listeners: Array<(err: Error) => void> = [];
-  private lostError: Error | undefined;
-  /** Revoked, released or lost: no more keepalives, no more watchdog. */
-  private ended = false;
-  private watchdog: NodeJS.Timeout | undefined;
-
+/** An etcd lease kept alive by etcd3, lost after a TTL without an acknowledged keepalive (WatchedLease). */
+class EtcdLease extends WatchedLease {
   constructor(
     private readonly inner: Etcd3Lease,
-    readonly id: string,
-    readonly ttlSeconds: number,
+    id: string,
+    ttlSeconds: number,
     private readonly endpoints: string,
     private readonly onEnded: (l: EtcdLease) => void,
     log: Logger | undefined,
   ) {
+    super(id, ttlSeconds);
     const l = log?.child({ lease: id });
-    inner.on('keepaliveSucceeded', () => this.arm());
+    inner.on('keepaliveSucceeded', () => this.acknowledged());
     inner.on('keepaliveFailed', (err) => l?.debug({ err }, 'lease keepalive failed'));
     inner.on('lost', (err: Error) => this.lose(new StoreLeaseLost(id, err.message, err)));
     this.onLost((err) => l?.warn({ err }, 'lease lost'));
-    this.arm();
-  }
-
-  /** {@inheritDoc Lease.onLost} */
-  onLost(listener: (err: Error) => void): void {
-    const lost = this.lostError;
-    if (lost !== undefined) queueMicrotask(() => listener(lost));
-    else this.listeners.push(listener);
+    this.acknowledged();
   }
 
   /** {@inheritDoc Lease.keepAliveOnce} */
   async keepAliveOnce(): Promise<void> {
-    if (this.lostError !== undefined) throw this.lostError;
+    if (this.lost !== undefined) throw this.lost;
     try {
       await this.inner.keepaliveOnce();
     } catch (err) {
@@ -278,7 +264,7 @@ class EtcdLease implements Lease {
       }
       throw translateError(err, this.endpoints, false, this.id);
     }
-    this.arm();
+    this.acknowledged();
   }
 
   /** {@inheritDoc Lease.revoke} */
@@ -292,34 +278,9 @@ class EtcdLease implements Lease {
     }
   }
 
-  /** {@inheritDoc Lease.release} */
-  release(): void {
-    this.end();
-  }
-
-  private arm(): void {
-    if (this.ended) return;
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(
-      () => this.lose(new StoreLeaseLost(this.id, `no keepalive acknowledged for ${this.ttlSeconds} s`)),
-      this.ttlSeconds * 1000,
-    );
-    this.watchdog.unref();
-  }
-
-  private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearTimeout(this.watchdog);
+  protected ended(): void {
     this.inner.release();
     this.onEnded(this);
-  }
-
-  private lose(err: Error): void {
-    if (this.ended) return;
-    this.end();
-    this.lostError = err;
-    for (const listener of this.listeners.splice(0)) listener(err);
   }
 }
 
