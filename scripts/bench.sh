@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 missing=()
-for p in dnsmasq-base dnsperf; do
+for p in dnsmasq-base dnsperf iperf3; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -15,7 +15,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 benches=("$@")
-((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine)
+((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress)
 for b in "${benches[@]}"; do
   [ -f "bench/dist/$b.js" ] || { echo "bench: no benchmark named $b" >&2; exit 1; }
   echo "== $b"
