@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (root; a few minutes). Each writes its table to
 # bench/results/<name>.md with the command that produced it. Installs the benchmark-only
-# Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator) first.
+# Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator, iperf3
+# for the egress path) first.
 # One benchmark: npm run bench -- dns
 set -euo pipefail
 cd "$(dirname "$0")/.."
