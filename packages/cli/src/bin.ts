@@ -36,7 +36,9 @@ function build(): Command {
   const labName = (flags: { name?: string }) => flags.name ?? (program.opts().lab as string | undefined);
 
   lab.command('up')
-    .description('create a lab: hosts on an underlay switch, and a store (etcd or Redis); it becomes the current lab')
+    .description('create a lab: hosts on an underlay switch, a store (etcd or Redis), and an outside host behind a router '
+      + '(198.51.100.10, or 203.0.113.10 when the underlay overlaps 198.51.100.0/24: tcp+udp echo on 7, discard on 9, HTTP on 80 answering the client\'s address); '
+      + 'it becomes the current lab')
     .option('--name <name>', 'lab name', 'lab')
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
@@ -49,7 +51,7 @@ function build(): Command {
     });
 
   lab.command('status')
-    .description('show a lab: hosts, addresses, the store; exits 1 when something is missing')
+    .description('show a lab: hosts, addresses, the store, the outside; exits 1 when something is missing')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('--json', 'print JSON')
     .action(async (flags) => {
@@ -77,10 +79,10 @@ function build(): Command {
     });
 
   lab.command('kill')
-    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, or controller')
+    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('-s, --signal <signal>', 'signal to send (TERM, KILL, STOP, CONT, ...)', 'TERM')
-    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent or engine (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labKillCommand } = await import('./commands/lab-kill.js');
@@ -88,9 +90,9 @@ function build(): Command {
     });
 
   lab.command('restart')
-    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, or controller')
+    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
-    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent or engine (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labRestartCommand } = await import('./commands/lab-restart.js');
