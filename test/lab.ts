@@ -48,7 +48,7 @@ if (!isRoot) {
     for (const h of status.hosts) t.type(h.pids.machine, 'number', `${h.name} is a machine with a keeper`);
     const hn = await vxnet(['lab', 'exec', 'h2', '--', 'hostname'], env);
     t.equal(hn.stdout.trim(), 'h2', 'lab exec runs in the machine: its host name');
-    t.same(netnsWithPrefix(prefix).sort(), [`${prefix}ctl`, `${prefix}etcd`, `${prefix}h1`, `${prefix}h2`, `${prefix}h3`, `${prefix}sw`]);
+    t.same(netnsWithPrefix(prefix).sort(), [`${prefix}ctl`, `${prefix}etcd`, `${prefix}h1`, `${prefix}h2`, `${prefix}h3`, `${prefix}out`, `${prefix}rt`, `${prefix}sw`]);
 
     const ping = await vxnet(['lab', 'exec', 'h1', '--', 'ping', '-c1', '-W2', '198.51.100.3'], env);
     t.equal(ping.code, 0, 'h1 pings h3 over the underlay');
@@ -216,7 +216,7 @@ if (!isRoot) {
 
     t.equal((await vxnet(['lab', 'down', '--name', a], env)).code, 0);
     t.same(netnsWithPrefix(`vx-${a}.`), [], 'lab a is gone');
-    t.equal(netnsWithPrefix(`vx-${b}.`).length, 5, 'lab b keeps its 5 namespaces');
+    t.equal(netnsWithPrefix(`vx-${b}.`).length, 7, 'lab b keeps its 7 namespaces');
     const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'http://203.0.113.254:2379', 'endpoint', 'health'], env);
     t.equal(r.code, 0, 'lab b etcd still healthy');
   });

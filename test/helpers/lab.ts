@@ -32,6 +32,10 @@ export interface LabJson {
   hosts: HostJson[];
   store: { endpoints: string[]; netns: string };
   controller: DaemonJson & { url: string; tcpUrl: string; tokenFile: string; netns: string; keeper: ProcessJson };
+  /** The outside (packages/cli/src/lab/outside.ts): `ip` answers tcp+udp echo on 7, discard on 9, HTTP on 80 (GET /ip: the client's address). */
+  outside: {
+    routerNetns: string; routerUnderlayIp: string; network: string; routerIp: string; netns: string; ip: string; logFile: string; process?: ProcessJson;
+  };
 }
 
 export function readLab(home: string, lab: string): LabJson {

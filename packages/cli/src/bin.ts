@@ -36,7 +36,9 @@ function build(): Command {
   const labName = (flags: { name?: string }) => flags.name ?? (program.opts().lab as string | undefined);
 
   lab.command('up')
-    .description('create a lab: hosts on an underlay switch, and a store (etcd or Redis); it becomes the current lab')
+    .description('create a lab: hosts on an underlay switch, a store (etcd or Redis), and an outside host behind a router '
+      + '(198.51.100.10, or 203.0.113.10 when the underlay overlaps 198.51.100.0/24: tcp+udp echo on 7, discard on 9, HTTP on 80 answering the client\'s address); '
+      + 'it becomes the current lab')
     .option('--name <name>', 'lab name', 'lab')
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
@@ -49,7 +51,7 @@ function build(): Command {
     });
 
   lab.command('status')
-    .description('show a lab: hosts, addresses, the store; exits 1 when something is missing')
+    .description('show a lab: hosts, addresses, the store, the outside; exits 1 when something is missing')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('--json', 'print JSON')
     .action(async (flags) => {
@@ -77,10 +79,10 @@ function build(): Command {
     });
 
   lab.command('kill')
-    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, or controller')
+    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('-s, --signal <signal>', 'signal to send (TERM, KILL, STOP, CONT, ...)', 'TERM')
-    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent or engine (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labKillCommand } = await import('./commands/lab-kill.js');
@@ -88,9 +90,9 @@ function build(): Command {
     });
 
   lab.command('restart')
-    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, or controller')
+    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
-    .argument('<target>', 'a host (h1), `store` or `controller`')
+    .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent or engine (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labRestartCommand } = await import('./commands/lab-restart.js');
@@ -109,7 +111,7 @@ function build(): Command {
   const conn = () => program.opts() as ControllerFlags;
   const engineConn = () => program.opts() as EngineFlags;
 
-  const net = program.command('net').alias('network').description('overlay networks: create, list, inspect, remove').enablePositionalOptions();
+  const net = program.command('net').alias('network').description('overlay networks: create, list, inspect, remove, expose to a host').enablePositionalOptions();
 
   net.command('create')
     .description('create an overlay network; prints its id')
@@ -119,7 +121,7 @@ function build(): Command {
     .option('--host-subnet-len <n>', 'prefix length of the subnet each host leases (default 24)')
     .option('--vni <n>', 'VXLAN network identifier, 1-16777215 (default: the next free from 4096)')
     .option('--mtu <n>', 'MTU inside the network (default: each host\'s underlay MTU - 50)')
-    .option('--internal', 'no route out of the network')
+    .option('--internal', 'no way out of the network: no egress, no published ports')
     .option('--label <key=value>', 'metadata on the network (repeatable)', collect)
     .option('-o, --opt <key=value>', 'driver option (repeatable)', collect)
     .option('--json', 'print the new network as JSON')
@@ -177,6 +179,24 @@ function build(): Command {
       process.exitCode = await netDisconnectCommand(network, container, engineConn());
     });
 
+  net.command('expose')
+    .description('give the host (-H) an address on a network, so it reaches every container on it, on any host, without NAT; prints the address')
+    .argument('<network>', 'network name or id')
+    .option('--json', 'print the agent\'s answer as JSON')
+    .action(async (network: string, flags) => {
+      const { netExposeCommand } = await import('./commands/net-expose.js');
+      process.exitCode = await netExposeCommand(network, flags, engineConn());
+    });
+
+  net.command('unexpose')
+    .description('take the host\'s (-H) address on a network back; prints the address it had')
+    .argument('<network>', 'network name or id')
+    .option('--json', 'print the agent\'s answer as JSON')
+    .action(async (network: string, flags) => {
+      const { netUnexposeCommand } = await import('./commands/net-unexpose.js');
+      process.exitCode = await netUnexposeCommand(network, flags, engineConn());
+    });
+
   // containers, on the engine chosen by -H
   program.command('run')
     .description('create and start a container (attached: prints its output and exits with its code)')
@@ -189,6 +209,7 @@ function build(): Command {
     .option('--net <network>', 'overlay network to attach (repeatable), or none, host, container:NAME (default: none)', collect)
     .option('--ip <address>', 'address on the first network')
     .option('--alias <name>', 'extra DNS name on the networks (repeatable)', collect)
+    .option('-p, --publish <[ip:]hostPort:containerPort[/tcp|udp]>', 'publish a port on this host (its underlay address, or IP) to the container\'s address on its first network, while it runs (repeatable)', collect)
     .option('--hostname <name>', 'host name inside the container (default: the short id)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
     .option('--rootfs <dir>', 'run this directory as the root filesystem instead of an image')

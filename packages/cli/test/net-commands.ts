@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     t.equal(q.stdout, `${id.slice(0, 12)}\n`, '-q prints the short id');
 
     t.equal(inspect.code, 0);
-    for (const line of [`ID:\\s+${id}`, 'Name:\\s+net1', 'Driver:\\s+overlay', 'Subnet:\\s+10\\.128\\.0\\.0/16', 'Host subnets:\\s+/24', 'VNI:\\s+4096', 'MTU:\\s+auto', 'Internal:\\s+false', 'Labels:\\s+-']) {
+    for (const line of [`ID:\\s+${id}`, 'Name:\\s+net1', 'Driver:\\s+overlay', 'Subnet:\\s+10\\.128\\.0\\.0/16', 'Host subnets:\\s+/24', 'VNI:\\s+4096', 'MTU:\\s+auto', 'Internal:\\s+no: containers reach beyond the overlay', 'Labels:\\s+-']) {
       t.match(inspect.stdout, new RegExp(`^${line}`, 'm'));
     }
     t.match(inspect.stdout, /^no host holds a subnet of this network yet$/m);
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     t.match(JSON.parse(second.stdout), { name: 'net2', subnet: '10.129.0.0/16', vni: 4097, mtu: 1400, internal: true, labels: { team: 'blue', tier: 'db=1' }, options: { 'com.example.x': '' } });
     const [inspect2, ls2] = await Promise.all([vx('net', 'inspect', 'net2'), vx('net', 'ls')]);
     t.match(inspect2.stdout, /^Labels:\s+team=blue, tier=db=1$/m);
-    t.match(inspect2.stdout, /^Internal:\s+true$/m);
+    t.match(inspect2.stdout, /^Internal:\s+yes: no way out of the overlay \(no egress, no published ports\)$/m);
     t.match(ls2.stdout, /\snet2\s+overlay\s+10\.129\.0\.0\/16\s+4097\s+1400\s/);
   });
 

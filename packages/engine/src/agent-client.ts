@@ -4,7 +4,7 @@
  */
 import { Agent as HttpAgent } from 'node:http';
 import { VxnetError, callJson } from '@vxnet/common';
-import type { AgentStatus, CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
+import type { AgentStatus, CreateEndpointRequest, ExposeResult, LocalEndpoint } from '@vxnet/common/api';
 import { AgentUnreachable } from './errors.js';
 
 export type AgentEndpoint = LocalEndpoint;
@@ -28,6 +28,10 @@ export interface AgentApi {
   listEndpoints(): Promise<AgentEndpoint[]>;
   /** GET /v1/status; `instance` changes when the agent restarts. */
   status(): Promise<AgentStatus>;
+  /** Give this host an address on `network` (POST /v1/networks/:network/expose). Idempotent: the same address again. */
+  expose(network: string): Promise<ExposeResult>;
+  /** Take it back (DELETE /v1/networks/:network/expose); the agent answers 404 when the network is not exposed here. */
+  unexpose(network: string): Promise<ExposeResult>;
 }
 
 /** True when an agent call failed without an answer: its effect is unknown. */
@@ -59,6 +63,14 @@ export class AgentClient implements AgentApi {
 
   status(): Promise<AgentStatus> {
     return this.call<AgentStatus>('GET', '/v1/status');
+  }
+
+  expose(network: string): Promise<ExposeResult> {
+    return this.call<ExposeResult>('POST', `/v1/networks/${encodeURIComponent(network)}/expose`);
+  }
+
+  unexpose(network: string): Promise<ExposeResult> {
+    return this.call<ExposeResult>('DELETE', `/v1/networks/${encodeURIComponent(network)}/expose`);
   }
 
   close(): void {

@@ -60,13 +60,14 @@ export function planReconcile(
     }
     const rec = containers.get(endpoint.container);
     if (!rec) plan.orphans.push({ endpoint, reason: 'unknown container' });
-    // a connect that failed (or an engine that died) after the agent made the endpoint
-    else if (!rec.endpoints.some((e) => e.endpointId === endpoint.id)) plan.orphans.push({ endpoint, reason: 'not in its container record' });
+    // a connect that failed (or an engine that died) after the agent made the endpoint; or
+    // one released at stop (its ports withdrawn) whose delete got no answer
+    else if (!rec.endpoints.some((e) => e.endpointId === endpoint.id && !e.released)) plan.orphans.push({ endpoint, reason: 'not in its container record' });
   }
   const present = new Set(endpoints.map((e) => e.id));
   for (const container of containers.values()) {
     if (inFlight.has(container.id)) continue;
-    for (const endpoint of container.endpoints) if (!present.has(endpoint.endpointId)) plan.missing.push({ container, endpoint });
+    for (const endpoint of container.endpoints) if (!endpoint.released && !present.has(endpoint.endpointId)) plan.missing.push({ container, endpoint });
   }
   return plan;
 }

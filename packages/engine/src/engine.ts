@@ -20,6 +20,14 @@
  *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
+ *
+ * Published ports (`-p`) ride on the first network's endpoint (the agent makes the
+ * DNAT with it). They must not outlive the running container, and the agent cannot
+ * change a live endpoint's ports, so when the container stops (stop, or its own exit)
+ * that one endpoint is deleted and marked `released` in the record, and `start` makes
+ * it again with the same address, ifname, names and ports before running the process.
+ * A start that finds the port taken meanwhile fails with the agent's message and
+ * leaves the container stopped, ports released.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
@@ -27,7 +35,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import type { AttachRequest, ContainerView, ExecRequest, LogChunk, RunRequest } from '@vxnet/common/api';
+import { formatPort, type AttachRequest, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
@@ -104,6 +112,8 @@ export class Engine {
       this.containers.set(id, record);
       this.names.set(record.name, id);
       this.refresh(record);
+      // stopped while the engine was down (or before it released them): withdraw its ports
+      if (record.status === 'exited') this.scheduleRelease(record);
     }
     this.o.log.info({ containers: this.containers.size, running: [...this.containers.values()].filter((c) => c.status === 'running').length }, 'containers loaded');
     // notice exits of containers whose shims are not our children (adopted after a restart)
@@ -199,8 +209,9 @@ export class Engine {
           const ep = await this.viaAgent((a) => a.createEndpoint({
             network, sandbox: rec.netnsPath as string, name, container: id, ifname: `eth${i}`, owner: ENGINE_OWNER,
             ...(req.aliases?.length ? { aliases: req.aliases } : {}), ...(i === 0 && req.ip !== undefined ? { ip: req.ip } : {}),
+            ...(i === 0 && req.ports?.length ? { ports: req.ports } : {}),
           }));
-          rec.endpoints.push(toContainerEndpoint(ep));
+          rec.endpoints.push(toContainerEndpoint(ep, i === 0 ? req.ports : undefined));
           writeRecord(this.o.stateDir, rec);
         }
       }
@@ -209,7 +220,10 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
-      log.info({ ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode }, 'container running');
+      log.info({
+        ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
+        ...(req.ports?.length ? { ports: rec.endpoints.flatMap((e) => e.published ?? []).map(formatPort) } : {}),
+      }, 'container running');
       return this.view(rec);
     } catch (err) {
       log.warn({ err }, 'container run failed, rolling back');
@@ -243,7 +257,13 @@ export class Engine {
       if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
       writeBundle(this.o.stateDir, rec, netTarget);
       await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
-      await this.startProcess(rec);
+      try {
+        await this.restoreReleased(rec);
+        await this.startProcess(rec);
+      } catch (err) {
+        await this.releasePorts(rec);
+        throw withContext(`could not start container "${rec.name}"`, err);
+      }
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container started');
       return this.view(rec);
     });
@@ -254,6 +274,7 @@ export class Engine {
     const rec = this.find(ref);
     return this.locked(rec.id, async () => {
       await this.terminate(rec, timeoutSec * 1000);
+      await this.releasePorts(rec);
       return this.view(rec);
     });
   }
@@ -363,6 +384,88 @@ export class Engine {
     }));
   }
 
+  // ---- the host on a network (net expose) -------------------------------------
+
+  /** Give this host an address on `network` (weave expose): the agent's answer, or its error, as it is. */
+  expose(network: string): Promise<ExposeResult> {
+    return this.viaAgent((a) => a.expose(network));
+  }
+
+  /** Take this host's address on `network` back: the agent's answer, or its error (404 when not exposed), as it is. */
+  unexpose(network: string): Promise<ExposeResult> {
+    return this.viaAgent((a) => a.unexpose(network));
+  }
+
+  // ---- published ports --------------------------------------------------------
+
+  /**
+   * Withdraw the published ports of a container that is not running: record its
+   * port-carrying endpoint as released, then delete it at the agent. Never throws: a
+   * delete that fails is left to the endpoint reconcile (a released endpoint the agent
+   * still has is an orphan to it). No-op for a running container, one without
+   * published ports, or one removed meanwhile.
+   */
+  private async releasePorts(rec: ContainerRecord): Promise<void> {
+    if (this.containers.get(rec.id) !== rec || this.refresh(rec).status === 'running') return;
+    const eps = rec.endpoints.filter((e) => (e.ports?.length ?? 0) > 0 && !e.released);
+    if (eps.length === 0) return;
+    for (const ep of eps) {
+      ep.released = true;
+      delete ep.published;
+    }
+    const about = { container: { id: rec.id.slice(0, 12), name: rec.name } };
+    try {
+      writeRecord(this.o.stateDir, rec);
+    } catch (err) {
+      this.o.log.error({ ...about, err }, 'could not record the release of published ports; they stay published');
+      for (const ep of eps) delete ep.released;
+      return;
+    }
+    for (const ep of eps) {
+      try {
+        await this.viaAgent((a) => a.deleteEndpoint(ep.endpointId));
+        this.o.log.info({ ...about, endpoint: { id: ep.endpointId, network: ep.network } }, 'published ports withdrawn');
+      } catch (err) {
+        this.reconciler.agentUnreachable();
+        this.o.log.warn({ ...about, err, endpoint: { id: ep.endpointId, network: ep.network } }, 'could not withdraw published ports now; the endpoint reconcile removes the endpoint');
+      }
+    }
+  }
+
+  /** releasePorts under the container's lock, after what holds it now; for exits noticed outside a call. */
+  private scheduleRelease(rec: ContainerRecord): void {
+    if (!rec.endpoints.some((e) => (e.ports?.length ?? 0) > 0 && !e.released)) return;
+    void this.locked(rec.id, () => this.releasePorts(rec));
+  }
+
+  /**
+   * Make the released endpoints of `rec` again (start): same network (by id: a network
+   * re-created under the same name is another one), address, ifname, names and ports.
+   * Marked in flight meanwhile, so the reconcile does not take the new endpoint for an
+   * orphan before it is recorded. Throws the agent's error (port taken, network gone).
+   */
+  private async restoreReleased(rec: ContainerRecord): Promise<void> {
+    const released = rec.endpoints.filter((e) => e.released);
+    if (released.length === 0) return;
+    await this.inFlight(rec.id, async () => {
+      for (const old of released) {
+        let ep: AgentEndpoint;
+        try {
+          ep = await this.viaAgent((a) => a.createEndpoint({
+            network: old.networkId, sandbox: rec.netnsPath as string, name: rec.name, container: rec.id, ifname: old.ifname, owner: ENGINE_OWNER,
+            ip: old.ip, ...(old.aliases.length ? { aliases: old.aliases } : {}), ...(old.ports?.length ? { ports: old.ports } : {}),
+          }));
+        } catch (err) {
+          if (isAgentUnreachable(err)) await this.removeUnrecordedEndpoints(rec).catch(() => undefined);
+          throw err;
+        }
+        const fresh = toContainerEndpoint(ep, old.ports);
+        rec.endpoints = rec.endpoints.map((e) => (e === old ? fresh : e));
+        writeRecord(this.o.stateDir, rec);
+      }
+    });
+  }
+
   // ---- internals -------------------------------------------------------------
 
   private find(ref: string): ContainerRecord {
@@ -461,6 +564,7 @@ export class Engine {
       this.o.log.error({ err }, 'could not write container record');
     }
     this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, exitCode: code }, 'container exited');
+    this.scheduleRelease(rec);
     return rec;
   }
 
@@ -546,10 +650,12 @@ function withContext(what: string, err: unknown): unknown {
   return new VxnetError(err.code, err.statusCode, `${what}: ${err.message}`, { cause: err });
 }
 
-function toContainerEndpoint(ep: AgentEndpoint): ContainerEndpoint {
+/** The record of an agent endpoint; `ports` as asked for it (`-p`), with the agent's resolved mappings. */
+function toContainerEndpoint(ep: AgentEndpoint, ports?: RunRequest['ports']): ContainerEndpoint {
   return {
     endpointId: ep.id, network: ep.networkName, networkId: ep.networkId, ip: ep.ip, mac: ep.mac, gateway: ep.gateway,
     prefixLength: ep.prefixLength, ifname: ep.ifname, aliases: ep.aliases, mtu: ep.mtu,
+    ...(ports?.length ? { ports, published: ep.ports ?? [] } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
-/** The checks of a `run` request that need nothing but the request: names, --net, env, hostname, image. */
+/** The checks of a `run` request that need nothing but the request: names, --net, env, hostname, image, ports. */
 import { InvalidArgument } from '@vxnet/common';
-import type { RunRequest } from '@vxnet/common/api';
+import { portRequestsProblem, type RunRequest } from '@vxnet/common/api';
 import { hostnameProblem, nameProblem } from './names.js';
 
 export type ParsedMode = { kind: 'overlay'; networks: string[] } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; ref: string };
@@ -26,6 +26,11 @@ export function checkRunRequest(req: RunRequest, name: string, what: string): Pa
   }
   if (req.image !== undefined && req.rootfs !== undefined) throw new InvalidArgument(`${what}: give an image or --rootfs, not both`);
   if (req.image === undefined && req.rootfs === undefined) throw new InvalidArgument(`${what}: no image given (e.g. busybox, or --rootfs DIR)`);
+  if (req.ports?.length) {
+    if (mode.kind !== 'overlay') throw new InvalidArgument(`${what}: -p needs an overlay network (--net NET): ports are published to the first network's address`);
+    const p = portRequestsProblem(req.ports);
+    if (p) throw new InvalidArgument(`${what}: ${p}`);
+  }
   return mode;
 }
 

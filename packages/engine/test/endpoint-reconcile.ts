@@ -44,6 +44,17 @@ t.test('plan: orphans of unknown containers and unrecorded endpoints go; others 
   t.same(plan.missing.map((m) => [m.container.id, m.endpoint.endpointId]), [[known, lost]], 'the in-flight container is not reported');
 });
 
+t.test('plan: a released endpoint (ports withdrawn at stop) still at the agent is an orphan, and is not missing when gone', async (t) => {
+  const agent = new FakeAgent();
+  const id = hex();
+  const stale = agent.add({ container: id, owner: 'engine' });
+  const rec = record(id, [stale.id, 'e'.repeat(16)]);
+  for (const e of rec.endpoints) e.released = true;
+  const plan = planReconcile([...agent.endpoints.values()], new Map([[id, rec]]), new Set());
+  t.same(plan.orphans.map((o) => [o.endpoint.id, o.reason]), [[stale.id, 'not in its container record']]);
+  t.same(plan.missing, [], 'a released endpoint the agent no longer has is expected');
+});
+
 t.test('passes: at start, on a new instance, after a call without answer, while work is deferred', async (t) => {
   const agent = new FakeAgent();
   const containers = new Map<string, ContainerRecord>();

@@ -15,7 +15,8 @@ import type { RunRequest } from '@vxnet/common/api';
 import { Engine } from '../src/engine.js';
 import { ImageStore } from '../src/image/images.js';
 import { containerFiles, containersDir, type ContainerRecord } from '../src/state/container-record.js';
-import { FakeAgent, FakeRuntime, FakeSandboxes } from './helpers/fakes.js';
+import { buildApi } from '../src/api/server.js';
+import { FAKE_UNDERLAY_IP, FakeAgent, FakeRuntime, FakeSandboxes } from './helpers/fakes.js';
 
 interface Rig {
   dir: string;
@@ -291,4 +292,162 @@ t.test('connect without an answer: the endpoint the agent made anyway is removed
       t.same(r.record(c1.id).endpoints.map((e) => e.endpointId), recorded, 'record unchanged');
     });
   }
+});
+
+// ---- published ports (-p) ------------------------------------------------------
+
+const P8080 = { hostPort: 8080, containerPort: 80, protocol: 'tcp' as const };
+const P53 = { hostIp: '192.0.2.7', hostPort: 5353, containerPort: 53, protocol: 'udp' as const };
+/** The agent endpoints of container `id` that publish ports. */
+const publishing = (r: Rig, id: string) => r.agent.of(id).filter((e) => (e.ports?.length ?? 0) > 0);
+
+t.test('ports: asked on the first network\'s endpoint only, recorded, shown as asked and as published', async (t) => {
+  const r = await rig(t);
+  const c = await r.engine.run(r.req('web', { networks: ['net1', 'net2'], ports: [P8080, P53] }));
+  const eps = r.agent.of(c.id).sort((a, b) => a.ifname.localeCompare(b.ifname));
+  t.same(eps.map((e) => [e.ifname, e.ports ?? []]), [
+    ['eth0', [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }, P53]],
+    ['eth1', []],
+  ], 'the agent got them on eth0 (net1) and resolved the host address');
+  const rec = r.record(c.id);
+  t.same(rec.endpoints[0]?.ports, [P8080, P53], 'recorded as asked');
+  t.same(rec.endpoints[0]?.published, [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }, P53], 'and as the agent holds them');
+  t.equal(rec.endpoints[1]?.ports, undefined);
+  t.same(c.ports, [P8080, P53]);
+  t.same(c.publishedPorts, [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }, P53]);
+  t.same(c.networks.map((n) => n.ports.length), [2, 0]);
+  t.same(r.engine.list(false)[0]?.publishedPorts, c.publishedPorts, 'ps shows them');
+  t.same(r.engine.inspect('web').ports, [P8080, P53], 'inspect shows them');
+});
+
+t.test('ports: stop withdraws them, start publishes them again on the same address; rm leaves nothing', async (t) => {
+  const r = await rig(t);
+  const c = await r.engine.run(r.req('web', { networks: ['net1', 'net2'], ports: [P8080] }));
+  const first = r.agent.of(c.id).find((e) => e.ifname === 'eth0');
+  const other = r.agent.of(c.id).find((e) => e.ifname === 'eth1');
+  const stopped = await r.engine.stop('web', 1);
+  t.same(publishing(r, c.id), [], 'no endpoint publishes ports at the agent');
+  t.same(r.agent.of(c.id).map((e) => e.id), [other?.id], 'the other network\'s endpoint stays (its address kept)');
+  t.same(stopped.publishedPorts, [], 'nothing published while stopped');
+  t.same(stopped.ports, [P8080], 'still asked for');
+  t.equal(r.record(c.id).endpoints[0]?.released, true, 'recorded as released');
+  await sleep(50);
+  t.equal(r.logs().filter((l) => l.msg.startsWith('the agent no longer has')).length, 0, 'the reconcile does not report the released endpoint missing');
+
+  const started = await r.engine.start('web');
+  const again = r.agent.of(c.id).find((e) => e.ifname === 'eth0');
+  t.not(again?.id, first?.id, 'a new endpoint');
+  t.same([again?.ip, again?.networkId, again?.name, again?.owner], [first?.ip, first?.networkId, first?.name, 'engine'], 'same address, network, name and owner');
+  t.same(again?.ports, [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }], 'the same ports');
+  t.same(started.publishedPorts, [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }]);
+  t.same(started.networks.map((n) => n.ip), c.networks.map((n) => n.ip), 'every address as before');
+  const rec = r.record(c.id);
+  t.equal(rec.endpoints[0]?.endpointId, again?.id, 'the record names the new endpoint');
+  t.equal(rec.endpoints[0]?.released, undefined);
+  await sleep(50);
+  t.equal(r.agent.of(c.id).length, 2, 'the reconcile leaves the new endpoint alone');
+
+  await r.engine.remove('web', true);
+  t.same(r.footprint(), { dirs: [], sandboxes: [], endpoints: [], runc: [] }, 'rm: nothing left');
+});
+
+t.test('ports: a container that exits by itself withdraws them; an engine restarted meanwhile too', async (t) => {
+  const r = await rig(t);
+  const c = await r.engine.run(r.req('web', { networks: ['net1'], ports: [P8080] }));
+  r.runc.state.get(c.id)?.kill('SIGKILL');
+  t.ok(await until(() => publishing(r, c.id).length === 0), 'gone after the exit is noticed');
+  t.equal(r.record(c.id).endpoints[0]?.released, true);
+
+  await r.engine.start('web');
+  t.equal(publishing(r, c.id).length, 1, 'published again by start');
+  r.engine.close();
+  r.runc.state.get(c.id)?.kill('SIGKILL'); // exits while no engine runs
+  await until(() => r.runc.state.get(c.id)?.exitCode !== null);
+  const e2 = r.newEngine();
+  await e2.load();
+  t.ok(await until(() => publishing(r, c.id).length === 0), 'withdrawn by the next engine at load');
+  t.equal(e2.inspect('web').status, 'exited');
+});
+
+t.test('ports: start refused when the port was taken meanwhile; the container stays stopped, nothing published', async (t) => {
+  const r = await rig(t);
+  const c1 = await r.engine.run(r.req('c1', { networks: ['net1'], ports: [P8080] }));
+  await t.rejects(r.engine.run(r.req('c2', { networks: ['net1'], ports: [P8080] })), {
+    code: 'VXNET_PORT_IN_USE', message: /^could not create container "c2": port 192\.0\.2\.1:8080\/tcp is in use by endpoint "c1"$/,
+  }, 'a second container asking for the same port is refused');
+  await r.engine.stop('c1', 1);
+  const c2 = await r.engine.run(r.req('c2', { networks: ['net1'], ports: [P8080] }));
+  t.equal(c2.publishedPorts.length, 1, 'free once c1 stopped');
+  await t.rejects(r.engine.start('c1'), { code: 'VXNET_PORT_IN_USE', message: /^could not start container "c1": port 192\.0\.2\.1:8080\/tcp is in use by endpoint "c2"$/ });
+  t.equal(r.engine.inspect('c1').status, 'exited', 'c1 stays stopped');
+  t.same(publishing(r, c1.id), [], 'and publishes nothing');
+  t.equal(r.record(c1.id).endpoints[0]?.released, true, 'still released');
+  await r.engine.remove('c2', true);
+  t.equal((await r.engine.start('c1')).publishedPorts.length, 1, 'starts once the port is free');
+});
+
+t.test('ports: a start whose process fails withdraws them again', async (t) => {
+  const r = await rig(t);
+  const c = await r.engine.run(r.req('web', { networks: ['net1'], ports: [P8080] }));
+  await r.engine.stop('web', 1);
+  r.runc.failNextRun = true;
+  await t.rejects(r.engine.start('web'), /could not start container "web"/);
+  t.same(publishing(r, c.id), [], 'nothing published');
+  t.equal(r.record(c.id).endpoints[0]?.released, true);
+  t.equal((await r.engine.start('web')).publishedPorts.length, 1, 'a later start publishes them');
+});
+
+t.test('ports: withdrawn at stop with the agent not answering: stop succeeds, the reconcile removes the endpoint', async (t) => {
+  const r = await rig(t);
+  const c = await r.engine.run(r.req('web', { networks: ['net1'], ports: [P8080] }));
+  r.agent.failAt('deleteEndpoint', 1, 'unreachable');
+  const stopped = await r.engine.stop('web', 1);
+  t.equal(stopped.status, 'exited');
+  t.same(stopped.publishedPorts, []);
+  t.ok(await until(() => publishing(r, c.id).length === 0), 'the released endpoint goes with the next reconcile');
+  t.ok(r.logs().some((l) => l.msg === 'removed an endpoint that no container of this engine explains'), 'as an orphan');
+});
+
+t.test('ports: refused before anything is made, or by the agent with nothing left', async (t) => {
+  const r = await rig(t);
+  const before = r.footprint();
+  const cases: Array<[Partial<RunRequest>, RegExp]> = [
+    [{ networks: ['host'], ports: [P8080] }, /^could not create container "web": -p needs an overlay network \(--net NET\)/],
+    [{ ports: [P8080] }, /-p needs an overlay network/],
+    [{ networks: ['net1'], ports: [P8080, { ...P8080, containerPort: 81 }] }, /: host port 8080\/tcp is published twice$/],
+    [{ networks: ['net1'], ports: [{ ...P8080, hostIp: '192.0.2' }] }, /: invalid published port 192\.0\.2:8080->80\/tcp: host IP "192\.0\.2" is not an IPv4 address$/],
+    [{ networks: ['internal', 'net1'], ports: [P8080] }, /^could not create container "web": network "internal" is internal: no ports can be published on it$/],
+  ];
+  for (const [req, re] of cases) {
+    await t.rejects(r.engine.run(r.req('web', req)), { message: re }, re.source);
+    t.same(r.footprint(), before, 'nothing left');
+  }
+  t.equal(r.agent.calls.filter((c) => c.method === 'createEndpoint').length, 1, 'only the internal network reached the agent');
+});
+
+t.test('the API: ports checked by the agent\'s schema, expose and unexpose passed through as the agent answers', async (t) => {
+  const r = await rig(t);
+  const app = buildApi(r.engine, 'h1', createLogger({ name: 'api-test', file: join(r.dir, 'api.log') }));
+  t.teardown(() => app.close());
+  const run = (body: unknown) => app.inject({ method: 'POST', url: '/v1/containers', payload: body as Record<string, unknown> });
+  for (const ports of [[{ ...P8080, hostPort: 0 }], [{ ...P8080, protocol: 'sctp' }], [{ ...P8080, extra: 1 }], [{ hostPort: 1, protocol: 'tcp' }]]) {
+    const res = await run({ ...r.req('web', { networks: ['net1'] }), ports });
+    t.equal(res.statusCode, 400, JSON.stringify(ports));
+  }
+  const ok = await run({ ...r.req('web', { networks: ['net1'] }), ports: [P8080] });
+  t.equal(ok.statusCode, 201);
+  t.same(ok.json().publishedPorts, [{ hostIp: FAKE_UNDERLAY_IP, ...P8080 }]);
+
+  const exposed = await app.inject({ method: 'POST', url: '/v1/networks/net1/expose' });
+  t.equal(exposed.statusCode, 200);
+  t.same(exposed.json(), { network: 'id-net1', networkName: 'net1', ip: r.agent.exposed.get('net1'), prefixLength: 24 });
+  t.same((await app.inject({ method: 'POST', url: '/v1/networks/net1/expose' })).json(), exposed.json(), 'idempotent: the same address');
+  const missing = await app.inject({ method: 'POST', url: '/v1/networks/missing/expose' });
+  t.same([missing.statusCode, missing.json().code], [404, 'VXNET_NETWORK_NOT_FOUND'], 'the agent\'s error as it is');
+  const un = await app.inject({ method: 'DELETE', url: '/v1/networks/net1/expose' });
+  t.same([un.statusCode, un.json().ip], [200, exposed.json().ip]);
+  const again = await app.inject({ method: 'DELETE', url: '/v1/networks/net1/expose' });
+  t.same([again.statusCode, again.json()], [404, { code: 'VXNET_NOT_EXPOSED', message: 'network "net1" is not exposed on this host' }]);
+  r.agent.down = true;
+  t.equal((await app.inject({ method: 'POST', url: '/v1/networks/net1/expose' })).statusCode, 503, 'agent not answering: 503');
 });

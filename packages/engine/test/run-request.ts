@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseNetworks } from '../src/run-request.js';
+import { checkRunRequest, parseNetworks } from '../src/run-request.js';
 import { hostsFile, resolvConf } from '../src/sandbox/etc-files.js';
 import { hostnameProblem, nameProblem } from '../src/names.js';
 
@@ -15,6 +15,17 @@ t.test('--net: overlay networks, or exactly one of none / host / container:C; de
   t.throws(() => parseNetworks({ networks: ['container:'] }, what), /needs a container/);
   t.throws(() => parseNetworks({ networks: ['none'], ip: '10.0.0.2' }, what), /need an overlay network/);
   t.throws(() => parseNetworks({ aliases: ['a'] }, what), /need an overlay network/);
+});
+
+t.test('-p: on an overlay network only, each host port once, values as parsePortSpec allows', async (t) => {
+  const base = { image: 'busybox', networks: ['net1'] };
+  const p = { hostPort: 8080, containerPort: 80, protocol: 'tcp' as const };
+  t.same(checkRunRequest({ ...base, ports: [p, { ...p, protocol: 'udp' }] }, 'x', what), { kind: 'overlay', networks: ['net1'] });
+  t.throws(() => checkRunRequest({ image: 'busybox', ports: [p] }, 'x', what), /^could not create container "x": -p needs an overlay network \(--net NET\)/);
+  t.throws(() => checkRunRequest({ image: 'busybox', networks: ['host'], ports: [p] }, 'x', what), /-p needs an overlay network/);
+  t.throws(() => checkRunRequest({ ...base, ports: [p, p] }, 'x', what), /host port 8080\/tcp is published twice/);
+  t.throws(() => checkRunRequest({ ...base, ports: [{ ...p, hostIp: 'h1' }] }, 'x', what), /host IP "h1" is not an IPv4 address/);
+  t.throws(() => checkRunRequest({ ...base, ports: [{ ...p, containerPort: 70000 }] }, 'x', what), /container port 70000 is out of range 1-65535/);
 });
 
 t.test('names follow docker; host names RFC 1123', async (t) => {

@@ -37,8 +37,11 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
   app.get('/v1/status', async (): Promise<AgentStatus> => ({
     host,
     instance,
-    networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId) })),
+    networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId),
+      // local compile fix on egress-lab only; the agent branch (egress-agent) implements these
+      internal: agent.networks.get(l.networkId)?.internal ?? false, exposedIp: null })),
     alivePeers: [...agent.alive].filter((h) => h !== host).sort(),
+    egress: { available: false, reason: 'not implemented on this branch' },
   }));
   return app;
 }

@@ -1,7 +1,16 @@
-import type { ContainerView } from '@vxnet/common/api';
+import { formatPorts, type ContainerView } from '@vxnet/common/api';
 import { engineCall, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
 import { timeWithAgo } from '../format.js';
 import { fields, print, printJson, table } from '../output.js';
+
+/** Published ports as the agent holds them; while stopped, what start publishes again. */
+export function portsText(c: Pick<ContainerView, 'ports' | 'publishedPorts' | 'status'>): string {
+  const asked = c.ports ?? [];
+  if (asked.length === 0) return '-';
+  const published = c.publishedPorts ?? [];
+  if (published.length > 0) return formatPorts(published);
+  return `${formatPorts(asked)} (not published: the container is ${c.status === 'running' ? 'running, but the agent holds none' : 'not running'})`;
+}
 
 /** `vxnet [-H HOST] inspect [--json] CONTAINER`: state, pid, host, sandbox, and each network with IP, MAC and gateway. */
 export async function inspectCommand(ref: string, flags: { json?: boolean }, conn: EngineFlags): Promise<number> {
@@ -21,6 +30,7 @@ export async function inspectCommand(ref: string, flags: { json?: boolean }, con
     ['Hostname', c.hostname],
     ['Network mode', c.networkMode === 'container' ? `container:${c.netContainer ?? '?'}` : c.networkMode],
     ['Sandbox', c.sandbox ?? '(the host\'s network namespace)'],
+    ['Ports', portsText(c)],
     ['Created', timeWithAgo(c.createdAt)],
     ['Started', c.startedAt ? timeWithAgo(c.startedAt) : '-'],
     ...(c.finishedAt ? [['Finished', timeWithAgo(c.finishedAt)] as [string, string]] : []),

@@ -10,6 +10,11 @@ export function labStatusCommand(flags: { name?: string; json?: boolean }): numb
   return status.health === 'running' ? 0 : 1;
 }
 
+function outsideState(o: NonNullable<LabStatus['outside']>): string {
+  if (!o.running) return 'stopped';
+  return o.missingSockets.length > 0 ? `running, not on ${o.missingSockets.join(',')}` : 'running';
+}
+
 export function printStatus(s: LabStatus): void {
   const out: string[] = [];
   out.push(`lab ${s.name}: ${s.health}   underlay ${s.underlay}, mtu ${s.mtu}`);
@@ -22,7 +27,15 @@ export function printStatus(s: LabStatus): void {
   out.push(table(['SERVICE', 'ENDPOINT', 'PID', 'STATE'], [
     [s.store.kind, s.store.url, String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped'],
     ['controller', `${s.controller.tcpUrl} ${s.controller.url}`, String(s.controller.pid ?? '-'), s.controller.running ? 'running' : 'stopped'],
+    ...(s.outside
+      ? [['outside', `${s.outside.ip} tcp+udp/7 echo, tcp/9 discard, http :80`, String(s.outside.pid ?? '-'), outsideState(s.outside)]]
+      : []),
   ]));
+  if (s.outside) {
+    out.push('');
+    out.push(`outside: ${s.outside.ip} in ${s.outside.network} (namespace ${s.outside.netns}), behind router ${s.outside.routerNetns}`
+      + ` at ${s.outside.routerUnderlayIp} (every machine's default gateway) and ${s.outside.routerIp}; no route to any overlay`);
+  }
   for (const p of s.problems) out.push(`problem: ${p}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -30,6 +30,7 @@ export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<numb
   }
   process.stdout.write(`lab "${state.name}" is up (${Date.now() - started} ms) and is now the current lab\n\n`);
   printStatus(status);
-  process.stdout.write(`\ntry:     vxnet lab exec h1 -- ping -c1 ${state.hosts.at(-1)?.underlayIp}\nremove:  vxnet lab down --name ${state.name}\n`);
+  const outside = state.outside ? `\n         vxnet lab exec h1 -- wget -qO- http://${state.outside.ip}/ip   (the outside answers with the address it sees)` : '';
+  process.stdout.write(`\ntry:     vxnet lab exec h1 -- ping -c1 ${state.hosts.at(-1)?.underlayIp}${outside}\nremove:  vxnet lab down --name ${state.name}\n`);
   return 0;
 }

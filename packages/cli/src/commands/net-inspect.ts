@@ -21,7 +21,7 @@ export function formatNetworkDetail({ network: n, hosts }: NetworkDetail, now = 
     ['Host subnets', `/${n.hostSubnetLength}`],
     ['VNI', String(n.vni)],
     ['MTU', n.mtu === null ? 'auto (underlay MTU - 50)' : String(n.mtu)],
-    ['Internal', String(n.internal)],
+    ['Internal', n.internal ? 'yes: no way out of the overlay (no egress, no published ports)' : 'no: containers reach beyond the overlay through their host (masqueraded)'],
     ['Labels', formatKeyValues(n.labels)],
     ['Options', formatKeyValues(n.options)],
     ['Created', timeWithAgo(n.createdAt, now)],

@@ -1,4 +1,4 @@
-import type { ContainerView } from '@vxnet/common/api';
+import { formatPorts, type ContainerView } from '@vxnet/common/api';
 import { engineCall, resolveEngine, type EngineFlags } from '../engine-client.js';
 import { humanDuration, shortId, timeAgo } from '../format.js';
 import { print, printJson, table } from '../output.js';
@@ -30,8 +30,8 @@ export async function psCommand(flags: PsFlags, conn: EngineFlags): Promise<numb
     if (containers.length > 0) print(containers.map((c) => shortId(c.id)).join('\n'));
   } else {
     const now = Date.now();
-    print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NETWORKS', 'NAMES'], containers.map((c) => [
-      shortId(c.id), c.image, commandText(c.command), timeAgo(c.createdAt, now), statusText(c, now),
+    print(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NETWORKS', 'NAMES'], containers.map((c) => [
+      shortId(c.id), c.image, commandText(c.command), timeAgo(c.createdAt, now), statusText(c, now), formatPorts(c.publishedPorts ?? []),
       c.networks.length > 0 ? c.networks.map((n) => `${n.network}:${n.ip}`).join(',') : c.networkMode === 'overlay' ? '-' : c.networkMode, c.name,
     ])));
   }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument } from '@vxnet/common';
-import type { AttachRequest, ContainerView, LogChunk, RunRequest } from '@vxnet/common/api';
+import { parsePortSpec, type AttachRequest, type ContainerView, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { attach } from '../attach.js';
 import { engineCall, engineUpgrade, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
 import { print } from '../output.js';
@@ -18,6 +18,8 @@ export interface RunFlags {
   rm?: boolean;
   interactive?: boolean;
   tty?: boolean;
+  /** `-p` / `--publish` values, as typed. */
+  publish?: string[];
 }
 
 /**
@@ -58,11 +60,12 @@ export function runRequest(image: string | undefined, cmd: string[], flags: RunF
   if (flags.alias?.length) req.aliases = flags.alias;
   if (flags.hostname !== undefined) req.hostname = flags.hostname;
   if (flags.env?.length) req.env = parseEnv(flags.env);
+  if (flags.publish?.length) req.ports = flags.publish.map((p) => parsePortSpec(p));
   return req;
 }
 
 /**
- * `vxnet [-H HOST] run [-d] [-i] [-t] [--name N] [--net NET]… [--ip A] [--alias A]… [--hostname H] [-e K=V]… [--rm] (IMAGE | --rootfs DIR) [CMD…]`
+ * `vxnet [-H HOST] run [-d] [-i] [-t] [--name N] [--net NET]… [--ip A] [--alias A]… [-p [IP:]HP:CP[/PROTO]]… [--hostname H] [-e K=V]… [--rm] (IMAGE | --rootfs DIR) [CMD…]`
  * Detached: prints the id. Attached: prints the container's output as it comes and
  * exits with its exit code (the container stays, as in docker, unless --rm). With -t
  * the container runs on a terminal and the CLI attaches to it (-i: with our stdin, as

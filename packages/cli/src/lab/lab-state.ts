@@ -40,6 +40,27 @@ export interface LabHost extends LabMachine {
   engine: LabDaemon;
 }
 
+/** The lab's outside (outside.ts): a router on the underlay and a host beyond it, with no route to any overlay. */
+export interface LabOutside {
+  /** The router's namespace: eth0 on the underlay switch (port p-rt), eth1 on the outside network. */
+  routerNetns: string;
+  /** The router's underlay address: every machine's default gateway. */
+  routerUnderlayIp: string;
+  /** The outside network: a TEST-NET that is not the underlay. */
+  network: string;
+  /** The router's address on the outside network. */
+  routerIp: string;
+  /** The outside host's namespace. */
+  netns: string;
+  /** The outside host's address, where the responder answers. */
+  ip: string;
+  /** The responder's stdout and stderr. */
+  logFile: string;
+  /** The responder's command line; `lab restart outside` starts it again the same way. */
+  command: string[];
+  process?: ProcessRecord;
+}
+
 /** The store a lab runs: etcd (the default) or Redis. */
 export type LabStoreKind = 'etcd' | 'redis';
 export const LAB_STORE_KINDS: readonly LabStoreKind[] = ['etcd', 'redis'];
@@ -82,6 +103,8 @@ export interface LabState {
     /** The bearer token the controller generated at its first start (mode 0600). */
     tokenFile: string;
   };
+  /** Absent in labs made before the outside existed. */
+  outside?: LabOutside;
 }
 
 export function labDir(name: string): string {

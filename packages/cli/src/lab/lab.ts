@@ -2,9 +2,10 @@
  * The lab: a whole vxnet cluster on one machine. Simulated hosts are network
  * namespaces joined by veths to an underlay switch (a bridge in a namespace of its
  * own, so no lab link ever appears in the root namespace); the store (etcd, or Redis
- * with `--store redis`) runs in one more namespace on the same underlay.
+ * with `--store redis`) runs in one more namespace on the same underlay, and a router
+ * leads to an "outside" host beyond the site (outside.ts).
  *
- *   vx-<lab>.sw     br0, with one port p-<host> per host, p-store and p-ctl
+ *   vx-<lab>.sw     br0, with one port p-<host> per host, p-store, p-ctl and p-rt
  *   vx-<lab>.h1     eth0 = <underlay>.1 (h2 = .2, ...): a machine (machine.ts) running
  *                   an agent and an engine with their default settings
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
@@ -12,6 +13,11 @@
  *                   with fsync always, as docs/deploy.md asks of a real site)
  *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
  *                   (bearer token) and on /run/vxnet/controller.sock for the CLI
+ *   vx-<lab>.rt     eth0 = the one before that: the router, every machine's default
+ *                   gateway; eth1 = <outside>.1 (198.51.100.0/24, or 203.0.113.0/24
+ *                   when the underlay overlaps it)
+ *   vx-<lab>.out    eth0 = <outside>.10: the outside host, routes only to the underlay,
+ *                   running a TCP/UDP echo (7), discard (9) and HTTP (80) responder
  *
  * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
  * several labs can be up at once, even on the same underlay CIDR; the daemons' own
@@ -23,21 +29,24 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  InvalidArgument, addressAt, parseIpv4, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess,
+  InvalidArgument, addressAt, parseIpv4, type Cidr, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess,
   waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
 import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
-import { LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabState, type LabStoreKind } from './lab-state.js';
+import {
+  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabOutside, type LabState, type LabStoreKind,
+} from './lab-state.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
+import { OUTSIDE_NETWORKS, OUTSIDE_SERVICES, buildOutside, missingSockets, outsideNetworkFor, planOutside, setDefaultRoute, startResponder, waitResponder } from './outside.js';
 
 export const DEFAULT_UNDERLAY = '192.0.2.0/24';
 export const DEFAULT_HOSTS = 3;
 const LAB_NAME = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
-/** Underlay addresses kept for the lab's own services: the store and the controller. */
-const RESERVED_ADDRESSES = 2;
+/** Underlay addresses kept for the lab's own services: the store, the controller and the router (from the top). */
+const RESERVED_ADDRESSES = 3;
 const UNDERLAY_MTU = 1500;
 const CONTROLLER_PORT = 7070;
 const ETCD_PORT = 2379;
@@ -72,8 +81,9 @@ export function validateLabOptions(opts: LabUpOptions): void {
     const cidr = parseCidr(opts.underlay, 'underlay CIDR');
     const usable = Math.max(0, cidrSize(cidr.prefixLength) - 2);
     if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + RESERVED_ADDRESSES > usable) {
-      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + store + controller)`);
+      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + store + controller + router)`);
     }
+    if (!outsideNetworkFor(cidr)) problems.push(`underlay ${cidr.text} overlaps both networks the lab's outside can use (${OUTSIDE_NETWORKS.join(', ')}): choose a smaller underlay`);
   } catch (err) {
     problems.push((err as Error).message);
   }
@@ -130,6 +140,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   const prefix = netnsPrefix(opts.name);
   const storeIp = addressAt(underlay, -2);
   const controllerIp = addressAt(underlay, -3);
+  const routerIp = addressAt(underlay, -4);
   const machine = (name: string, underlayIp: string): LabMachine => ({ name, netns: `${prefix}${name}`, underlayIp, dir: join(dir, name) });
   // paths as seen from the root namespace: <machine>/run is the machine's /run/vxnet, <machine>/lib its /var/lib/vxnet
   const daemon = (m: LabMachine, kind: DaemonKind, socket: string): LabDaemon => ({
@@ -170,6 +181,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       tcpUrl: `http://${controllerIp}:${CONTROLLER_PORT}`,
       tokenFile: join(ctl.dir, 'lib', 'controller', 'token'),
     },
+    outside: planOutside(prefix, outsideNetworkFor(underlay) as Cidr, routerIp, join(dir, 'outside.log')),
   };
   writeLabState(state);
   const llog = log.child({ component: 'lab', lab: opts.name });
@@ -211,10 +223,15 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const host of state.hosts) attach(host.netns, `p-${host.name}`, host.underlayIp);
   attach(state.store.netns, 'p-store', state.store.underlayIp);
   attach(state.controller.netns, 'p-ctl', state.controller.underlayIp);
-  log.debug({ namespaces: state.namespaces.length }, 'underlay ready');
+  const outside = state.outside as LabOutside;
+  attach(outside.routerNetns, 'p-rt', outside.routerUnderlayIp);
+  buildOutside(outside, state.underlay, state.mtu, recordNetns);
+  for (const m of [state.controller, ...state.hosts]) setDefaultRoute(m.netns, outside.routerUnderlayIp);
+  log.debug({ namespaces: state.namespaces.length }, 'underlay and outside ready');
 
   const { store } = state;
   const proc = startStore(state);
+  const responder = startOutside(state, outside);
 
   // the machines, while the store starts
   for (const m of [state.controller, ...state.hosts]) {
@@ -225,6 +242,8 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   }
   await waitStore(state, proc);
   log.debug({ pid: proc.pid, store: store.kind }, 'store healthy');
+  await waitResponder(outside, responder);
+  log.debug({ pid: responder.pid, ip: outside.ip }, 'outside responder listening');
 
   // the same store settings as a real host's /etc/vxnet/*.json
   const storeSettings = { store: store.url, ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}) };
@@ -281,6 +300,13 @@ function startStore(state: LabState): ProcessRecord {
   store.process = proc;
   writeLabState(state);
   return proc;
+}
+
+/** Start the outside responder in its namespace and record it. */
+function startOutside(state: LabState, outside: LabOutside): ProcessRecord {
+  outside.process = startResponder(outside);
+  writeLabState(state);
+  return outside.process;
 }
 
 /** The lab Redis's password: made once (mode 0600), kept across store restarts. */
@@ -352,9 +378,11 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.engine)));
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.agent)));
   await stop(state?.controller);
-  if (state?.store.process && isAlive(state.store.process)) {
-    processes.push(state.store.process.pid);
-    await stopProcess(state.store.process);
+  for (const p of [state?.store.process, state?.outside?.process]) {
+    if (p && isAlive(p)) {
+      processes.push(p.pid);
+      await stopProcess(p);
+    }
   }
   // then each machine with everything still in it: containers, runc shims, the keeper
   const machines: LabMachine[] = state ? [state.controller, ...state.hosts] : [];
@@ -423,6 +451,16 @@ export interface LabStatus {
   }>;
   store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
+  /** The outside beyond the router (outside.ts); null for a lab made before it existed. */
+  outside: {
+    netns: string; ip: string; network: string; routerNetns: string; routerIp: string; routerUnderlayIp: string;
+    /** What the responder answers: "tcp/7 echo", … */
+    services: string[];
+    pid: number | null; running: boolean;
+    /** Its sockets that are not open ("tcp/80", …): empty when it answers on every port. */
+    missingSockets: string[];
+    logFile: string;
+  } | null;
   problems: string[];
 }
 
@@ -443,6 +481,12 @@ export function labStatus(name: string): LabStatus {
   for (const h of state.hosts) {
     check(`the agent of ${h.name}`, h.agent.process);
     check(`the engine of ${h.name}`, h.engine.process);
+  }
+  const outside = state.outside;
+  const outsideMissing = outside?.process && running(outside.process) ? missingSockets(outside.process) : [];
+  if (outside) {
+    check('the outside responder', outside.process);
+    if (outsideMissing.length > 0) problems.push(`the outside responder (pid ${outside.process?.pid}) does not answer on ${outsideMissing.join(', ')}`);
   }
   if (state.phase !== 'up') problems.push(`lab is in phase "${state.phase}"`);
   return {
@@ -481,6 +525,13 @@ export function labStatus(name: string): LabStatus {
       netns: state.controller.netns,
       logFile: state.controller.logFile,
     },
+    outside: outside
+      ? {
+        netns: outside.netns, ip: outside.ip, network: outside.network,
+        routerNetns: outside.routerNetns, routerIp: outside.routerIp, routerUnderlayIp: outside.routerUnderlayIp,
+        services: OUTSIDE_SERVICES, pid: outside.process?.pid ?? null, running: running(outside.process), missingSockets: outsideMissing, logFile: outside.logFile,
+      }
+      : null,
     problems,
   };
 }
@@ -514,7 +565,7 @@ function signalNumber(sig: NodeJS.Signals): number {
   return constants.signals[sig] ?? 0;
 }
 
-/** What `lab kill`/`lab restart` act on: `store`, `controller`, or a host's `agent`/`engine`. */
+/** What `lab kill`/`lab restart` act on: `store`, `controller`, `outside` (its responder), or a host's `agent`/`engine`. */
 export interface LabTarget {
   target: string;
   daemon?: string;
@@ -522,11 +573,16 @@ export interface LabTarget {
 
 type Resolved =
   | { kind: 'store'; what: string }
+  | { kind: 'outside'; what: string; outside: LabOutside }
   | { kind: DaemonKind; what: string; machine: LabMachine; daemon: LabDaemon };
 
 function resolveTarget(state: LabState, t: LabTarget): Resolved {
-  if (t.target === 'store' || t.target === 'controller') {
+  if (t.target === 'store' || t.target === 'controller' || t.target === 'outside') {
     if (t.daemon !== undefined) throw new InvalidArgument(`\`${t.target}\` takes no daemon name (got "${t.daemon}")`);
+    if (t.target === 'outside') {
+      if (!state.outside) throw new InvalidArgument(`lab "${state.name}" has no outside (it was made before the outside existed: recreate it)`);
+      return { kind: 'outside', what: 'the outside responder', outside: state.outside };
+    }
     return t.target === 'store' ? { kind: 'store', what: state.store.kind } : { kind: 'controller', what: 'the controller', machine: state.controller, daemon: state.controller };
   }
   const h = findHost(state, t.target);
@@ -547,7 +603,7 @@ export async function labKill(name: string, t: LabTarget, signal = 'SIGTERM'): P
   const sig = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as NodeJS.Signals;
   if (constants.signals[sig] === undefined) throw new InvalidArgument(`unknown signal "${signal}" (e.g. TERM, KILL, STOP, CONT)`);
   const r = resolveTarget(state, t);
-  const rec = r.kind === 'store' ? state.store.process : r.daemon.process;
+  const rec = r.kind === 'store' ? state.store.process : r.kind === 'outside' ? r.outside.process : r.daemon.process;
   if (!rec || !isAlive(rec)) throw new InvalidArgument(`${r.what} of lab "${name}" is not running; nothing was signalled`);
   process.kill(rec.pid, sig);
   if (sig === 'SIGTERM' || sig === 'SIGKILL') {
@@ -569,6 +625,13 @@ export async function labRestart(name: string, t: LabTarget, log: Logger): Promi
     const proc = startStore(state);
     await waitStore(state, proc);
     log.info({ lab: name, pid: proc.pid, store: state.store.kind }, 'store restarted');
+    return { what: r.what, pid: proc.pid };
+  }
+  if (r.kind === 'outside') {
+    if (r.outside.process) await stopProcess(r.outside.process);
+    const proc = startOutside(state, r.outside);
+    await waitResponder(r.outside, proc);
+    log.info({ lab: name, pid: proc.pid }, 'outside responder restarted');
     return { what: r.what, pid: proc.pid };
   }
   await stopDaemon(r.daemon);

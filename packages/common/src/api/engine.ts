@@ -2,6 +2,8 @@
  * Wire types of the engine's API (unix socket, like dockerd's); the routes are listed
  * in packages/engine/src/api/server.ts.
  */
+import type { PortMapping, PortRequest } from './agent.js';
+
 export type NetworkMode = 'overlay' | 'none' | 'host' | 'container';
 
 /** What `run` asks for (the API body of POST /v1/containers). */
@@ -29,6 +31,12 @@ export interface RunRequest {
   aliases?: string[];
   /** Address on the first overlay network. */
   ip?: string;
+  /**
+   * Ports to publish on this host (`-p`, ports.ts), on the endpoint of the first overlay
+   * network while the container runs. The agent refuses them on an internal network, on
+   * an address that is not the host's, and on a port in use there.
+   */
+  ports?: PortRequest[];
 }
 
 export interface ContainerNetworkView {
@@ -42,6 +50,8 @@ export interface ContainerNetworkView {
   ifname: string;
   aliases: string[];
   mtu: number;
+  /** Ports this endpoint publishes, as asked; empty for all but the first network's. */
+  ports: PortRequest[];
 }
 
 /** A container as the API answers it. */
@@ -62,6 +72,13 @@ export interface ContainerView {
   /** The network namespace the container is in (null: the host's). */
   sandbox: string | null;
   networks: ContainerNetworkView[];
+  /** Every port asked for with `-p`, published or not. */
+  ports: PortRequest[];
+  /**
+   * The ports published now, as the agent holds them (host address resolved); empty
+   * while the container is not running: stopping withdraws them, start publishes them again.
+   */
+  publishedPorts: PortMapping[];
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;

@@ -2,5 +2,6 @@
 export * from './names.js';
 export * from './agent.js';
 export * from './engine.js';
+export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';

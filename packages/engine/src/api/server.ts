@@ -13,11 +13,13 @@
  *   DELETE /v1/containers/:ref?force=1
  *   POST   /v1/containers/:ref/networks         {network, aliases?, ip?}
  *   DELETE /v1/containers/:ref/networks/:network
- * Errors: {code, message} with the error's HTTP status.
+ *   POST   /v1/networks/:network/expose         -> the agent's ExposeResult (this host's address on the network)
+ *   DELETE /v1/networks/:network/expose         -> the agent's ExposeResult (its 404 when not exposed)
+ * Errors: {code, message} with the error's HTTP status; the agent's pass through as they are.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
-import type { RunRequest } from '@vxnet/common/api';
+import { createEndpointBodySchema, type RunRequest } from '@vxnet/common/api';
 import type { Engine } from '../engine.js';
 import { serveUpgrades } from './exec-upgrade.js';
 
@@ -42,6 +44,8 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
         properties: {
           name: { type: 'string' }, image: { type: 'string', minLength: 1 }, rootfs: { type: 'string', pattern: '^/' }, cmd: strings,
           detach: { type: 'boolean' }, tty: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
+          // the agent's own schema of a port request: one definition
+          ports: createEndpointBodySchema.properties.ports,
         },
       },
     },
@@ -70,5 +74,7 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
   }));
   app.delete<{ Params: { ref: string; network: string } }>('/v1/containers/:ref/networks/:network', async (req) =>
     engine.disconnect(req.params.ref, req.params.network));
+  app.post<{ Params: { network: string } }>('/v1/networks/:network/expose', async (req) => engine.expose(req.params.network));
+  app.delete<{ Params: { network: string } }>('/v1/networks/:network/expose', async (req) => engine.unexpose(req.params.network));
   return app;
 }

@@ -10,8 +10,10 @@ export function containerView(rec: ContainerRecord, host: string): ContainerView
     networkMode: rec.networkMode, netContainer: rec.netContainer, sandbox: rec.netnsPath,
     networks: rec.endpoints.map((e) => ({
       network: e.network, networkId: e.networkId, endpointId: e.endpointId, ip: e.ip, prefixLength: e.prefixLength, mac: e.mac,
-      gateway: e.gateway, ifname: e.ifname, aliases: e.aliases, mtu: e.mtu,
+      gateway: e.gateway, ifname: e.ifname, aliases: e.aliases, mtu: e.mtu, ports: e.ports ?? [],
     })),
+    ports: rec.endpoints.flatMap((e) => e.ports ?? []),
+    publishedPorts: running ? rec.endpoints.flatMap((e) => (e.released ? [] : e.published ?? [])) : [],
     createdAt: rec.createdAt, startedAt: rec.startedAt, finishedAt: rec.finishedAt,
   };
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 import { ContainerRecordUnreadable, ContainersDirUnreadable } from '../errors.js';
 
-import type { NetworkMode } from '@vxnet/common/api';
+import type { NetworkMode, PortMapping, PortRequest } from '@vxnet/common/api';
 
 export type { NetworkMode };
 export type ContainerStatus = 'creating' | 'running' | 'exited';
@@ -29,6 +29,17 @@ export interface ContainerEndpoint {
   ifname: string;
   aliases: string[];
   mtu: number;
+  /** Ports this endpoint publishes, as asked (`run -p`: the first network's endpoint only); absent: none. */
+  ports?: PortRequest[];
+  /** The same as the agent answered them (host address resolved); absent while released. */
+  published?: PortMapping[];
+  /**
+   * The agent's endpoint was deleted when the container stopped, to withdraw its
+   * published ports (the agent cannot change a live endpoint's ports); `endpointId` is
+   * the deleted one's. `start` makes it again with the same address, names and ports.
+   * The endpoint reconcile treats a released endpoint the agent still has as an orphan.
+   */
+  released?: boolean;
 }
 
 export interface ContainerRecord {

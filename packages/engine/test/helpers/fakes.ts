@@ -7,14 +7,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { VxnetError, recordProcess } from '@vxnet/common';
-import type { AgentStatus, CreateEndpointRequest } from '@vxnet/common/api';
+import type { AgentStatus, CreateEndpointRequest, ExposeResult } from '@vxnet/common/api';
 import type { AgentApi, AgentEndpoint } from '../../src/agent-client.js';
 import { AgentUnreachable, RuncFailed } from '../../src/errors.js';
 import type { RunFiles, Started } from '../../src/runtime/runc.js';
 import type { ContainerRuntime } from '../../src/runtime/runtime.js';
 import type { SandboxManager } from '../../src/sandbox/sandbox.js';
 
-type AgentMethod = 'createEndpoint' | 'deleteEndpoint' | 'listEndpoints' | 'status';
+type AgentMethod = 'createEndpoint' | 'deleteEndpoint' | 'listEndpoints' | 'status' | 'expose' | 'unexpose';
+
+/** The fake host's underlay address: where ports without a host address are published. */
+export const FAKE_UNDERLAY_IP = '192.0.2.1';
 
 /**
  * What a call does instead of answering: `unreachable` (nothing done, no answer),
@@ -27,6 +30,8 @@ export type AgentFault = 'unreachable' | 'lost-answer' | 'timeout' | VxnetError 
 
 export class FakeAgent implements AgentApi {
   readonly endpoints = new Map<string, AgentEndpoint>();
+  /** Exposed networks: name -> this host's address on it. */
+  readonly exposed = new Map<string, string>();
   instance = randomBytes(4).toString('hex');
   /** Every call answers unreachable while down. */
   down = false;
@@ -55,8 +60,19 @@ export class FakeAgent implements AgentApi {
 
   async createEndpoint(req: CreateEndpointRequest): Promise<AgentEndpoint> {
     const lost = await this.enter('createEndpoint', req.network);
-    if (req.network === 'missing') throw new VxnetError('VXNET_NETWORK_NOT_FOUND', 404, `network "${req.network}" not found`);
-    const ep = this.endpoint(req, req.owner !== undefined ? { owner: req.owner } : {});
+    // a network by name, or by the id the fake gives it ("id-NAME")
+    const network = req.network.replace(/^id-/, '');
+    if (network === 'missing') throw new VxnetError('VXNET_NETWORK_NOT_FOUND', 404, `network "${req.network}" not found`);
+    // as the agent: no ports on an internal network, none on a port in use on this host
+    if (req.ports?.length && network === 'internal') {
+      throw new VxnetError('VXNET_NETWORK_INTERNAL', 400, `network "${network}" is internal: no ports can be published on it`);
+    }
+    const ports = (req.ports ?? []).map((p) => ({ hostIp: p.hostIp ?? FAKE_UNDERLAY_IP, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol }));
+    for (const p of ports) {
+      const user = [...this.endpoints.values()].find((e) => e.ports?.some((q) => q.hostIp === p.hostIp && q.hostPort === p.hostPort && q.protocol === p.protocol));
+      if (user) throw new VxnetError('VXNET_PORT_IN_USE', 409, `port ${p.hostIp}:${p.hostPort}/${p.protocol} is in use by endpoint "${user.name}"`);
+    }
+    const ep = this.endpoint({ ...req, network }, { ...(req.owner !== undefined ? { owner: req.owner } : {}), ...(ports.length ? { ports } : {}) });
     this.endpoints.set(ep.id, ep);
     if (lost) this.loseAnswer(lost);
     return ep;
@@ -76,7 +92,23 @@ export class FakeAgent implements AgentApi {
 
   async status(): Promise<AgentStatus> {
     await this.enter('status');
-    return { host: 'h1', instance: this.instance, networks: [], alivePeers: [] };
+    return { host: 'h1', instance: this.instance, networks: [], alivePeers: [], egress: { available: true, reason: null } };
+  }
+
+  async expose(network: string): Promise<ExposeResult> {
+    await this.enter('expose', network);
+    if (network === 'missing') throw new VxnetError('VXNET_NETWORK_NOT_FOUND', 404, `network "${network}" not found`);
+    const ip = this.exposed.get(network) ?? `10.9.0.${this.ipSeq++}`;
+    this.exposed.set(network, ip);
+    return { network: `id-${network}`, networkName: network, ip, prefixLength: 24 };
+  }
+
+  async unexpose(network: string): Promise<ExposeResult> {
+    await this.enter('unexpose', network);
+    const ip = this.exposed.get(network);
+    if (ip === undefined) throw new VxnetError('VXNET_NOT_EXPOSED', 404, `network "${network}" is not exposed on this host`);
+    this.exposed.delete(network);
+    return { network: `id-${network}`, networkName: network, ip, prefixLength: 24 };
   }
 
   /** Endpoints whose container is `id`. */
@@ -113,7 +145,7 @@ export class FakeAgent implements AgentApi {
     const n = this.ipSeq++;
     return {
       id: randomBytes(8).toString('hex'), networkId: `id-${req.network}`, networkName: req.network, name: req.name, aliases: req.aliases ?? [],
-      ip: `10.9.0.${n}`, mac: '02:00:00:00:00:01', host: 'h1', container: req.container ?? req.name, createdAt: new Date().toISOString(),
+      ip: req.ip ?? `10.9.0.${n}`, mac: '02:00:00:00:00:01', host: 'h1', container: req.container ?? req.name, createdAt: new Date().toISOString(),
       sandbox: req.sandbox, hostIfname: `veth${n}`, ifname: req.ifname ?? 'eth0', prefixLength: 24, gateway: '10.9.0.1', mtu: 1450,
       ...extra,
     };
