@@ -76,7 +76,7 @@ export class FakeAgent implements AgentApi {
 
   async status(): Promise<AgentStatus> {
     await this.enter('status');
-    return { host: 'h1', instance: this.instance, networks: [], alivePeers: [] };
+    return { host: 'h1', instance: this.instance, networks: [], alivePeers: [], egress: { available: true, reason: null } };
   }
 
   /** Endpoints whose container is `id`. */
