@@ -14,7 +14,7 @@ import {
 } from '@vxnet/common';
 import type { LocalEndpoint } from '@vxnet/common/api';
 import { Agent } from '../src/agent.js';
-import type { DataPlane, EndpointSpec, NetworkPlaneSpec, Peer, VtepSpec } from '../src/dataplane/index.js';
+import type { DataPlane, EndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from '../src/dataplane/index.js';
 import { DataPlaneFailed } from '../src/errors.js';
 import { LeaseManager } from '../src/lease/lease-manager.js';
 import { HostRegistration } from '../src/registration/host-registration.js';
@@ -40,11 +40,20 @@ interface FakeNs {
 
 type Method = Exclude<keyof DataPlane, 'close' | 'sandboxExists'>;
 
+/** The agent namespace's addresses as the fake kernel has them. */
+const HOST_ADDRESSES: HostAddress[] = [
+  { ip: '127.0.0.1', prefixLength: 8, ifname: 'lo' },
+  { ip: '192.0.2.1', prefixLength: 24, ifname: 'eth0' },
+  { ip: '192.0.2.100', prefixLength: 24, ifname: 'eth0' },
+];
+
 /** A data plane over a map: records every call; `failNext` makes one call throw, before or after its effect. */
 class FakeDataPlane implements DataPlane {
   readonly calls: string[] = [];
   readonly kernel = new Map<string, FakeNs>();
   readonly sandboxes = new Set<string>([SANDBOX]);
+  /** Uplinks in the agent namespace, by host-end name. */
+  readonly uplinks = new Map<string, UplinkSpec>();
   private fail: { method: Method; after: boolean } | undefined;
   private macs = 0;
 
@@ -87,7 +96,11 @@ class FakeDataPlane implements DataPlane {
   }
 
   deleteNetwork(netns: string) {
-    return this.step('deleteNetwork', netns, () => void this.kernel.delete(netns));
+    return this.step('deleteNetwork', netns, () => {
+      this.kernel.delete(netns);
+      // the uplink's other end was in the namespace: the pair goes with it
+      for (const [name, u] of this.uplinks) if (u.netns === netns) this.uplinks.delete(name);
+    });
   }
 
   ensurePeers(netns: string, peers: Peer[]) {
@@ -115,6 +128,28 @@ class FakeDataPlane implements DataPlane {
 
   listEndpoints(netns: string) {
     return this.step('listEndpoints', netns, () => [...this.ns(netns).veths].sort());
+  }
+
+  ensureUplink(spec: UplinkSpec) {
+    return this.step('ensureUplink', spec.netns, () => {
+      this.ns(spec.netns);
+      this.uplinks.set(spec.hostIfname, spec);
+    });
+  }
+
+  deleteUplink(hostIfname: string) {
+    return this.step('deleteUplink', hostIfname, () => void this.uplinks.delete(hostIfname));
+  }
+
+  listUplinks() {
+    return this.step('listUplinks', '', () => [...this.uplinks.keys()].sort());
+  }
+
+  listHostAddresses() {
+    return this.step('listHostAddresses', '', () => [
+      ...HOST_ADDRESSES,
+      ...[...this.uplinks.values()].flatMap((u) => [{ ip: '169.254.1.1', prefixLength: 32, ifname: u.hostIfname }, ...(u.expose ? [{ ip: u.expose.ip, prefixLength: 32, ifname: u.hostIfname }] : [])]),
+    ]);
   }
 
   sandboxExists(path: string): boolean {
@@ -166,7 +201,7 @@ interface Fixture {
   agent: Agent;
   dp: FakeDataPlane;
   store: TestStore;
-  files: { endpoints: string; namespaces: string; subnets: string };
+  files: { endpoints: string; namespaces: string; subnets: string; uplinks: string; exposed: string };
 }
 
 /** An agent for host h1 over fresh fakes; `networks` are in the store before it starts (not started here). */
@@ -175,14 +210,17 @@ async function fixture(t: Test, networks: NetworkSpec[] = [NET]): Promise<Fixtur
   const store = new TestStore({ clock });
   for (const n of networks) await store.put(k.network(n.id), JSON.stringify(n));
   const dir = mkdtempSync(join(tmpdir(), 'vxnet-agent-'));
-  const files = { endpoints: join(dir, 'endpoints.json'), namespaces: join(dir, 'namespaces.json'), subnets: join(dir, 'subnets.json') };
+  const files = {
+    endpoints: join(dir, 'endpoints.json'), namespaces: join(dir, 'namespaces.json'), subnets: join(dir, 'subnets.json'),
+    uplinks: join(dir, 'uplinks.json'), exposed: join(dir, 'exposed.json'),
+  };
   const log = silentLogger();
   const dp = new FakeDataPlane();
   const leases = new LeaseManager({ store, keys: k, host: HOST, underlayIp: '192.0.2.1', ttlSeconds: 86_400, renewMarginSeconds: 3600, stateFile: files.subnets, log, clock });
   const registration = new HostRegistration({ store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayInterface: 'eth0', agentVersion: 'test', ttlSeconds: 10, log, readRoutes: async () => [] });
   const agent = new Agent({
     store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayDevice: 'eth0', underlayMtu: 1500,
-    endpointsFile: files.endpoints, namespacesFile: files.namespaces, dataplane: dp, leases, registration, log,
+    endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, dataplane: dp, leases, registration, log,
   });
   t.teardown(async () => {
     await agent.stop().catch(() => undefined);
