@@ -165,10 +165,11 @@ export interface DataPlane {
 
   /**
    * Removes the namespace of one (host, network) with everything in it (endpoint
-   * veths, so their container ends, the VXLAN device, the bridge) and closes its
-   * cached netlink socket. Idempotent: an absent namespace is success.
+   * veths, so their container ends, the uplink, so its host end, the VXLAN device,
+   * the bridge) and closes its cached netlink socket. Idempotent: an absent
+   * namespace is success.
    *
-   * Equivalent to: ip -n NS link del VETH…; ip -n NS link del vxlan0; ip netns delete NS
+   * Equivalent to: ip -n NS link del VETH…; ip -n NS link del uplink; ip -n NS link del vxlan0; ip netns delete NS
    */
   deleteNetwork(netns: string): Promise<void>;
 
