@@ -80,6 +80,14 @@ function checkIp(text: string, what: string): string {
   return formatIpv4(n);
 }
 
+function checkCidr(text: string, what: string): string {
+  try {
+    return parseCidr(text, what).text;
+  } catch (err) {
+    throw new TypeError((err as Error).message);
+  }
+}
+
 function sortedUnique(values: string[]): string[] {
   return [...new Set(values)].sort();
 }
@@ -104,7 +112,7 @@ function portMatch(p: DnatRule, chain: 'prerouting' | 'output'): string {
 export function renderTable(state: FirewallState): string {
   const uplinks = sortedUnique(state.uplinks);
   for (const u of uplinks) if (!UPLINK_IFNAME.test(u)) throw new TypeError(`invalid uplink interface name "${u}"`);
-  const cidrs = (list: string[], what: string) => sortedUnique(list.map((c) => parseCidr(c, what).text));
+  const cidrs = (list: string[], what: string) => sortedUnique(list.map((c) => checkCidr(c, what)));
   const networks = cidrs(state.networks, 'network CIDR');
   const internal = cidrs(state.internalNetworks, 'internal network CIDR');
   const ports = state.ports
