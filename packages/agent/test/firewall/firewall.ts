@@ -6,38 +6,8 @@
 import t from 'tap';
 import pino from 'pino';
 
-import { EMPTY_STATE, Firewall, NftError, type FirewallState, type Forwarding, type Nft } from '../../src/firewall/index.js';
-
-/** nft over a string: `listTable` answers one object per line of the applied table, with fresh handles each time. */
-class FakeNft implements Nft {
-  table: string | undefined;
-  readonly calls: string[] = [];
-  failApply: string | undefined;
-  failCheck: string | undefined;
-  private handles = 0;
-
-  async apply(text: string): Promise<void> {
-    this.calls.push('apply');
-    if (this.failApply) throw new NftError(`nft -f - failed: ${this.failApply}`, this.failApply, 1);
-    this.table = text.split('\n').slice(2).join('\n'); // the rebuilt table, as the kernel would hold it
-  }
-
-  async check(): Promise<void> {
-    this.calls.push('check');
-    if (this.failCheck) throw new NftError(this.failCheck, this.failCheck, null);
-  }
-
-  async listTable(): Promise<unknown> {
-    this.calls.push('list');
-    if (this.table === undefined) return undefined;
-    return {
-      nftables: [
-        { metainfo: { version: '1.0.6' } },
-        ...this.table.split('\n').filter((l) => l.trim()).map((line) => ({ line: { text: line.trim(), handle: ++this.handles } })),
-      ],
-    };
-  }
-}
+import { EMPTY_STATE, Firewall, type FirewallState, type Forwarding } from '../../src/firewall/index.js';
+import { FakeNft } from '../helpers/fake-nft.js';
 
 function fixture(forwardingOn = true) {
   const nft = new FakeNft();
