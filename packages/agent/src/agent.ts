@@ -26,7 +26,7 @@
  * every few seconds. When nftables is unusable no uplink is made at all.
  */
 import { randomBytes } from 'node:crypto';
-import { addressAt, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
+import { addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
 import type { CreateEndpointRequest, ExposeResult, LocalEndpoint, PortMapping } from '@vxnet/common/api';
 
 import { ClusterView } from './cluster-view.js';
@@ -218,7 +218,11 @@ export class Agent {
   /** Run kernel work one piece at a time, in order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
-    this.chain = next.catch((err: unknown) => this.o.log.error({ err }, 'agent task failed'));
+    this.chain = next.catch((err: unknown) => {
+      // a refused request (a port taken, a name in use) is the caller's answer, not a fault here
+      if (isUserError(err) && err.statusCode < 500) this.o.log.info({ err: { code: err.code, message: err.message } }, 'request refused');
+      else this.o.log.error({ err }, 'agent task failed');
+    });
     return next;
   }
 

@@ -28,7 +28,7 @@ import { Firewall, NftCli, procForwarding, type Nft } from '../src/firewall/inde
 import { LeaseManager } from '../src/lease/lease-manager.js';
 import { netnsPortProbe } from '../src/ports/port-probe.js';
 import { HostRegistration } from '../src/registration/host-registration.js';
-import { ip, makeNs, msSince, pings, removeAll, skipReason, testPrefix } from './dataplane/helpers/sim.js';
+import { ip, makeNs, makeSwitch, msSince, pings, removeAll, skipReason, testPrefix } from './dataplane/helpers/sim.js';
 import { killTrafficProcesses, startHelloServer, startUdpStream, tcpHello } from './helpers/traffic.js';
 
 const prefix = testPrefix('eg');
@@ -62,17 +62,8 @@ if (skip) {
   t.plan(0, `skip: ${skip}`);
 } else {
   // ---- the underlay: a bridge in a switch namespace, h1, h2 and the outside on it
-  const sw = makeNs(`${prefix}-sw`);
-  ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
-  ip('-n', sw, 'link', 'set', 'br0', 'up');
-  const underlay = (name: string, addr: string): string => {
-    const ns = makeNs(`${prefix}-${name}`);
-    ip('-n', sw, 'link', 'add', `p-${name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    ip('-n', sw, 'link', 'set', `p-${name}`, 'master', 'br0', 'up');
-    ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
-    ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    return ns;
-  };
+  const sw = makeSwitch(prefix);
+  const underlay = (name: string, addr: string) => sw.attach(name, addr);
   const h1 = underlay('h1', '198.51.100.1');
   const h2 = underlay('h2', '198.51.100.2');
   const out = underlay('out', OUTSIDE_IP);
