@@ -343,7 +343,8 @@ export class Agent {
     this.programmed.delete(netId);
     this.joined.delete(netId);
     this.firewallNets.delete(netId);
-    await this.syncFirewall();
+    // the network is gone either way; a failed apply is retried by the drift check
+    await this.syncFirewall().catch((err: unknown) => this.o.log.error({ err, network: { id: netId } }, 'could not remove a left network from the firewall; the drift check retries'));
     this.o.leases.forget(netId);
     await this.o.registration.setNetworks([...this.joined]);
     this.o.log.info({ network: { id: netId } }, 'left removed network');

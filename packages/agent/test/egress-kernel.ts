@@ -155,6 +155,7 @@ if (skip) {
   const a2 = await container('a2', A);
   const b1 = await container('b1', B);
   const i1 = await container('i1', I);
+  await container('b2', B, agent2);
   await startHelloServer(ns('a1'), '0.0.0.0', 80);
   await startHelloServer(ns('b1'), '0.0.0.0', 80);
   await startHelloServer(out, OUTSIDE_IP, 9000);
@@ -190,6 +191,7 @@ if (skip) {
     t.match(await tcpHello(ns('a1'), '198.51.100.1', 8080), /^hello /, 'hairpin from the container itself');
     t.match(await tcpHello(ns('b1'), '198.51.100.1', 8080), /^hello /, 'from another network, through the host address (published ports are public)');
     t.match(await tcpHello(h1, '198.51.100.1', 8080), /^hello 198\.51\.100\.1$/, 'from the host itself (output DNAT)');
+    t.equal(await tcpHello(ns('b2'), '198.51.100.1', 8080), 'hello 198.51.100.2', 'from a container on another host (masqueraded there)');
     t.match(await tcpHello(out, a1.ip, 80, 1000), /^error|^timeout/, 'the container itself is not reachable from outside');
   });
 
