@@ -7,6 +7,7 @@
  * The same on the real kernel is egress-kernel.ts.
  */
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
 import { silentLogger } from '@vxnet/common';
 import type { AgentStatus, ExposeResult, LocalEndpoint } from '@vxnet/common/api';
 
@@ -166,6 +167,20 @@ t.test('a restart without nftables removes the uplinks it had made (recorded), a
   t.equal(agent.egress.available, false);
   t.same([...f.dp.uplinks.keys()], ['vxu-fffffffffff'], 'ours deleted, the unrecorded one left alone');
   t.same(readJson(f.files.uplinks), [], 'and forgotten');
+});
+
+t.test('an endpoints.json with an invalid published port stops the start before anything is changed', async (t) => {
+  const f = await fixture(t, [NET], { firewall: 'ok' });
+  await f.agent.start();
+  await web(f);
+  await f.agent.stop();
+  const eps = readJson(f.files.endpoints) as LocalEndpoint[];
+  eps[0]!.ports = [{ hostIp: '198.51.100.1; flush ruleset', hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
+  writeFileSync(f.files.endpoints, JSON.stringify(eps));
+  const agent = await f.restart();
+  const applies = f.nft.calls.length;
+  await t.rejects(agent.start(), { code: 'VXNET_STATE_UNREADABLE', message: /entry 0 has an invalid published port/ });
+  t.equal(f.nft.calls.length, applies, 'nft not asked anything');
 });
 
 t.test('expose: an address of the host subnet, reserved, on the uplink; idempotent; unexpose; 404; restored after restart', async (t) => {

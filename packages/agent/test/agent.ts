@@ -153,7 +153,7 @@ t.test('start drops endpoints whose sandbox is gone before publishing: veth, sto
 });
 
 t.test('an unreadable state file stops the start before anything is changed', async (t) => {
-  for (const which of ['endpoints', 'namespaces', 'subnets'] as const) {
+  for (const which of ['endpoints', 'namespaces', 'subnets', 'uplinks', 'exposed'] as const) {
     for (const [what, content] of [['corrupt', '[{"id": "1"'], ['of the wrong shape', '{"not": "a list"}']] as const) {
       if (which === 'subnets' && what === 'of the wrong shape') continue; // an object is the right shape there
       t.test(`${which}.json ${what}`, async (t) => {
