@@ -206,6 +206,13 @@ if (skip) {
     t.equal(ip('-n', h1, 'link', 'show'), links, 'no link added');
     t.equal(agent1.endpoints().length, endpoints, 'no endpoint');
     t.same(ip('-n', ns('a3'), 'link', 'show').trim().split('\n').filter((l) => /^\d+:/.test(l)).map((l) => l.split(':')[1]?.trim()), ['lo'], 'the sandbox got no interface');
+    const started = performance.now();
+    const other = await agent1.createEndpoint({ network: A.name, sandbox: netnsPath(ns('a3')), name: 'a3', container: 'ctr-a3', ports: [{ hostPort: 8083, containerPort: 80, protocol: 'tcp' }] });
+    t.comment(`endpoint with a published port on a joined network (bind probe, veth, table): ${msSince(started)} ms`);
+    const removed = performance.now();
+    await agent1.deleteEndpoint(other.id);
+    t.comment(`its removal (veth, table): ${msSince(removed)} ms`);
+    t.equal(vxnetTable(h1), table, 'and after its removal the table is as before');
   });
 
   t.test('a port a host process listens on is refused', async (t) => {

@@ -101,10 +101,21 @@ if (skip) {
     t.same(status.body.egress, { available: true, reason: null });
     t.equal(inNs(h1, 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1', 'forwarding on in the host namespace');
     const sandbox = makeNs(`${prefix}-c1`);
+    let started = performance.now();
     const created = await unixJson<LocalEndpoint>(socket, 'POST', '/v1/endpoints', {
       network: A.name, sandbox: netnsPath(sandbox), name: 'c1', container: 'ctr-c1', ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }],
     });
+    t.comment(`POST /v1/endpoints with a port, first on the network (join, table, uplink, veth): ${msSince(started)} ms`);
     t.equal(created.status, 201, JSON.stringify(created.body));
+    started = performance.now();
+    const second = await unixJson<LocalEndpoint>(socket, 'POST', '/v1/endpoints', {
+      network: A.name, sandbox: netnsPath(makeNs(`${prefix}-c3`)), name: 'c3', container: 'ctr-c3', ports: [{ hostPort: 8083, containerPort: 80, protocol: 'udp' }],
+    });
+    t.comment(`POST /v1/endpoints with a port, network joined (bind check, veth, table): ${msSince(started)} ms`);
+    t.equal(second.status, 201);
+    started = performance.now();
+    t.equal((await unixJson(socket, 'DELETE', `/v1/endpoints/${second.body.id}`)).status, 200);
+    t.comment(`DELETE /v1/endpoints/ID with a port: ${msSince(started)} ms`);
     ep = created.body;
     t.same(ep.ports, [{ hostIp: '198.51.100.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }]);
     await startHelloServer(sandbox, '0.0.0.0', 80);
