@@ -195,6 +195,16 @@ if (skip) {
     t.match(await tcpHello(out, a1.ip, 80, 1000), /^error|^timeout/, 'the container itself is not reachable from outside');
   });
 
+  t.test('a port published on 0.0.0.0 answers on every host address, from outside, the host and by hairpin', async (t) => {
+    const b3 = await container('b3', B, agent1, { ports: [{ hostIp: '0.0.0.0', hostPort: 8090, containerPort: 80, protocol: 'tcp' }] });
+    t.equal(b3.ports?.[0]?.hostIp, '0.0.0.0');
+    await startHelloServer(ns('b3'), '0.0.0.0', 80);
+    t.equal(await tcpHello(out, '198.51.100.1', 8090), 'hello 198.51.100.200', 'from outside');
+    t.match(await tcpHello(ns('a2'), '198.51.100.1', 8090), /^hello /, 'hairpin');
+    t.match(await tcpHello(h1, '198.51.100.1', 8090), /^hello /, 'from the host');
+    t.match(await tcpHello(h1, '127.0.0.1', 8090, 1000), /^error|^timeout/, 'not on loopback (that would need route_localnet)');
+  });
+
   t.test('a second claim on the port is refused, naming the container; nothing changes', async (t) => {
     const table = vxnetTable(h1);
     const links = ip('-n', h1, 'link', 'show');

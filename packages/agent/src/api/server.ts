@@ -1,6 +1,6 @@
 /**
  * The agent's local API, on a unix socket (for the engine on this host, and tests):
- *   POST   /v1/endpoints      {network, sandbox, name, aliases?, ip?, container?, ifname?} -> 201 endpoint
+ *   POST   /v1/endpoints      {network, sandbox, name, aliases?, ip?, container?, ifname?, owner?, ports?} -> 201 endpoint
  *   GET    /v1/endpoints
  *   DELETE /v1/endpoints/:id
  *   GET    /v1/status          host, joined networks and leases, egress
