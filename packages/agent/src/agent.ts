@@ -3,33 +3,47 @@
  *
  * Inputs (list + watch, resumed or re-listed after gaps, kept in a ClusterView):
  * networks/, leases/, alive/, endpoints/. Local truth that must survive restarts and
- * store outages, in the state dir: the endpoints of this host (LocalEndpoints), the
- * namespaces the agent made (OwnedNamespaces), the subnets it remembers (lease
- * manager). All three are read before anything else at start; one that cannot be
- * read stops the agent before it changes anything.
+ * store outages, in the state dir: the endpoints of this host with their published
+ * ports (LocalEndpoints), the namespaces and uplinks the agent made (OwnedRecords),
+ * the networks it is exposed on (ExposedNetworks), the subnets it remembers (lease
+ * manager). All are read before anything else at start; one that cannot be read
+ * stops the agent before it changes anything.
  *
  * Per joined network the data plane holds a namespace with br0 + vxlan, and one
  * route/neighbour/FDB triple per *alive* peer holding a lease (flannel's static model:
  * no learning, no multicast; see DESIGN.md). Peer changes are applied incrementally
  * against what was programmed; a full reconcile against the kernel runs at start and
  * after every watch gap. It removes only what the agent recorded making: namespaces
- * in OwnedNamespaces, veths in those namespaces without an endpoint record. Names
- * decide nothing: a foreign namespace called like ours, or an engine's sandbox, is
- * never touched.
+ * in namespaces.json, uplinks in uplinks.json, veths in those namespaces without an
+ * endpoint record. Names decide nothing: a foreign namespace or interface called
+ * like ours, or an engine's sandbox, is never touched.
+ *
+ * Traffic in and out (issue 10): each non-internal network gets an uplink into the
+ * agent's namespace, where the firewall (one nftables table, rebuilt whole from
+ * this agent's state: uplinks, network CIDRs, published ports) masquerades egress,
+ * keeps networks apart and lets in only published ports. The table is applied
+ * before an uplink is made and after every change of ports, and checked for drift
+ * every few seconds. When nftables is unusable no uplink is made at all.
  */
 import { randomBytes } from 'node:crypto';
-import { addressAt, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
-import type { CreateEndpointRequest, LocalEndpoint } from '@vxnet/common/api';
+import { addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
+import type { CreateEndpointRequest, ExposeResult, LocalEndpoint, PortMapping } from '@vxnet/common/api';
 
 import { ClusterView } from './cluster-view.js';
-import type { DataPlane, Peer } from './dataplane/index.js';
+import { UPLINK_PREFIX, type DataPlane, type Peer } from './dataplane/index.js';
 import type { AgentDns } from './dns/dns-service.js';
-import { AddressUnavailable, EndpointNameTaken, EndpointNotFound, NetworkUnknown } from './errors.js';
+import {
+  AddressUnavailable, EgressUnavailable, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
+} from './errors.js';
+import type { EgressStatus, Firewall, FirewallState } from './firewall/index.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
 import type { LeaseManager } from './lease/lease-manager.js';
+import { localPortProbe, type PortProbe } from './ports/port-probe.js';
+import { portText, publishableAddresses, resolvePorts } from './ports/published-ports.js';
 import type { HostRegistration } from './registration/host-registration.js';
+import { ExposedNetworks } from './state/exposed-networks.js';
 import { LocalEndpoints } from './state/local-endpoints.js';
-import { OwnedNamespaces } from './state/owned-namespaces.js';
+import { ownedNamespaces, ownedUplinks, type OwnedRecords } from './state/owned-records.js';
 
 export interface AgentOptions {
   store: Store;
@@ -48,6 +62,10 @@ export interface AgentOptions {
   endpointsFile: string;
   /** Namespaces this agent made, kept across restarts (JSON array of { name, networkId, recordedAt }). */
   namespacesFile: string;
+  /** Uplinks this agent made, kept across restarts (same shape as namespacesFile). */
+  uplinksFile: string;
+  /** Networks this host is exposed on, kept across restarts (JSON array of { networkId, ip, recordedAt }). */
+  exposedFile: string;
   dataplane: DataPlane;
   leases: LeaseManager;
   /** Liveness: the agent uses start/stop, leaseId, onNewLease and setNetworks. */
@@ -55,6 +73,15 @@ export interface AgentOptions {
   log: Logger;
   /** Embedded DNS (one server per joined network); none: no DNS. */
   dns?: AgentDns;
+  /**
+   * The nftables table of the agent's namespace; none: egress, published ports and
+   * expose are unavailable (reported in status), and no uplink is made.
+   */
+  firewall?: Firewall;
+  /** How to tell whether a host port is in use (default: bind in this process's namespace). */
+  portProbe?: PortProbe;
+  /** Drift check period of the firewall, ms (default 5,000; 0: none, tests call checkFirewall). */
+  firewallCheckMs?: number;
 }
 
 type Undo = Array<() => Promise<unknown> | void>;
@@ -65,7 +92,12 @@ export class Agent {
   private readonly programmed = new Map<string, Map<string, Peer>>();
   private readonly joined = new Set<string>();
   private readonly local: LocalEndpoints;
-  private readonly owned: OwnedNamespaces;
+  private readonly owned: OwnedRecords;
+  private readonly uplinks: OwnedRecords;
+  private readonly exposed: ExposedNetworks;
+  /** Networks whose CIDR (and uplink) the firewall's desired state holds: joined, or being joined. */
+  private readonly firewallNets = new Set<string>();
+  private firewallTimer: NodeJS.Timeout | undefined;
   private readonly watches: Watch[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -73,7 +105,9 @@ export class Agent {
   constructor(private readonly o: AgentOptions) {
     this.view = new ClusterView(o.keys);
     this.local = new LocalEndpoints(o.endpointsFile);
-    this.owned = new OwnedNamespaces(o.namespacesFile);
+    this.owned = ownedNamespaces(o.namespacesFile);
+    this.uplinks = ownedUplinks(o.uplinksFile);
+    this.exposed = new ExposedNetworks(o.exposedFile);
   }
 
   /** Networks as the store has them, by id. */
@@ -90,6 +124,21 @@ export class Agent {
     return `${this.o.netnsPrefix ?? 'vxnet-'}${netId.slice(0, 12)}`;
   }
 
+  /** Host end of a network's uplink: `vxu-` + 11 hex of the network id (15 characters, the kernel's limit). */
+  uplinkName(netId: string): string {
+    return `${UPLINK_PREFIX}${netId.slice(0, 11)}`;
+  }
+
+  /** Whether containers here can reach beyond the overlay, and why not. */
+  get egress(): EgressStatus {
+    return this.o.firewall?.status ?? { available: false, reason: 'no firewall is configured for this agent' };
+  }
+
+  /** This host's address on network `netId` when exposed, else undefined. */
+  exposedIp(netId: string): string | undefined {
+    return this.exposed.ip(netId);
+  }
+
   /**
    * Start: read local state (throws VXNET_STATE_UNREADABLE, having changed nothing,
    * when a file cannot be read), register, adopt leases, load the cluster view,
@@ -99,6 +148,8 @@ export class Agent {
   async start(): Promise<void> {
     this.local.load();
     this.owned.load();
+    this.uplinks.load();
+    this.exposed.load();
     this.o.leases.load();
     await this.o.registration.start();
     for (const l of await this.o.leases.adopt()) this.joined.add(l.networkId);
@@ -141,14 +192,21 @@ export class Agent {
         }
       }
     }));
+    await this.serial(() => this.startFirewall());
     await this.serial(() => this.reconcile());
     await this.serial(() => this.publishEndpoints());
-    this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length }, 'agent started');
+    const every = this.o.firewallCheckMs ?? 5000;
+    if (every > 0 && this.egress.available) {
+      this.firewallTimer = setInterval(() => void this.checkFirewall(), every);
+      this.firewallTimer.unref();
+    }
+    this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length, egress: this.egress }, 'agent started');
   }
 
   /** Stop following the store. Kernel state stays (traffic keeps flowing); the liveness lease is revoked. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.firewallTimer);
     for (const w of this.watches) await w.close();
     await this.chain.catch(() => undefined);
     await this.o.dns?.close();
@@ -160,7 +218,11 @@ export class Agent {
   /** Run kernel work one piece at a time, in order. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
-    this.chain = next.catch((err: unknown) => this.o.log.error({ err }, 'agent task failed'));
+    this.chain = next.catch((err: unknown) => {
+      // a refused request (a port taken, a name in use) is the caller's answer, not a fault here
+      if (isUserError(err) && err.statusCode < 500) this.o.log.info({ err: { code: err.code, message: err.message } }, 'request refused');
+      else this.o.log.error({ err }, 'agent task failed');
+    });
     return next;
   }
 
@@ -205,9 +267,11 @@ export class Agent {
    * Join a network, or repair a joined one, in flannel's RegisterNetwork order: the
    * namespace and the VXLAN device first (to learn the VTEP MAC), then the subnet
    * lease, written once and with the MAC (peers never see a lease without one), then
-   * bridge and addresses. Callers then sync its peers. A first join that fails is
-   * undone (namespace, its record, a lease taken by this call); a repair that fails
-   * leaves things for the next reconcile.
+   * bridge and addresses, then (non-internal networks, egress available) the
+   * firewall with this network in it and only then the uplink. Callers then sync its
+   * peers. A first join that fails is undone (uplink, namespace, their records, the
+   * network's place in the firewall, a lease taken by this call); a repair that
+   * fails leaves things for the next reconcile.
    */
   private async join(net: NetworkSpec): Promise<SubnetLease> {
     const netns = this.netnsName(net.id);
@@ -223,6 +287,11 @@ export class Agent {
       // only if vxlan0 was recreated in between (someone deleted it): the lease follows
       if (built.vtepMac !== lease.vtepMac) lease = await this.o.leases.acquire(net, built.vtepMac);
       await this.o.dns?.ensure(net.id, netns, addressAt(cidr, 1));
+      this.firewallNets.add(net.id);
+      if (this.egress.available) {
+        await this.syncFirewall(); // the rules stand before the way out exists
+        if (!net.internal) await this.ensureUplink(net, lease, this.exposedAddress(net, lease));
+      }
       if (first) {
         this.joined.add(net.id);
         await this.o.registration.setNetworks([...this.joined]);
@@ -235,8 +304,9 @@ export class Agent {
   }
 
   /**
-   * Take back a first join (or what of it was done): DNS, namespace, its record, the
-   * lease if `release`. Each step runs even if an earlier one failed; failures are logged.
+   * Take back a first join (or what of it was done): DNS, the network's place in the
+   * firewall, uplink, namespace, their records, the lease if `release`. Each step
+   * runs even if an earlier one failed; failures are logged.
    */
   private async undoJoin(netId: string, release: boolean): Promise<void> {
     const netns = this.netnsName(netId);
@@ -244,6 +314,11 @@ export class Agent {
     this.programmed.delete(netId);
     const steps: Undo = [
       () => this.o.dns?.remove(netId),
+      () => {
+        this.firewallNets.delete(netId);
+        return this.syncFirewall();
+      },
+      () => this.deleteUplink(netId),
       async () => {
         await this.o.dataplane.deleteNetwork(netns);
         this.owned.forget(netns);
@@ -254,17 +329,22 @@ export class Agent {
     await this.unwind(steps);
   }
 
-  /** A network this host had joined is gone: remove its endpoints, namespace and lease. */
+  /** A network this host had joined is gone: remove its endpoints, uplink, exposure, namespace, lease and firewall entries. */
   private async leave(netId: string): Promise<void> {
     const netns = this.netnsName(netId);
     const eps = this.local.onNetwork(netId);
     for (const ep of eps) await this.o.dataplane.deleteEndpoint(netns, ep.hostIfname);
     this.local.remove(...eps.map((e) => e.id));
     await this.o.dns?.remove(netId);
+    await this.deleteUplink(netId);
+    this.exposed.remove(netId);
     await this.o.dataplane.deleteNetwork(netns);
     this.owned.forget(netns);
     this.programmed.delete(netId);
     this.joined.delete(netId);
+    this.firewallNets.delete(netId);
+    // the network is gone either way; a failed apply is retried by the drift check
+    await this.syncFirewall().catch((err: unknown) => this.o.log.error({ err, network: { id: netId } }, 'could not remove a left network from the firewall; the drift check retries'));
     this.o.leases.forget(netId);
     await this.o.registration.setNetworks([...this.joined]);
     this.o.log.info({ network: { id: netId } }, 'left removed network');
@@ -274,8 +354,10 @@ export class Agent {
    * Make the kernel match the store for everything this agent owns: endpoints whose
    * sandbox is gone dropped; joined networks rebuilt idempotently (no disruption when
    * already right); peers compared with what the kernel really has; veths in its
-   * namespaces without a local record removed; recorded namespaces of networks it no
-   * longer has deleted. Namespaces it has no record of are never touched.
+   * namespaces without a local record removed; recorded namespaces and uplinks of
+   * networks it no longer has (or, for uplinks, no longer may have) deleted, and
+   * exposures of networks it left forgotten. Namespaces and uplinks it has no record
+   * of are never touched.
    */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
@@ -307,6 +389,124 @@ export class Agent {
       this.owned.forget(ns);
       this.o.log.info({ netns: ns }, 'removed namespace of a network this host no longer has');
     }
+    const wantedUplinks = new Set(this.egress.available ? [...this.joined].filter((id) => this.view.networks.get(id)?.internal === false).map((id) => this.uplinkName(id)) : []);
+    for (const name of this.uplinks.names()) {
+      if (wantedUplinks.has(name)) continue;
+      await this.o.dataplane.deleteUplink(name);
+      this.uplinks.forget(name);
+      this.o.log.info({ uplink: name }, 'removed an uplink this host may no longer have');
+    }
+    for (const e of this.exposed.all()) {
+      if (this.joined.has(e.networkId)) continue;
+      this.exposed.remove(e.networkId);
+      this.o.log.info({ network: { id: e.networkId }, ip: e.ip }, 'forgot the exposure of a network this host left');
+    }
+  }
+
+  // ---- the way in and out ------------------------------------------------------
+
+  /**
+   * The uplink of `net`, recorded before it is made, with `exposedIp` on it when
+   * given (see DataPlane.ensureUplink).
+   */
+  private async ensureUplink(net: NetworkSpec, lease: SubnetLease, exposedIp: string | undefined): Promise<void> {
+    const name = this.uplinkName(net.id);
+    this.uplinks.record(name, net.id); // before the device exists: never one we made without a record
+    await this.o.dataplane.ensureUplink({
+      netns: this.netnsName(net.id), hostIfname: name, hostSubnet: lease.subnet, mtu: this.mtu(net),
+      ...(exposedIp !== undefined ? { expose: { ip: exposedIp, network: net.subnet } } : {}),
+    });
+  }
+
+  /** Deletes the uplink of `netId` if this agent recorded making it, then the record. */
+  private async deleteUplink(netId: string): Promise<void> {
+    const name = this.uplinkName(netId);
+    if (!this.uplinks.has(name)) return;
+    await this.o.dataplane.deleteUplink(name);
+    this.uplinks.forget(name);
+  }
+
+  /**
+   * The exposed address of `net` if it is still usable in `lease`; an address that
+   * is not (the subnet changed after a lost lease) is replaced by a free one, with a
+   * warning. Undefined when not exposed.
+   */
+  private exposedAddress(net: NetworkSpec, lease: SubnetLease): string | undefined {
+    const ip = this.exposed.ip(net.id);
+    if (ip === undefined) return undefined;
+    const problem = addressProblem(ip, lease.subnet) ?? (this.local.onNetwork(net.id).some((e) => e.ip === ip) ? 'an endpoint has it' : undefined);
+    if (problem === undefined) return ip;
+    const next = nextFree(lease.subnet, this.addressesInUse(net.id, false));
+    if (next === undefined) throw new AddressUnavailable('(any)', net.name, `no free address left in this host's subnet ${lease.subnet} to expose the host on`);
+    this.exposed.set(net.id, next);
+    this.o.log.warn({ network: { id: net.id, name: net.name }, was: ip, now: next, problem }, 'exposed address moved');
+    return next;
+  }
+
+  /** Addresses of this host's subnet of `netId` that are taken: endpoints', and the exposed one when `withExposed`. */
+  private addressesInUse(netId: string, withExposed = true): Set<string> {
+    const inUse = new Set(this.local.onNetwork(netId).map((e) => e.ip));
+    const exposed = this.exposed.ip(netId);
+    if (withExposed && exposed !== undefined) inUse.add(exposed);
+    return inUse;
+  }
+
+  /** What the firewall should hold now: the networks in firewallNets, every local endpoint's ports. */
+  private desiredFirewall(): FirewallState {
+    const state: FirewallState = { uplinks: [], networks: [], internalNetworks: [], ports: [] };
+    for (const id of this.firewallNets) {
+      const net = this.view.networks.get(id);
+      if (!net) continue;
+      if (net.internal) {
+        state.internalNetworks.push(net.subnet);
+      } else {
+        state.networks.push(net.subnet);
+        state.uplinks.push(this.uplinkName(id));
+      }
+    }
+    for (const ep of this.local.all()) {
+      for (const p of ep.ports ?? []) state.ports.push({ ...p, containerIp: ep.ip, endpointId: ep.id });
+    }
+    return state;
+  }
+
+  /** Applies the desired table (a no-op when unchanged or when egress is unavailable). */
+  private async syncFirewall(): Promise<void> {
+    if (!this.o.firewall || !this.egress.available) return;
+    await this.o.firewall.apply(this.desiredFirewall());
+  }
+
+  /**
+   * At start, before reconcile: the presence check, then the whole desired table at
+   * once (stale elements of an earlier run gone; reconcile's joins then change
+   * nothing). Egress unavailable: nothing applied, and reconcile removes recorded
+   * uplinks.
+   */
+  private async startFirewall(): Promise<void> {
+    for (const id of this.joined) if (this.view.networks.has(id)) this.firewallNets.add(id);
+    if (!this.o.firewall) {
+      this.o.log.warn({ egress: this.egress }, 'egress unavailable: no uplinks will be made; internal networks stay isolated');
+      return;
+    }
+    const status = await this.o.firewall.probe(this.desiredFirewall());
+    if (status.available) await this.syncFirewall();
+  }
+
+  /**
+   * The drift check (every firewallCheckMs): re-applies the table when it was
+   * changed behind the agent's back or the last apply failed. Failures are logged;
+   * the next check tries again. Resolves true when it re-applied.
+   */
+  checkFirewall(): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.stopped || !this.o.firewall) return false;
+      try {
+        return await this.o.firewall.check(this.desiredFirewall());
+      } catch (err) {
+        this.o.log.warn({ err }, 'firewall check failed; retrying at the next one');
+        return false;
+      }
+    });
   }
 
   /**
@@ -316,13 +516,16 @@ export class Agent {
    * a name that nothing answers, and block the name and `net rm` (moby#17217).
    */
   private async dropEndpointsWithoutSandbox(): Promise<void> {
+    let ports = false;
     for (const ep of this.local.all()) {
       if (this.o.dataplane.sandboxExists(ep.sandbox)) continue;
       await this.o.dataplane.deleteEndpoint(this.netnsName(ep.networkId), ep.hostIfname);
       await this.o.store.delete(this.o.keys.endpoint(ep.networkId, ep.id));
       this.local.remove(ep.id);
+      ports ||= (ep.ports ?? []).length > 0;
       this.o.log.warn({ endpoint: { id: ep.id, name: ep.name, container: ep.container, sandbox: ep.sandbox } }, 'dropped endpoint whose sandbox is gone');
     }
+    if (ports) await this.syncFirewall();
   }
 
   // ---- endpoints -----------------------------------------------------------
@@ -342,17 +545,20 @@ export class Agent {
   }
 
   /**
-   * Attach a sandbox to a network: join the network if needed, allocate an address
-   * (or take the requested one), create the veth pair, record it locally and in the
-   * store, in that order. Any failure undoes what was done, including the store
-   * record (also when the put failed in a way that may have written it) and a join
-   * made by this call.
+   * Attach a sandbox to a network: check its published ports, join the network if
+   * needed, allocate an address (or take the requested one), create the veth pair,
+   * record it locally (with its ports), apply the firewall when it has ports, record
+   * it in the store, in that order. Ports are all checked before anything is made
+   * (see checkPorts). Any failure undoes what was done, including the firewall
+   * entries, the store record (also when the put failed in a way that may have
+   * written it) and a join made by this call.
    */
   createEndpoint(req: CreateEndpointRequest): Promise<LocalEndpoint> {
     return this.serial(async () => {
       const net = this.resolveNetwork(req.network);
       const clash = [...this.view.endpoints.values()].find((e) => e.networkId === net.id && (e.name === req.name || e.aliases.includes(req.name)));
       if (clash && clash.container !== req.container) throw new EndpointNameTaken(req.name, net.name, `container ${clash.container.slice(0, 12)} on ${clash.host}`);
+      const ports = await this.checkPorts(req, net);
       const undo: Undo = [];
       try {
         const first = !this.joined.has(net.id);
@@ -369,6 +575,7 @@ export class Agent {
           sandbox: req.sandbox, hostIfname: `ve-${id.slice(0, 11)}`, ifname: req.ifname ?? 'eth0',
           prefixLength: cidr.prefixLength, gateway: addressAt(cidr, 1), mtu: this.mtu(net),
           ...(req.owner !== undefined ? { owner: req.owner } : {}),
+          ports,
         };
         const netns = this.netnsName(net.id);
         // registered first: a create that fails half-way can leave the pair behind
@@ -378,13 +585,16 @@ export class Agent {
           // the first interface carries the default route; others only their network's range
           route: ep.ifname === 'eth0' ? '0.0.0.0/0' : net.subnet,
         });
+        // unwound after the local record is gone: the table is rebuilt without these ports
+        if (ports.length > 0) undo.push(() => this.syncFirewall());
         this.local.add(ep);
         undo.push(() => this.local.remove(id));
+        if (ports.length > 0) await this.syncFirewall();
         // registered first too: a put that timed out may still have been applied
         const key = this.o.keys.endpoint(net.id, id);
         undo.push(() => this.o.store.delete(key));
         await this.o.store.put(key, JSON.stringify(toRecord(ep)), { lease: this.o.registration.leaseId });
-        this.o.log.info({ endpoint: { id, name: ep.name, ip, network: net.name } }, 'endpoint created');
+        this.o.log.info({ endpoint: { id, name: ep.name, ip, network: net.name, ports: ports.map(portText) } }, 'endpoint created');
         return ep;
       } catch (err) {
         await this.unwind(undo);
@@ -393,9 +603,34 @@ export class Agent {
     });
   }
 
-  /** The requested address if usable, else the next free one of this host's subnet. */
+  /**
+   * The published ports of `req`, resolved and checked against this host, before
+   * anything is made: none on an internal network, none while egress is
+   * unavailable, host addresses of this host only, no overlap with another
+   * endpoint's ports, no port a process on the host uses (bound and closed again).
+   * Throws the first problem (see resolvePorts for the messages).
+   */
+  private async checkPorts(req: CreateEndpointRequest, net: NetworkSpec): Promise<PortMapping[]> {
+    if (!req.ports?.length) return [];
+    const what = `publish ports of "${req.name}"`;
+    if (net.internal) throw new NetworkInternal(what, net.name);
+    if (!this.egress.available) throw new EgressUnavailable(what, this.o.host, this.egress.reason);
+    const hostAddresses = publishableAddresses(await this.o.dataplane.listHostAddresses(), (ifname) => ifname.startsWith(UPLINK_PREFIX));
+    const published = this.local.all().flatMap((e) => (e.ports ?? []).map((mapping) => ({ mapping, container: e.container, endpointName: e.name })));
+    const mappings = resolvePorts(req.ports, { host: this.o.host, underlayIp: this.o.underlayIp, hostAddresses, published });
+    const probe = this.o.portProbe ?? localPortProbe;
+    const codes = await probe.check(mappings.map((m) => ({ ip: m.hostIp, port: m.hostPort, protocol: m.protocol })));
+    for (const [i, code] of codes.entries()) {
+      const m = mappings[i];
+      if (code === undefined || !m) continue;
+      throw new PortUnavailable(portText(m), code === 'EADDRINUSE' ? `a process on host ${this.o.host} is using it` : `binding it to check it failed (${code})`);
+    }
+    return mappings;
+  }
+
+  /** The requested address if usable, else the next free one of this host's subnet (never the exposed address). */
   private pickAddress(req: CreateEndpointRequest, net: NetworkSpec, lease: SubnetLease): string {
-    const inUse = new Set(this.local.onNetwork(net.id).map((e) => e.ip));
+    const inUse = this.addressesInUse(net.id);
     if (req.ip !== undefined) {
       const problem = addressProblem(req.ip, lease.subnet) ?? (inUse.has(req.ip) ? 'it is in use' : undefined);
       if (problem) throw new AddressUnavailable(req.ip, net.name, problem);
@@ -406,7 +641,12 @@ export class Agent {
     return free;
   }
 
-  /** Detach: veth, record, local state. Idempotent for a known id; unknown ids are NotFound. */
+  /**
+   * Detach: veth, record, local state, then its published ports from the firewall.
+   * Idempotent for a known id; unknown ids are NotFound. A firewall apply that fails
+   * here is logged, not thrown (the endpoint is gone either way): the drift check
+   * applies the table again.
+   */
   deleteEndpoint(id: string): Promise<void> {
     return this.serial(async () => {
       const ep = this.local.find(id);
@@ -414,7 +654,70 @@ export class Agent {
       await this.o.dataplane.deleteEndpoint(this.netnsName(ep.networkId), ep.hostIfname);
       await this.o.store.delete(this.o.keys.endpoint(ep.networkId, ep.id));
       this.local.remove(ep.id);
+      if ((ep.ports ?? []).length > 0) {
+        await this.syncFirewall().catch((err: unknown) => this.o.log.error({ err, endpoint: { id: ep.id } }, 'could not remove published ports from the firewall; the drift check retries'));
+      }
       this.o.log.info({ endpoint: { id: ep.id, name: ep.name } }, 'endpoint deleted');
+    });
+  }
+
+  // ---- expose --------------------------------------------------------------
+
+  /**
+   * Give this host an address on a network (weave expose): reserved in the host's
+   * subnet like an endpoint's, put on the uplink, routed to the whole network with
+   * it as source, so the host reaches every container of the network on every host
+   * without NAT. Joins the network if needed. Idempotent: exposed already, the same
+   * address again (and the uplink repaired). Refused on an internal network or when
+   * egress is unavailable (no uplink). A failure undoes what was done.
+   */
+  expose(ref: string): Promise<ExposeResult> {
+    return this.serial(async () => {
+      const net = this.resolveNetwork(ref);
+      const what = `expose host ${this.o.host}`;
+      if (net.internal) throw new NetworkInternal(what, net.name);
+      if (!this.egress.available) throw new EgressUnavailable(`${what} on network "${net.name}"`, this.o.host, this.egress.reason);
+      const undo: Undo = [];
+      try {
+        const first = !this.joined.has(net.id);
+        const held = this.o.leases.get(net.id);
+        const lease = await this.join(net); // puts an earlier exposure back on the uplink
+        if (first) undo.push(() => this.undoJoin(net.id, held === undefined));
+        await this.syncPeers(net.id);
+        let ip = this.exposed.ip(net.id);
+        if (ip === undefined) {
+          ip = nextFree(lease.subnet, this.addressesInUse(net.id));
+          if (ip === undefined) throw new AddressUnavailable('(any)', net.name, `no free address left in this host's subnet ${lease.subnet} to expose the host on`);
+          // unwound after the record is gone: the uplink loses the address again
+          undo.push(() => this.ensureUplink(net, lease, undefined));
+          this.exposed.set(net.id, ip);
+          undo.push(() => this.exposed.remove(net.id));
+          await this.ensureUplink(net, lease, ip);
+          this.o.log.info({ network: { id: net.id, name: net.name }, ip }, 'host exposed on the network');
+        }
+        return { network: net.id, networkName: net.name, ip, prefixLength: parseCidr(net.subnet).prefixLength };
+      } catch (err) {
+        await this.unwind(undo);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Take the host's address off a network: the uplink loses it (address, routes,
+   * proxy-ARP entry), then the record, which frees the address. Throws
+   * VXNET_NOT_EXPOSED (404) when the host is not exposed on it.
+   */
+  unexpose(ref: string): Promise<ExposeResult> {
+    return this.serial(async () => {
+      const net = this.resolveNetwork(ref);
+      const ip = this.exposed.ip(net.id);
+      const lease = this.o.leases.get(net.id);
+      if (ip === undefined) throw new NotExposed(net.name, this.o.host);
+      if (lease && this.joined.has(net.id) && this.uplinks.has(this.uplinkName(net.id))) await this.ensureUplink(net, lease, undefined);
+      this.exposed.remove(net.id);
+      this.o.log.info({ network: { id: net.id, name: net.name }, ip }, 'host no longer exposed on the network');
+      return { network: net.id, networkName: net.name, ip, prefixLength: parseCidr(net.subnet).prefixLength };
     });
   }
 

@@ -21,7 +21,7 @@ export interface AgentConfig extends StoreConfig {
   subnetLeaseTtl: number;
   /** Renew subnet leases this long before expiry, seconds. */
   renewMargin: number;
-  /** Local state (subnets.json, endpoints.json, namespaces.json). */
+  /** Local state (subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json). */
   stateDir: string;
   /** Unix socket of the local API. */
   socket: string;
@@ -56,7 +56,7 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
     type: 'integer', default: 3600, env: 'VXNET_RENEW_MARGIN', flag: 'renew-margin', doc: 'renew subnet leases this many seconds before they expire',
     validate: (v, c) => (v >= 1 && v < c.subnetLeaseTtl ? undefined : `must be at least 1 second and less than subnetLeaseTtl (${c.subnetLeaseTtl})`),
   },
-  stateDir: { type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir', doc: 'local state: subnets.json, endpoints.json', validate: absolutePath },
+  stateDir: { type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir', doc: 'local state: subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json', validate: absolutePath },
   socket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'socket', doc: 'unix socket of the local API (the engine talks to it)', validate: absolutePath },
   dnsUpstreams: {
     type: 'string[]', default: () => upstreamsFromResolvConf().map(formatUpstream), env: 'VXNET_DNS_UPSTREAM', flag: 'dns-upstream',

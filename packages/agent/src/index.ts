@@ -5,3 +5,5 @@ export { HostRegistration } from './registration/host-registration.js';
 export * from './dataplane/index.js';
 export { macForIp, nextFree, addressProblem } from './ipam/ipam.js';
 export * from './dns/index.js';
+export * from './firewall/index.js';
+export { localPortProbe, netnsPortProbe, type BindTarget, type PortProbe } from './ports/port-probe.js';

@@ -13,6 +13,7 @@ import { buildApi } from './api/server.js';
 import { AGENT_CONFIG } from './config.js';
 import { NetlinkDataPlane } from './dataplane/index.js';
 import { DnsService } from './dns/dns-service.js';
+import { Firewall, NftCli, procForwarding } from './firewall/index.js';
 import { parseUpstream, type Upstream } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
 import { HostRegistration } from './registration/host-registration.js';
@@ -49,9 +50,13 @@ async function main(): Promise<void> {
   });
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
-    netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'), dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
+    netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'),
+    uplinksFile: join(cfg.stateDir, 'uplinks.json'), exposedFile: join(cfg.stateDir, 'exposed.json'),
+    dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, log: log.child({ component: 'agent' }),
     dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
+    // nft and /proc/sys act on this process's namespace: the host's
+    firewall: new Firewall({ nft: new NftCli(), forwarding: procForwarding(), log: log.child({ component: 'firewall' }) }),
   });
   await agent.start();
 

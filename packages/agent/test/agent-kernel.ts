@@ -32,7 +32,10 @@ if (skip) {
   const store = new EtcdStore({ endpoints: [etcd.endpoint], logger: silentLogger() });
   const k = keys(`/${prefix}/`);
   const dir = mkdtempSync(join(tmpdir(), 'vxnet-agent-kernel-'));
-  const files = { endpoints: join(dir, 'endpoints.json'), namespaces: join(dir, 'namespaces.json'), subnets: join(dir, 'subnets.json') };
+  const files = {
+    endpoints: join(dir, 'endpoints.json'), namespaces: join(dir, 'namespaces.json'), subnets: join(dir, 'subnets.json'),
+    uplinks: join(dir, 'uplinks.json'), exposed: join(dir, 'exposed.json'),
+  };
   const host = makeOneHost(prefix);
   const agentPrefix = `${prefix}-n-`;
   const running: Agent[] = [];
@@ -59,7 +62,7 @@ if (skip) {
     const registration = new HostRegistration({ store, keys: k, host: 'h1', underlayIp: host.underlayIp, underlayInterface: 'eth0', agentVersion: 'test', ttlSeconds: 5, log, readRoutes: async () => [] });
     const agent = new Agent({
       store, keys: k, host: 'h1', underlayIp: host.underlayIp, underlayDevice: 'eth0', underlayMtu: 1500, netnsPrefix: agentPrefix,
-      endpointsFile: files.endpoints, namespacesFile: files.namespaces, dataplane: new NetlinkDataPlane({ agentNetns: host.ns, log }), leases, registration, log,
+      endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, dataplane: new NetlinkDataPlane({ agentNetns: host.ns, log }), leases, registration, log,
     });
     running.push(agent);
     await agent.start();

@@ -1,14 +1,16 @@
 /**
  * The agent's local API, on a unix socket (for the engine on this host, and tests):
- *   POST   /v1/endpoints      {network, sandbox, name, aliases?, ip?, container?, ifname?} -> 201 endpoint
+ *   POST   /v1/endpoints      {network, sandbox, name, aliases?, ip?, container?, ifname?, owner?, ports?} -> 201 endpoint
  *   GET    /v1/endpoints
  *   DELETE /v1/endpoints/:id
- *   GET    /v1/status          host, joined networks and leases
+ *   GET    /v1/status          host, joined networks and leases, egress
+ *   POST   /v1/networks/:network/expose   -> ExposeResult (the host's address on the network; idempotent)
+ *   DELETE /v1/networks/:network/expose   -> ExposeResult (404 when not exposed)
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
-import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest } from '@vxnet/common/api';
+import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest, type ExposeResult } from '@vxnet/common/api';
 import type { Agent } from '../agent.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 
@@ -34,14 +36,22 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
     return { deleted: req.params.id };
   });
 
+  const networkParams = { type: 'object', required: ['network'], properties: { network: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+  app.post<{ Params: { network: string } }>('/v1/networks/:network/expose', { schema: { params: networkParams } },
+    async (req): Promise<ExposeResult> => agent.expose(req.params.network));
+  app.delete<{ Params: { network: string } }>('/v1/networks/:network/expose', { schema: { params: networkParams } },
+    async (req): Promise<ExposeResult> => agent.unexpose(req.params.network));
+
   app.get('/v1/status', async (): Promise<AgentStatus> => ({
     host,
     instance,
-    networks: leases.all().map((l) => ({ id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId),
-      // local compile fix on egress-lab only; the agent branch (egress-agent) implements these
-      internal: agent.networks.get(l.networkId)?.internal ?? false, exposedIp: null })),
+    networks: leases.all().map((l) => ({
+      id: l.networkId, name: agent.networks.get(l.networkId)?.name ?? null, subnet: l.subnet, vtepMac: l.vtepMac, netns: agent.netnsName(l.networkId),
+      internal: agent.networks.get(l.networkId)?.internal ?? false,
+      exposedIp: agent.exposedIp(l.networkId) ?? null,
+    })),
     alivePeers: [...agent.alive].filter((h) => h !== host).sort(),
-    egress: { available: false, reason: 'not implemented on this branch' },
+    egress: agent.egress,
   }));
   return app;
 }

@@ -11,7 +11,12 @@
  *   change, never on the packet path.
  * - Each network gets its own namespace holding a bridge (the gateway) and the
  *   VXLAN device; networks share nothing, so they cannot reach each other, and
- *   IP forwarding is enabled in these namespaces only.
+ *   IP forwarding is enabled in these namespaces.
+ * - The way out (uplinks.ts): a non-internal network's namespace has one more
+ *   veth, `uplink`, into the agent's namespace, where the firewall (one nftables
+ *   table, firewall/) masquerades what leaves, drops uplink -> uplink, and lets in
+ *   only replies and published ports. Containers keep one interface (no Docker
+ *   gwbridge leg per container); internal networks have no uplink at all.
  * - The VXLAN device is created from the agent's namespace with the target
  *   namespace as its home: its UDP socket stays on the underlay while the
  *   device itself lives with the bridge.
@@ -22,6 +27,12 @@ export const BRIDGE_NAME = 'br0';
 export const VXLAN_NAME = 'vxlan0';
 /** IANA VXLAN port. */
 export const VXLAN_PORT = 4789;
+
+/** Uplinks (uplinks.ts): host-end name prefix, the name in the network namespace, and the two link-local ends. */
+export const UPLINK_PREFIX = 'vxu-';
+export const UPLINK_NAME = 'uplink';
+export const UPLINK_HOST_IP = '169.254.1.1';
+export const UPLINK_NETNS_IP = '169.254.1.2';
 
 /** The VXLAN device of one (host, network), before the host's subnet is known. */
 export interface VtepSpec {
@@ -85,6 +96,31 @@ export interface EndpointSpec {
   mtu: number;
 }
 
+/** The way in and out of one (host, network): a veth from the agent's namespace into the network's. */
+export interface UplinkSpec {
+  /** The network's namespace (made by ensureNetwork). */
+  netns: string;
+  /** Host end in the agent's namespace: `vxu-` + the first 11 hex characters of the network id. */
+  hostIfname: string;
+  /** The host's leased subnet, canonical CIDR: routed from the agent's namespace into the network's. */
+  hostSubnet: string;
+  /** MTU in bytes of both ends (the network's). */
+  mtu: number;
+  /**
+   * The host's own address on the network (expose), or absent. `ip` is an address
+   * of hostSubnet that no endpoint uses; `network` the network's whole CIDR.
+   */
+  expose?: { ip: string; network: string };
+}
+
+/** An IPv4 address of the agent's namespace. */
+export interface HostAddress {
+  ip: string;
+  prefixLength: number;
+  /** The interface holding it. */
+  ifname: string;
+}
+
 /**
  * Kernel programming for the agent. Every method is idempotent: repeating a call
  * with the same arguments leaves the same kernel state and succeeds; deleting
@@ -129,10 +165,11 @@ export interface DataPlane {
 
   /**
    * Removes the namespace of one (host, network) with everything in it (endpoint
-   * veths, so their container ends, the VXLAN device, the bridge) and closes its
-   * cached netlink socket. Idempotent: an absent namespace is success.
+   * veths, so their container ends, the uplink, so its host end, the VXLAN device,
+   * the bridge) and closes its cached netlink socket. Idempotent: an absent
+   * namespace is success.
    *
-   * Equivalent to: ip -n NS link del VETH…; ip -n NS link del vxlan0; ip netns delete NS
+   * Equivalent to: ip -n NS link del VETH…; ip -n NS link del uplink; ip -n NS link del vxlan0; ip netns delete NS
    */
   deleteNetwork(netns: string): Promise<void>;
 
@@ -219,6 +256,58 @@ export interface DataPlane {
    * Equivalent to: stat -f -L -c %T PATH   (nsfs)
    */
   sandboxExists(path: string): boolean;
+
+  /**
+   * Creates or repairs the uplink of one (host, network): a veth whose host end
+   * (hostIfname) is in the agent's namespace with 169.254.1.1/32 (and the exposed
+   * address /32, when exposed) and whose other end is `uplink` in the network's
+   * namespace with 169.254.1.2/32, both up with the MTU; routes: in the agent's
+   * namespace hostSubnet (and, when exposed, the network's CIDR) via 169.254.1.2
+   * onlink (with the exposed address as source when exposed), in the network's
+   * namespace the default route (and the exposed address /32) via 169.254.1.1
+   * onlink; when exposed, a proxy-ARP entry for the exposed address on br0 (so this
+   * host's containers, for which it is on-link, get an answer) with br0's
+   * proxy_delay 0. Other addresses, routes out of either end, and proxy entries on
+   * br0 are removed (e.g. after unexpose). Idempotent. Throws
+   * `VXNET_DATAPLANE_CONFLICT` when hostIfname exists and is not the peer of
+   * `uplink` in that namespace (a device the data plane did not make); an `uplink`
+   * end without its host end is replaced. On failure after the pair was created it
+   * is deleted again.
+   *
+   * Equivalent to: ip link add VXU mtu MTU up type veth peer name uplink netns NS mtu MTU;
+   * ip addr replace 169.254.1.1/32 dev VXU; ip -n NS addr replace 169.254.1.2/32 dev uplink; ip -n NS link set uplink up;
+   * ip route replace HOST_SUBNET via 169.254.1.2 dev VXU onlink;
+   * ip -n NS route replace default via 169.254.1.1 dev uplink onlink;
+   * exposed: ip addr add EXPOSED/32 dev VXU; ip route replace NETWORK via 169.254.1.2 dev VXU onlink src EXPOSED
+   * (and HOST_SUBNET … src EXPOSED); ip -n NS route replace EXPOSED/32 via 169.254.1.1 dev uplink onlink;
+   * ip -n NS neigh add proxy EXPOSED dev br0; ip netns exec NS sysctl -w net.ipv4.neigh.br0.proxy_delay=0
+   */
+  ensureUplink(spec: UplinkSpec): Promise<void>;
+
+  /**
+   * Deletes an uplink (both ends, with their addresses and routes). Idempotent: an
+   * absent interface is success. Throws `VXNET_DATAPLANE_CONFLICT` if hostIfname is
+   * not a veth. The caller decides which names are its own (by record, not by name).
+   *
+   * Equivalent to: ip link del VXU
+   */
+  deleteUplink(hostIfname: string): Promise<void>;
+
+  /**
+   * Host-end names of the veths in the agent's namespace named like uplinks
+   * (`vxu-…`), sorted. Names only: whether the agent made them is its records' call.
+   *
+   * Equivalent to: ip link show type veth | grep vxu-
+   */
+  listUplinks(): Promise<string[]>;
+
+  /**
+   * The IPv4 addresses of the agent's namespace with their interfaces (for checking
+   * where a port may be published).
+   *
+   * Equivalent to: ip -4 addr show
+   */
+  listHostAddresses(): Promise<HostAddress[]>;
 
   /** Closes every netlink socket this instance opened. Kernel state is left as is. */
   close(): void;

@@ -15,7 +15,7 @@ import { parseCidr, type Logger } from '@vxnet/common';
 import { deleteNetns, ensureNetns, inNetns, openNetns } from '@vxnet/netns';
 
 import { DataPlaneConflict, DataPlaneFailed } from '../errors.js';
-import { BRIDGE_NAME, VXLAN_NAME, VXLAN_PORT, type NetworkPlaneSpec, type VtepSpec } from './data-plane.js';
+import { BRIDGE_NAME, UPLINK_NAME, VXLAN_NAME, VXLAN_PORT, type NetworkPlaneSpec, type VtepSpec } from './data-plane.js';
 import { deleteEndpoint, listEndpoints } from './endpoints.js';
 import {
   CREATE_EXCL,
@@ -206,10 +206,12 @@ export async function deleteNetwork(s: NetnsSockets, netns: string): Promise<voi
   }
   try {
     // Explicit deletes make teardown synchronous: the namespace itself is freed
-    // by a kernel worker later, and the container ends of veths and the VXLAN
-    // socket in the agent namespace would linger until then.
+    // by a kernel worker later, and the container ends of veths, the uplink's host
+    // end and the VXLAN socket in the agent namespace would linger until then.
     const h = s.handle(netns, what);
     for (const ifname of await listEndpoints(s, netns)) await deleteEndpoint(s, netns, ifname);
+    const up = await getLinkByName(h.sock, UPLINK_NAME);
+    if (up && linkKind(up) === 'veth') await ignoreMissing(h.sock.delLink({ index: up.data.index }, {}, T));
     const vx = await getLinkByName(h.sock, VXLAN_NAME);
     if (vx) await ignoreMissing(h.sock.delLink({ index: vx.data.index }, {}, T));
   } catch (err) {

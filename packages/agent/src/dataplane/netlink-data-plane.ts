@@ -2,16 +2,17 @@
  * DataPlane over rtnetlink (npm `netlink`), with no `ip`/`bridge` processes. One
  * file per concern: sockets.ts (a cached socket per namespace), devices.ts
  * (namespace, vxlan0, br0), peers.ts (route/neighbour/FDB triples, batched),
- * endpoints.ts (veth pairs). This class only binds them to one socket cache.
+ * endpoints.ts (veth pairs), uplinks.ts (the way out). This class only binds them to one socket cache.
  */
 import type { Logger } from '@vxnet/common';
 import { isNetnsFile } from '@vxnet/netns';
 
-import type { DataPlane, EndpointSpec, NetworkPlaneSpec, Peer, VtepSpec } from './data-plane.js';
+import type { DataPlane, EndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from './data-plane.js';
 import { deleteNetwork, ensureNetwork, ensureVtep } from './devices.js';
 import { deleteEndpoint, ensureEndpoint, listEndpoints } from './endpoints.js';
 import { deletePeers, ensurePeers, listPeers } from './peers.js';
 import { NetnsSockets } from './sockets.js';
+import { deleteUplink, ensureUplink, listHostAddresses, listUplinks } from './uplinks.js';
 
 export interface NetlinkDataPlaneOptions {
   /**
@@ -67,6 +68,22 @@ export class NetlinkDataPlane implements DataPlane {
 
   listEndpoints(netns: string): Promise<string[]> {
     return listEndpoints(this.sockets, netns);
+  }
+
+  ensureUplink(spec: UplinkSpec): Promise<void> {
+    return ensureUplink(this.sockets, this.log, spec);
+  }
+
+  deleteUplink(hostIfname: string): Promise<void> {
+    return deleteUplink(this.sockets, hostIfname);
+  }
+
+  listUplinks(): Promise<string[]> {
+    return listUplinks(this.sockets);
+  }
+
+  listHostAddresses(): Promise<HostAddress[]> {
+    return listHostAddresses(this.sockets);
   }
 
   sandboxExists(path: string): boolean {

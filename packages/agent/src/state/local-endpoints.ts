@@ -3,7 +3,7 @@
  * LocalEndpoint, rewritten atomically (temporary file + rename) on every change.
  * It is the agent's record of which veths it made: reconcile keeps exactly these.
  */
-import { writeJsonAtomic } from '@vxnet/common';
+import { parseIpv4, writeJsonAtomic } from '@vxnet/common';
 import type { LocalEndpoint } from '@vxnet/common/api';
 
 import { readStateFile, recordListProblem } from './state-file.js';
@@ -22,7 +22,7 @@ export class LocalEndpoints {
     this.list =
       readStateFile<LocalEndpoint[]>(
         this.file,
-        (v) => recordListProblem(v, ['id', 'networkId', 'sandbox', 'hostIfname', 'ip']),
+        (v) => recordListProblem(v, ['id', 'networkId', 'sandbox', 'hostIfname', 'ip']) ?? portsProblem(v as LocalEndpoint[]),
         `To rebuild from scratch, stop the engine, remove ${this.file} and start the agent: veths without a record are then deleted and the engine must re-create its containers' endpoints.`,
       ) ?? [];
     this.loaded = true;
@@ -57,4 +57,22 @@ export class LocalEndpoints {
     writeJsonAtomic(this.file, next);
     this.list = next;
   }
+}
+
+/**
+ * A problem with the published ports of `list` (they become firewall rules), or
+ * undefined. Absent ports are none (endpoints made before ports existed).
+ */
+function portsProblem(list: LocalEndpoint[]): string | undefined {
+  const port = (n: unknown) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535;
+  for (const [i, ep] of list.entries()) {
+    if (ep.ports === undefined) continue;
+    if (!Array.isArray(ep.ports)) return `entry ${i} has ports that are not a list`;
+    for (const p of ep.ports) {
+      if (typeof p !== 'object' || p === null || typeof p.hostIp !== 'string' || parseIpv4(p.hostIp) === undefined || !port(p.hostPort) || !port(p.containerPort) || (p.protocol !== 'tcp' && p.protocol !== 'udp')) {
+        return `entry ${i} has an invalid published port ${JSON.stringify(p)}`;
+      }
+    }
+  }
+  return undefined;
 }

@@ -91,6 +91,27 @@ export function makeOneHost(prefix: string): SimHost {
 }
 
 /**
+ * An underlay switch: a bridge in namespace `${prefix}-sw`; `attach(name, ip)`
+ * creates namespace `${prefix}-${name}` with `eth0` at ip/24 plugged into it (the
+ * peer made directly inside, so no link ever appears in the root namespace).
+ */
+export function makeSwitch(prefix: string): { attach(name: string, ip: string): string } {
+  const sw = makeNs(`${prefix}-sw`);
+  ip('-n', sw, 'link', 'add', 'br0', 'type', 'bridge');
+  ip('-n', sw, 'link', 'set', 'br0', 'up');
+  return {
+    attach(name, addr) {
+      const ns = makeNs(`${prefix}-${name}`);
+      ip('-n', sw, 'link', 'add', `p-${name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+      ip('-n', sw, 'link', 'set', `p-${name}`, 'master', 'br0', 'up');
+      ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0');
+      ip('-n', ns, 'link', 'set', 'eth0', 'up');
+      return ns;
+    },
+  };
+}
+
+/**
  * The usual single-host setup: one simulated host, a data plane acting from it (closed,
  * and every namespace under `prefix` removed, at teardown), and the plane spec of one
  * network on it whose host subnet is `subnet` (gateway .1, VTEP .0).
