@@ -16,9 +16,16 @@ interface ContainerJson {
   id: string;
   name: string;
   status: string;
+  sandbox: string | null;
   networks: Array<{ network: string; ip: string }>;
-  ports?: Array<{ hostIp: string; hostPort: number; containerPort: number; protocol: string }>;
+  publishedPorts?: Array<{ hostIp: string; hostPort: number; containerPort: number; protocol: string }>;
 }
+
+/** Sends one UDP datagram per `count` (its sequence number) every `everyMs`, or, with count 1, prints the first reply. */
+const UDP_CLIENT = `
+const [host, port, count, everyMs] = process.argv.slice(1); const s = require('dgram').createSocket('udp4');
+if (count === '1') { s.on('message', (m) => { console.log(m.toString()); process.exit(0); }); s.send('udp-hello', Number(port), host); setTimeout(() => process.exit(1), 2000); }
+else { let i = 0; const t = setInterval(() => { s.send(String(i++), Number(port), host); if (i >= Number(count)) { clearInterval(t); setTimeout(() => process.exit(0), 100); } }, Number(everyMs)); }`;
 
 interface OutsideJson {
   netns: string;
@@ -67,6 +74,14 @@ if (!isRoot) {
   };
   const sh = (host: string, c: string, script: string, timeoutMs = 10_000) => vxnet(['-H', host, 'exec', c, 'sh', '-c', script], env, timeoutMs);
   const reaches = async (host: string, c: string, ip: string) => (await on(host, ['exec', c, 'ping', '-c1', '-W1', ip])).code === 0;
+  /** Run a program of this machine in a container's network namespace (busybox nc has no UDP): node for UDP. */
+  const inSandbox = (host: string, c: ContainerJson, args: string[]): Promise<{ code: number; stdout: string }> => new Promise((resolve) => {
+    const k = h(host).keeper.pid;
+    const p = spawn('nsenter', [`--net=/proc/${k}/ns/net`, `--mount=/proc/${k}/ns/mnt`, '--', 'nsenter', `--net=${c.sandbox}`, '--', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.on('exit', (code) => resolve({ code: code ?? 1, stdout }));
+  });
 
   for (const args of [['net1'], ['net2'], ['--internal', 'inet']]) await ok(['net', 'create', ...args]);
   const c1 = await run('h1', ['--name', 'c1', '--net', 'net1', 'busybox']);
@@ -83,7 +98,7 @@ if (!isRoot) {
     t.match(http.stdout, /^192\.0\.2\.1$/m, 'the outside sees h1\'s underlay address as the source');
     const tcp = await sh('h1', 'c1', `echo tcp-hello | nc -w 2 ${outside.ip} 7`);
     t.match(tcp.stdout, /tcp-hello/, 'TCP echo from the outside');
-    const udp = await sh('h1', 'c1', `echo udp-hello | nc -u -w 2 ${outside.ip} 7`);
+    const udp = await inSandbox('h1', c1, [process.execPath, '-e', UDP_CLIENT, outside.ip, '7', '1', '0']);
     t.match(udp.stdout, /udp-hello/, 'UDP echo from the outside');
     const http3 = await sh('h3', 'c3', `timeout 3 wget -q -O- http://${outside.ip}/ip`);
     t.match(http3.stdout, /^192\.0\.2\.3$/m, 'and from h3, masqueraded to h3\'s address');
@@ -95,8 +110,9 @@ if (!isRoot) {
     t.notOk(await reaches('h1', 'i1', outside.ip), 'i1 (internal) cannot reach the outside');
     t.notOk(await reaches('h1', 'i1', ip(c1)), 'i1 cannot reach c1 on net1 (same host)');
     t.ok((await until(() => reaches('h1', 'i1', 'i2'), 5000, 200)).value, 'i1 pings i2 (h2) by name');
-    const inspect = JSON.parse(await ok(['net', 'inspect', '--json', 'inet'])) as { internal: boolean };
-    t.equal(inspect.internal, true, 'net inspect shows internal');
+    const inspect = JSON.parse(await ok(['net', 'inspect', '--json', 'inet'])) as { network: { internal: boolean } };
+    t.equal(inspect.network.internal, true, 'net inspect shows internal');
+    t.match(await ok(['net', 'inspect', 'inet']), /yes: no way out of the overlay/, 'and says what it means');
     for (const [host, c, target, what] of [
       ['h1', 'c1', ip(n2), 'c1 (h1, net1) -> n2 (h2, net2)'],
       ['h3', 'c3', ip(n2), 'c3 (h3, net1) -> n2 (h2, net2)'],
@@ -108,8 +124,8 @@ if (!isRoot) {
 
   t.test('published ports: from the outside, from another host, hairpin; conflicts refused; gone after rm', async (t) => {
     const web = await run('h1', ['--name', 'web', '--net', 'net1', '-p', '8080:80', 'busybox', 'sh', '-c',
-      'mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www']);
-    t.match(web.ports, [{ hostIp: '192.0.2.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }], 'inspect shows the port on h1\'s underlay address');
+      'mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www']);
+    t.match(web.publishedPorts, [{ hostIp: '192.0.2.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }], 'inspect shows the port on h1\'s underlay address');
     t.match(await ok(['-H', 'h1', 'ps']), /192\.0\.2\.1:8080->80\/tcp/, 'ps shows it');
     const url = 'http://192.0.2.1:8080/';
     const fromOutside = await until(async () => (await outsideRun(['timeout', '3', 'busybox', 'wget', '-q', '-O-', url])).stdout.includes('hello-from-web'), 5000, 200);
@@ -137,12 +153,17 @@ if (!isRoot) {
     const ping = (target: string) => tryOnHost(h('h2'), ['ping', '-c1', '-W1', target]).status === 0;
     t.ok((await until(() => ping(ip(c1)), 5000, 200)).value, 'h2 pings c1 on h1');
     t.ok(ping(ip(c3)), 'h2 pings c3 on h3');
-    await run('h3', ['--name', 'who', '--net', 'net1', 'busybox', 'sh', '-c', 'while :; do echo "$(date)" | nc -l -p 9000 >/dev/null; done']);
-    const who = (JSON.parse(await ok(['-H', 'h3', 'inspect', '--json', 'who'])) as ContainerJson);
-    const tcp = await until(() => tryOnHost(h('h2'), ['busybox', 'nc', '-w', '2', ip(who), '9000']).status === 0, 5000, 200);
-    t.ok(tcp.value, 'h2 opens a TCP connection to a container on h3');
-    const conn = tryOnHost(h('h3'), ['sh', '-c', `cat /proc/net/nf_conntrack 2>/dev/null | grep -c "src=${exposed.ip}" || true`]);
-    t.comment(`conntrack entries from ${exposed.ip} on h3: ${conn.stdout.trim()}`);
+    // a TCP server in c3's network namespace (h3) answering with the peer address it sees
+    const server = inSandbox('h3', c3, [process.execPath, '-e',
+      "const srv = require('net').createServer((s) => { s.end(s.remoteAddress + '\\n'); srv.close(); }).listen(9000, '0.0.0.0', () => console.log('listening'))"]);
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = await until(() => {
+      const r = tryOnHost(h('h2'), [process.execPath, '-e',
+        `require('net').connect(9000, '${ip(c3)}').on('data', (d) => process.stdout.write(d)).on('error', () => process.exit(1))`]);
+      return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
+    }, 5000, 200);
+    t.equal(seen.value, exposed.ip, `h2 connects over TCP to c3 on h3, which sees h2's exposed address (no NAT)`);
+    await server;
     await ok(['-H', 'h2', 'net', 'unexpose', 'net1']);
     t.notOk(ping(ip(c1)), 'after unexpose h2 no longer reaches c1');
   });
@@ -166,7 +187,7 @@ if (!isRoot) {
     receiver.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     await until(() => out.includes('ready'), 5000, 50);
     const count = 400;
-    const sender = sh('h1', 'c1', `i=0; while [ $i -lt ${count} ]; do echo $i | nc -u -w0 ${outside.ip} 9999; i=$((i+1)); usleep 10000; done`, 60_000);
+    const sender = inSandbox('h1', c1, [process.execPath, '-e', UDP_CLIENT, outside.ip, '9999', String(count), '10']);
     await new Promise((r) => setTimeout(r, 1000));
     await ok(['lab', 'kill', 'h1', 'agent', '--signal', 'KILL']);
     await ok(['lab', 'restart', 'h1', 'agent']);
