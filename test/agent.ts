@@ -59,8 +59,9 @@ if (!isRoot) {
   /** The agent names a network's namespace as on any host: vxnet-<network id prefix>. */
   const netnsOf = (_h: string, netId: string) => `vxnet-${netId.slice(0, 12)}`;
   const leasesOf = async (network: string) => (await unixJson(ctlSock, 'GET', `/v1/leases?network=${network}`)).body.leases as Array<{ host: string; subnet: string; vtepMac: string; underlayIp: string }>;
+  /** Peer routes: onlink via the VXLAN device (the uplink's default route is onlink too, but not a peer). */
   const routesVia = (h: string, netns: string): string[] =>
-    (JSON.parse(ip(h, ['-j', '-n', netns, 'route', 'show'])) as Array<{ dst: string; gateway?: string; flags?: string[] }>)
+    (JSON.parse(ip(h, ['-j', '-n', netns, 'route', 'show', 'dev', 'vxlan0'])) as Array<{ dst: string; gateway?: string; flags?: string[] }>)
       .filter((r) => r.gateway && r.flags?.includes('onlink')).map((r) => r.dst).sort();
   /** The lab's own failure drills: `vxnet lab kill HOST agent`, `vxnet lab restart HOST agent` (waits until it answers). */
   const killAgent = async (h: string, signal = 'KILL') => {
