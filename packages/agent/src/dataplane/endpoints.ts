@@ -19,6 +19,7 @@ import {
   RT_TABLE_MAIN,
   closeRtnl,
   ensureOnlyAddress,
+  IFNAME,
   getLinkByName,
   ignoreMissing,
   ipv4Buffer,
@@ -26,6 +27,7 @@ import {
   linkKind,
   macBuffer,
   openRtnl,
+  peerIndex,
   setLinkUp,
   vethPeerData,
   type LinkMessage,
@@ -34,13 +36,6 @@ import {
 import { errorText, type NetnsSockets } from './sockets.js';
 
 const T = { timeout: REQUEST_TIMEOUT_MS };
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
-/** u32 IFLA_LINK, which netlink 0.3.0 hands over as a raw (host-endian) Buffer. */
-function linkAttrIndex(link: LinkMessage): number | undefined {
-  const b = link.attrs.link;
-  return b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
-}
 
 /** See DataPlane.ensureEndpoint. */
 export async function ensureEndpoint(s: NetnsSockets, log: Logger | undefined, netns: string, ep: EndpointSpec): Promise<void> {
@@ -70,8 +65,8 @@ export async function ensureEndpoint(s: NetnsSockets, log: Logger | undefined, n
         linkKind(host) === 'veth' &&
         inner !== undefined &&
         linkKind(inner) === 'veth' &&
-        linkAttrIndex(host) === inner.data.index &&
-        linkAttrIndex(inner) === host.data.index;
+        peerIndex(host) === inner.data.index &&
+        peerIndex(inner) === host.data.index;
       if (!paired || !inner) {
         throw new DataPlaneConflict(what, netns, `${ep.hostIfname} already exists and is not paired with ${ep.ifname} in ${ep.sandboxNetnsPath}`);
       }

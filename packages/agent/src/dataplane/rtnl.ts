@@ -151,6 +151,15 @@ export function macText(buf: Buffer | undefined): string | undefined {
   return buf && buf.length === 6 ? [...buf].map((b) => b.toString(16).padStart(2, '0')).join(':') : undefined;
 }
 
+/** A valid interface name: 1-15 characters the kernel and `ip` take without quoting. */
+export const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** u32 IFLA_LINK (a veth's peer index), which netlink 0.3.0 hands over as a raw (host-endian) Buffer. */
+export function peerIndex(link: LinkMessage): number | undefined {
+  const b = link.attrs.link;
+  return b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
+}
+
 /** The link named `ifname`, or undefined. Equivalent to: ip link show IFNAME */
 export async function getLinkByName(sock: RtNetlinkSocket, ifname: string): Promise<LinkMessage | undefined> {
   try {

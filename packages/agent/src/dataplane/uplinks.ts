@@ -28,12 +28,14 @@ import {
   REQUEST_TIMEOUT_MS,
   RTNH_F_ONLINK,
   RT_TABLE_MAIN,
+  IFNAME,
   getLinkByName,
   ignoreMissing,
   ipv4Buffer,
   ipv4Text,
   linkInfo,
   linkKind,
+  peerIndex,
   setLinkUp,
   vethPeerData,
   type LinkMessage,
@@ -42,13 +44,6 @@ import {
 import { errorText, type NetnsSockets } from './sockets.js';
 
 const T = { timeout: REQUEST_TIMEOUT_MS };
-const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
-
-/** u32 IFLA_LINK (the peer's index), which netlink 0.3.0 hands over as a raw Buffer. */
-function peerIndex(link: LinkMessage): number | undefined {
-  const b = link.attrs.link;
-  return b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
-}
 
 function paired(host: LinkMessage | undefined, inner: LinkMessage | undefined): boolean {
   return (
