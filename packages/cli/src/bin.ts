@@ -44,6 +44,7 @@ function build(): Command {
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
     .option('--dns-upstream <ip[:port],...>', 'DNS servers the agents forward other names to (default: none; lab hosts reach nothing outside the lab)')
     .option('--store <kind>', 'the store the lab runs: etcd or redis', 'etcd')
+    .option('--docker', 'also run a dockerd (Debian docker.io) on every host, with the image vxnet-busybox:latest; use it with `vxnet lab docker HOST -- ARGS`')
     .option('--json', 'print the lab status as JSON')
     .action(async (flags) => {
       const { labUpCommand } = await import('./commands/lab-up.js');
@@ -78,22 +79,33 @@ function build(): Command {
       process.exitCode = await labExecCommand(host, cmd, { name: labName(flags) });
     });
 
+  lab.command('docker')
+    .description('run the docker CLI against a lab host\'s dockerd (labs made with --docker), e.g. `vxnet lab docker h1 -- ps`')
+    .option('--name <name>', 'lab name (default: the current lab)')
+    .argument('<host>', 'host name, e.g. h1')
+    .argument('[args...]', 'docker arguments (put -- before them)')
+    .passThroughOptions()
+    .action(async (host: string, args: string[], flags) => {
+      const { labDockerCommand } = await import('./commands/lab-docker.js');
+      process.exitCode = await labDockerCommand(host, args, { name: labName(flags) });
+    });
+
   lab.command('kill')
-    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine, or store, controller, outside (its responder)')
+    .description('send a signal to a lab daemon, by its recorded pid: HOST agent|engine|docker, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
     .option('-s, --signal <signal>', 'signal to send (TERM, KILL, STOP, CONT, ...)', 'TERM')
     .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
-    .argument('[daemon]', 'agent or engine (for a host)')
+    .argument('[daemon]', 'agent, engine or docker (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labKillCommand } = await import('./commands/lab-kill.js');
       process.exitCode = await labKillCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) });
     });
 
   lab.command('restart')
-    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine, or store, controller, outside (its responder)')
+    .description('stop a lab daemon if it runs and start it again with its recorded command line: HOST agent|engine|docker, or store, controller, outside (its responder)')
     .option('--name <name>', 'lab name (default: the current lab)')
     .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
-    .argument('[daemon]', 'agent or engine (for a host)')
+    .argument('[daemon]', 'agent, engine or docker (for a host)')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labRestartCommand } = await import('./commands/lab-restart.js');
       process.exitCode = await labRestartCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) }, logger());

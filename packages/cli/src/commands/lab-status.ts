@@ -1,5 +1,6 @@
 import { resolveLab } from '../context.js';
 import { labStatus, type LabStatus } from '../lab/lab.js';
+import { LAB_DOCKER_IMAGE } from '../lab/docker-image.js';
 import { printJson, table } from '../output.js';
 
 /** `vxnet lab status [--name L] [--json]`: exit 0 when the lab is healthy, 1 when degraded. */
@@ -35,6 +36,13 @@ export function printStatus(s: LabStatus): void {
     out.push('');
     out.push(`outside: ${s.outside.ip} in ${s.outside.network} (namespace ${s.outside.netns}), behind router ${s.outside.routerNetns}`
       + ` at ${s.outside.routerUnderlayIp} (every machine's default gateway) and ${s.outside.routerIp}; no route to any overlay`);
+  }
+  if (s.hosts.some((h) => h.docker)) {
+    out.push('');
+    out.push(table(['HOST', 'DOCKERD PID', 'DOCKERD', 'SOCKET'], s.hosts.map((h) => [
+      h.name, String(h.docker?.pid ?? '-'), h.docker ? (h.docker.running ? 'running' : 'stopped') : '-', h.docker?.socket ?? '-',
+    ])));
+    out.push(`docker: \`vxnet lab docker HOST -- ARGS\` runs the docker CLI against a host's dockerd (image ${LAB_DOCKER_IMAGE}, run it with --pull never)`);
   }
   for (const p of s.problems) out.push(`problem: ${p}`);
   process.stdout.write(`${out.join('\n')}\n`);

@@ -35,9 +35,35 @@ export interface LabMachine {
   keeper?: ProcessRecord;
 }
 
+/**
+ * A host's dockerd (`lab up --docker`, docker.ts): started as on a real host, with
+ * `--config-file FILE` and nothing else, inside the host's machine.
+ */
+export interface LabDockerd {
+  /** Its daemon.json (`--config-file`): every setting, paths under the host's directory. */
+  config: string;
+  /** The command line it was started with; `lab restart HOST docker` starts it again the same way. */
+  command: string[];
+  /** stdout and stderr (dockerd's and its managed containerd's logs). */
+  logFile: string;
+  /** Its API socket inside the machine: /run/docker.sock, as on a real host (the agent reads its events there). */
+  socket: string;
+  /** --data-root: images, containers, volumes, the managed containerd's root. */
+  dataRoot: string;
+  /** --exec-root: runtime state, the managed containerd's socket, the sandboxes' namespaces. */
+  execRoot: string;
+  /** Where /sys/fs/cgroup is held while a fresh sysfs is mounted on /sys (an empty directory). */
+  cgroupBind: string;
+  /** --cgroup-parent: every container of this dockerd is under it (swept and removed by `lab down`). */
+  cgroupParent: string;
+  process?: ProcessRecord;
+}
+
 export interface LabHost extends LabMachine {
   agent: LabDaemon;
   engine: LabDaemon;
+  /** Present in labs made with `--docker`. */
+  docker?: LabDockerd;
 }
 
 /** The lab's outside (outside.ts): a router on the underlay and a host beyond it, with no route to any overlay. */

@@ -7,7 +7,8 @@
  *
  *   vx-<lab>.sw     br0, with one port p-<host> per host, p-store, p-ctl and p-rt
  *   vx-<lab>.h1     eth0 = <underlay>.1 (h2 = .2, ...): a machine (machine.ts) running
- *                   an agent and an engine with their default settings
+ *                   an agent and an engine with their default settings (and with
+ *                   `--docker` a dockerd, docker.ts)
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
  *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
  *                   with fsync always, as docs/deploy.md asks of a real site)
@@ -33,11 +34,15 @@ import {
   waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
-import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, MissingTool, NotRoot } from '../errors.js';
+import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, MissingTool, NotRoot } from '../errors.js';
 import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
+import {
+  dockerSocketFromRoot, dockerTools, importImage, planDockerd, prepareDockerd, removeCgroup, startDockerd, stopDockerd, waitDockerd,
+} from './docker.js';
+import { LAB_DOCKER_IMAGE, busyboxImageTar } from './docker-image.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
 import {
-  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabHost, type LabMachine, type LabOutside, type LabState, type LabStoreKind,
+  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabState, type LabStoreKind,
 } from './lab-state.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 import { OUTSIDE_NETWORKS, OUTSIDE_SERVICES, buildOutside, missingSockets, outsideNetworkFor, planOutside, setDefaultRoute, startResponder, waitResponder } from './outside.js';
@@ -60,6 +65,8 @@ export interface LabUpOptions {
   dnsUpstream?: string;
   /** The store to run: etcd (default) or redis. */
   store?: LabStoreKind;
+  /** Also run a dockerd on every host (docker.ts), with the image vxnet-busybox:latest imported. */
+  docker?: boolean;
 }
 
 const UPSTREAM = /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
@@ -125,6 +132,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   requireRoot('vxnet lab up');
   const storeKind = opts.store ?? 'etcd';
   requireTools(['ip', 'nsenter', 'unshare', 'mount', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
+  if (opts.docker) dockerTools();
   mkdirSync(labsDir(), { recursive: true });
   const dir = labDir(opts.name);
   try {
@@ -163,7 +171,10 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     namespaces: [],
     hosts: Array.from({ length: opts.hosts }, (_, i) => {
       const m = machine(`h${i + 1}`, addressAt(underlay, i + 1));
-      return { ...m, agent: daemon(m, 'agent', 'agent.sock'), engine: daemon(m, 'engine', 'engine.sock') };
+      return {
+        ...m, agent: daemon(m, 'agent', 'agent.sock'), engine: daemon(m, 'engine', 'engine.sock'),
+        ...(opts.docker ? { docker: planDockerd(opts.name, m.name, m.dir) } : {}),
+      };
     }),
     store: storeKind === 'etcd'
       ? {
@@ -268,6 +279,24 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   log.debug({ hosts: state.hosts.length }, 'agents healthy');
   await Promise.all(state.hosts.map((h) => launch(state, h, 'engine', h.engine, `vxnet-engine on ${h.name}`)));
   log.debug({ hosts: state.hosts.length }, 'engines healthy');
+
+  // dockerd after the agent (its plugin): interop trap D7
+  const withDocker = state.hosts.filter((h): h is LabHost & { docker: LabDockerd } => h.docker !== undefined);
+  if (withDocker.length > 0) {
+    const { dockerd } = dockerTools();
+    const image = busyboxImageTar();
+    for (const h of withDocker) prepareDockerd(h.docker, dockerd);
+    await Promise.all(withDocker.map((h) => launchDockerd(state, h, h.docker)));
+    await Promise.all(withDocker.map((h) => importImage(h, h.docker, image, LAB_DOCKER_IMAGE)));
+    log.debug({ hosts: withDocker.length, image: LAB_DOCKER_IMAGE }, 'dockerds up, image imported');
+  }
+}
+
+/** Start a host's dockerd, record it, wait until its API answers. */
+async function launchDockerd(state: LabState, h: LabHost, d: LabDockerd): Promise<void> {
+  d.process = startDockerd(h, d);
+  writeLabState(state);
+  await waitDockerd(`dockerd on ${h.name}`, h, d);
 }
 
 /** Start the store in its namespace and record it. */
@@ -373,8 +402,16 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
       await stopDaemon(d);
     }
   };
-  // as a real host shuts down: engines (containers keep running until the machine goes),
-  // agents (their clean stop revokes liveness), the controller, then the store
+  // as a real host shuts down: dockerds (before the agents serving their plugin, D7; their
+  // containers are ended, so they leave their networks at once), engines (containers keep
+  // running until the machine goes), agents (their clean stop revokes liveness), the
+  // controller, then the store
+  await Promise.all((state?.hosts ?? []).map(async (h) => {
+    if (h.docker?.process && isAlive(h.docker.process)) {
+      processes.push(h.docker.process.pid);
+      await stopDockerd(h.docker, { endContainers: true });
+    }
+  }));
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.engine)));
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.agent)));
   await stop(state?.controller);
@@ -387,6 +424,12 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
   // then each machine with everything still in it: containers, runc shims, the keeper
   const machines: LabMachine[] = state ? [state.controller, ...state.hosts] : [];
   for (const m of machines) processes.push(...(await sweepMachine(m.netns, m.keeper)));
+  // Docker's containers live in namespaces of their own, found by the cgroup their dockerd put them in
+  for (const h of state?.hosts ?? []) {
+    if (!h.docker) continue;
+    const left = await removeCgroup(h.docker.cgroupParent);
+    if (left.length > 0) log.warn({ cgroups: left }, 'cgroups of a dockerd could not be removed');
+  }
   const namespaces = [...new Set([...(state?.namespaces ?? []), ...listNetns(netnsPrefix(name))])];
   for (const ns of namespaces) {
     for (const pid of pidsInNetns(ns)) {
@@ -448,6 +491,8 @@ export interface LabStatus {
   hosts: Array<{
     name: string; netns: string; underlayIp: string; present: boolean; pids: { machine: number | null; agent: number | null; engine: number | null };
     agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string;
+    /** The host's dockerd (labs made with --docker), else null. `socket` is reachable from the root namespace. */
+    docker: { pid: number | null; running: boolean; socket: string; logFile: string } | null;
   }>;
   store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
@@ -481,6 +526,7 @@ export function labStatus(name: string): LabStatus {
   for (const h of state.hosts) {
     check(`the agent of ${h.name}`, h.agent.process);
     check(`the engine of ${h.name}`, h.engine.process);
+    if (h.docker) check(`dockerd of ${h.name}`, h.docker.process);
   }
   const outside = state.outside;
   const outsideMissing = outside?.process && running(outside.process) ? missingSockets(outside.process) : [];
@@ -506,6 +552,14 @@ export function labStatus(name: string): LabStatus {
       agentSocket: h.agent.socket,
       engineRunning: running(h.engine.process),
       engineSocket: h.engine.socket,
+      docker: h.docker
+        ? {
+          pid: h.docker.process?.pid ?? null,
+          running: running(h.docker.process),
+          socket: h.keeper ? dockerSocketFromRoot(h, h.docker) : h.docker.socket,
+          logFile: h.docker.logFile,
+        }
+        : null,
     })),
     store: {
       kind: state.store.kind,
@@ -565,7 +619,7 @@ function signalNumber(sig: NodeJS.Signals): number {
   return constants.signals[sig] ?? 0;
 }
 
-/** What `lab kill`/`lab restart` act on: `store`, `controller`, `outside` (its responder), or a host's `agent`/`engine`. */
+/** What `lab kill`/`lab restart` act on: `store`, `controller`, `outside` (its responder), or a host's `agent`/`engine`/`docker`. */
 export interface LabTarget {
   target: string;
   daemon?: string;
@@ -574,6 +628,7 @@ export interface LabTarget {
 type Resolved =
   | { kind: 'store'; what: string }
   | { kind: 'outside'; what: string; outside: LabOutside }
+  | { kind: 'docker'; what: string; host: LabHost; dockerd: LabDockerd }
   | { kind: DaemonKind; what: string; machine: LabMachine; daemon: LabDaemon };
 
 function resolveTarget(state: LabState, t: LabTarget): Resolved {
@@ -586,8 +641,13 @@ function resolveTarget(state: LabState, t: LabTarget): Resolved {
     return t.target === 'store' ? { kind: 'store', what: state.store.kind } : { kind: 'controller', what: 'the controller', machine: state.controller, daemon: state.controller };
   }
   const h = findHost(state, t.target);
+  if (t.daemon === 'docker') {
+    if (!h.docker) throw new LabWithoutDocker(state.name, h.name);
+    return { kind: 'docker', what: `dockerd of ${h.name}`, host: h, dockerd: h.docker };
+  }
   if (t.daemon !== 'agent' && t.daemon !== 'engine') {
-    throw new InvalidArgument(`which daemon of ${h.name}? expected \`agent\` or \`engine\`, got ${t.daemon === undefined ? 'nothing' : `"${t.daemon}"`}`);
+    const docker = h.docker ? ', `engine` or `docker`' : ' or `engine`';
+    throw new InvalidArgument(`which daemon of ${h.name}? expected \`agent\`${docker}, got ${t.daemon === undefined ? 'nothing' : `"${t.daemon}"`}`);
   }
   return { kind: t.daemon, what: `the ${t.daemon} of ${h.name}`, machine: h, daemon: h[t.daemon] };
 }
@@ -603,7 +663,7 @@ export async function labKill(name: string, t: LabTarget, signal = 'SIGTERM'): P
   const sig = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as NodeJS.Signals;
   if (constants.signals[sig] === undefined) throw new InvalidArgument(`unknown signal "${signal}" (e.g. TERM, KILL, STOP, CONT)`);
   const r = resolveTarget(state, t);
-  const rec = r.kind === 'store' ? state.store.process : r.kind === 'outside' ? r.outside.process : r.daemon.process;
+  const rec = r.kind === 'store' ? state.store.process : r.kind === 'outside' ? r.outside.process : r.kind === 'docker' ? r.dockerd.process : r.daemon.process;
   if (!rec || !isAlive(rec)) throw new InvalidArgument(`${r.what} of lab "${name}" is not running; nothing was signalled`);
   process.kill(rec.pid, sig);
   if (sig === 'SIGTERM' || sig === 'SIGKILL') {
@@ -634,8 +694,38 @@ export async function labRestart(name: string, t: LabTarget, log: Logger): Promi
     log.info({ lab: name, pid: proc.pid }, 'outside responder restarted');
     return { what: r.what, pid: proc.pid };
   }
+  if (r.kind === 'docker') {
+    // as `systemctl restart docker`: dockerd stops its containers and starts those with a restart policy again
+    await stopDockerd(r.dockerd, { endContainers: false });
+    await launchDockerd(state, r.host, r.dockerd);
+    log.info({ lab: name, daemon: r.what, pid: r.dockerd.process?.pid }, 'daemon restarted');
+    return { what: r.what, pid: r.dockerd.process?.pid ?? 0 };
+  }
   await stopDaemon(r.daemon);
   await launch(state, r.machine, r.kind, r.daemon, r.what);
   log.info({ lab: name, daemon: r.what, pid: r.daemon.process?.pid }, 'daemon restarted');
   return { what: r.what, pid: r.daemon.process?.pid ?? 0 };
+}
+
+/**
+ * Run the docker CLI that came with dockerd against a lab host's dockerd, from the root
+ * namespace (so file arguments such as `docker import ./x.tar` are the caller's), with our
+ * stdio. Resolves with its exit code. Equivalent to:
+ *   DOCKER_HOST=unix:///proc/<keeper>/root/run/docker.sock docker ARGS...
+ */
+export async function labDocker(name: string, host: string, args: string[]): Promise<number> {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  const h = findHost(state, host);
+  if (!h.docker) throw new LabWithoutDocker(name, h.name);
+  requireRoot('vxnet lab docker');
+  if (!h.keeper || !isAlive(h.keeper)) throw new InvalidArgument(`lab "${name}" host ${host} is not running (its machine is gone); see \`vxnet lab status\``);
+  const { docker } = dockerTools();
+  const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: `unix://${dockerSocketFromRoot(h, h.docker)}`, DOCKER_CONFIG: join(labDir(name), 'docker-cli') };
+  delete env.DOCKER_CONTEXT;
+  const child = spawn(docker, args, { stdio: 'inherit', env });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
+  });
 }
