@@ -2,7 +2,8 @@
 # Every benchmark, one after another (root; a few minutes). Each writes its table to
 # bench/results/<name>.md with the command that produced it. Installs the benchmark-only
 # Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator, iperf3
-# for the egress path) first.
+# for the egress path, docker.io for vxnet's Docker network against Docker's swarm
+# overlay) first.
 # One benchmark: npm run bench -- dns
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 benches=("$@")
-((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress)
+((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress docker)
+if [[ " ${benches[*]} " == *" docker "* ]]; then bash scripts/install-docker.sh; fi
 for b in "${benches[@]}"; do
   [ -f "bench/dist/$b.js" ] || { echo "bench: no benchmark named $b" >&2; exit 1; }
   echo "== $b"

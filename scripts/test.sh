@@ -2,6 +2,8 @@
 # The test command: bootstrap, then every compiled test file under tap, then one
 # plain summary line "N passed, N failed" (top-level tests across all files).
 # Arguments are passed to tap (e.g. a single file: npm test -- packages/common/dist/test/ipv4.js).
+# Debian's docker.io is installed (if missing) only when a file to run says
+# `test-needs: docker.io` (the Docker end-to-end test): the rest never needs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -12,6 +14,11 @@ else
   mapfile -t files < <(find packages/*/dist/test test/dist -name '*.js' \
     -not -path '*/fixtures/*' -not -path '*/helpers/*' 2>/dev/null | sort)
 fi
+needs_docker=()
+for f in "${files[@]}"; do
+  [ -f "$f" ] && grep -q 'test-needs: docker.io' "$f" && needs_docker+=("$f")
+done
+if ((${#needs_docker[@]})); then bash scripts/install-docker.sh; fi
 rm -rf .tap/test-results
 status=0
 npx --no-install tap "${files[@]}" || status=$?
