@@ -26,7 +26,7 @@
  * every few seconds. When nftables is unusable no uplink is made at all.
  */
 import { randomBytes } from 'node:crypto';
-import { addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
+import { VXNET_DNS_ADDRESS, addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
 import type { CreateEndpointRequest, ExposeResult, LocalEndpoint, PortMapping } from '@vxnet/common/api';
 
 import { ClusterView } from './cluster-view.js';
@@ -286,7 +286,7 @@ export class Agent {
       const built = await this.o.dataplane.ensureNetwork({ ...vtep, hostSubnet: lease.subnet, gateway: addressAt(cidr, 1), vtepIp: addressAt(cidr, 0) });
       // only if vxlan0 was recreated in between (someone deleted it): the lease follows
       if (built.vtepMac !== lease.vtepMac) lease = await this.o.leases.acquire(net, built.vtepMac);
-      await this.o.dns?.ensure(net.id, netns, addressAt(cidr, 1));
+      await this.o.dns?.ensure(net.id, netns, [addressAt(cidr, 1), VXNET_DNS_ADDRESS]); // both on br0 (ensureNetwork)
       this.firewallNets.add(net.id);
       if (this.egress.available) {
         await this.syncFirewall(); // the rules stand before the way out exists

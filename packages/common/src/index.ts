@@ -10,5 +10,6 @@ export * from './records.js';
 export * from './json-file.js';
 export * from './http-client.js';
 export * from './netns-names.js';
+export * from './dns-address.js';
 export * from './config/index.js';
 export * from './redis-server.js';

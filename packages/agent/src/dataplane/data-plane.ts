@@ -96,6 +96,23 @@ export interface EndpointSpec {
   mtu: number;
 }
 
+/**
+ * A container attachment whose container end the runtime moves into the sandbox
+ * itself: Docker's NetworkDriver.Join runs before the sandbox exists, answers the
+ * name of a device in dockerd's namespace (the agent's), and Docker then moves it,
+ * renames it and sets its address and routes.
+ */
+export interface HandoffEndpointSpec {
+  /** Host-side veth name in the network namespace, on br0: at most 15 characters, unique there. */
+  hostIfname: string;
+  /** The other end, left down in the agent's namespace for the runtime: at most 15 characters. */
+  handoffIfname: string;
+  /** The container interface's MAC, set on the handed-off end. */
+  mac: string;
+  /** MTU in bytes of both ends (the runtime does not set one). */
+  mtu: number;
+}
+
 /** The way in and out of one (host, network): a veth from the agent's namespace into the network's. */
 export interface UplinkSpec {
   /** The network's namespace (made by ensureNetwork). */
@@ -134,7 +151,7 @@ export interface HostAddress {
 export interface DataPlane {
   /**
    * Creates or repairs the namespace of one (host, network): bridge `br0` holding
-   * gateway/prefix, up, MTU; VXLAN device `vxlan0` (VNI, UDP 4789, learning off,
+   * gateway/prefix and the DNS address 169.254.169.53/32 (VXNET_DNS_ADDRESS), up, MTU; VXLAN device `vxlan0` (VNI, UDP 4789, learning off,
    * local underlayIp, dev underlayDevice) holding vtepIp/32, up, MTU; IPv4
    * forwarding on inside. Drifted attributes (down, MTU, addresses) are fixed in
    * place; a device of the wrong kind or with different VXLAN parameters is
@@ -142,7 +159,8 @@ export interface DataPlane {
    * MAC, stable across calls while the device is not recreated.
    *
    * Equivalent to: ip netns add NS;
-   * ip -n NS link add br0 type bridge; ip -n NS addr add GW/LEN dev br0; ip -n NS link set br0 mtu MTU up;
+   * ip -n NS link add br0 type bridge; ip -n NS addr add GW/LEN dev br0; ip -n NS addr add 169.254.169.53/32 dev br0;
+   * ip -n NS link set br0 mtu MTU up;
    * ip link add vxlan0 netns NS type vxlan id VNI dstport 4789 nolearning local UNDERLAY_IP dev UNDERLAY_DEV;
    * ip -n NS addr add VTEP/32 dev vxlan0; ip -n NS link set vxlan0 mtu MTU up;
    * ip netns exec NS sysctl -w net.ipv4.ip_forward=1
@@ -230,6 +248,24 @@ export interface DataPlane {
    * ip -n SANDBOX route replace ROUTE via GW dev IFNAME      (ROUTE: default, or the network's CIDR)
    */
   ensureEndpoint(netns: string, ep: EndpointSpec): Promise<void>;
+
+  /**
+   * Prepares a container attachment for a runtime that moves the container end
+   * itself (HandoffEndpointSpec): a veth pair whose host end (hostIfname) is on br0
+   * in the network's namespace, up, and whose other end (handoffIfname) is left in
+   * the agent's namespace, down, with the MAC and MTU; its address, routes and
+   * name inside the sandbox are the runtime's. Idempotent while the pair is as made
+   * (attributes re-applied). Throws `VXNET_DATAPLANE_CONFLICT` when hostIfname
+   * exists but its peer is not handoffIfname in the agent's namespace (already
+   * handed over, or not ours), or handoffIfname exists in the agent's namespace and
+   * is not hostIfname's peer (never touched: not ours). On failure after the pair
+   * was created it is deleted again. Deleted with deleteEndpoint (wherever the
+   * runtime moved the other end, it goes too).
+   *
+   * Equivalent to: ip link add HANDOFF mtu MTU address MAC type veth peer name HOST_IF netns NS mtu MTU;
+   * ip -n NS link set HOST_IF master br0 up
+   */
+  ensureHandoffEndpoint(netns: string, ep: HandoffEndpointSpec): Promise<void>;
 
   /**
    * Deletes an endpoint's veth pair (both ends). Idempotent: an absent interface

@@ -11,7 +11,7 @@
 import { closeSync, readFileSync, writeFileSync } from 'node:fs';
 
 import { ifla } from 'netlink';
-import { parseCidr, type Logger } from '@vxnet/common';
+import { VXNET_DNS_ADDRESS, parseCidr, type Logger } from '@vxnet/common';
 import { deleteNetns, ensureNetns, inNetns, openNetns } from '@vxnet/netns';
 
 import { DataPlaneConflict, DataPlaneFailed } from '../errors.js';
@@ -20,6 +20,7 @@ import { deleteEndpoint, listEndpoints } from './endpoints.js';
 import {
   CREATE_EXCL,
   REQUEST_TIMEOUT_MS,
+  ensureExactAddresses,
   ensureOnlyAddress,
   getLinkByName,
   ignoreMissing,
@@ -103,7 +104,13 @@ function bridgeMac(gateway: string): Buffer {
   return Buffer.concat([Buffer.from([0x02, 0x42]), ipv4Buffer(gateway)]);
 }
 
-/** Equivalent to: ip -n NS link add br0 address MAC mtu MTU up type bridge; ip -n NS addr replace GW/LEN dev br0 */
+/**
+ * The bridge, holding the gateway and the DNS address (VXNET_DNS_ADDRESS/32, the same
+ * on every network and host: see its comment), and nothing else.
+ *
+ * Equivalent to: ip -n NS link add br0 address MAC mtu MTU up type bridge; ip -n NS addr replace GW/LEN dev br0;
+ * ip -n NS addr replace 169.254.169.53/32 dev br0
+ */
 async function ensureBridge(log: Logger | undefined, sock: RtNetlinkSocket, spec: NetworkPlaneSpec, prefixLength: number): Promise<void> {
   let br = await getLinkByName(sock, BRIDGE_NAME);
   if (br && linkKind(br) !== 'bridge') {
@@ -125,7 +132,7 @@ async function ensureBridge(log: Logger | undefined, sock: RtNetlinkSocket, spec
     log?.info({ netns: spec.netns, device: BRIDGE_NAME, up: !!br.data.flags?.up, mtu: br.attrs.mtu }, 'repairing device');
     await setLinkUp(sock, br.data.index ?? 0, { mtu: spec.mtu });
   }
-  await ensureOnlyAddress(sock, br.data.index ?? 0, spec.gateway, prefixLength);
+  await ensureExactAddresses(sock, br.data.index ?? 0, [{ ip: spec.gateway, prefixLength }, { ip: VXNET_DNS_ADDRESS, prefixLength: 32 }]);
 }
 
 /** Why an existing vxlan0 cannot be kept, or undefined when it is compatible. */

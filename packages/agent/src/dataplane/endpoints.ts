@@ -1,7 +1,9 @@
 /**
  * Container attachments: a veth pair per endpoint, host end on br0 in the network
  * namespace, container end created directly in the sandbox (never passing through
- * the agent's namespace, so a crash cannot leave it there).
+ * the agent's namespace, so a crash cannot leave it there). For a runtime that
+ * moves the container end itself (Docker), the container end is instead left in the
+ * agent's namespace under the name the runtime is told (ensureHandoffEndpoint).
  */
 import { closeSync } from 'node:fs';
 
@@ -10,7 +12,7 @@ import type { Logger } from '@vxnet/common';
 import { openNetns } from '@vxnet/netns';
 
 import { DataPlaneConflict, DataPlaneFailed } from '../errors.js';
-import { BRIDGE_NAME, type EndpointSpec } from './data-plane.js';
+import { BRIDGE_NAME, type EndpointSpec, type HandoffEndpointSpec } from './data-plane.js';
 import {
   AF_INET,
   CREATE_EXCL,
@@ -114,6 +116,63 @@ export async function ensureEndpoint(s: NetnsSockets, log: Logger | undefined, n
     throw new DataPlaneFailed(what, netns, errorText(err), err);
   } finally {
     closeRtnl(sandbox);
+  }
+}
+
+/** See DataPlane.ensureHandoffEndpoint. */
+export async function ensureHandoffEndpoint(s: NetnsSockets, log: Logger | undefined, netns: string, ep: HandoffEndpointSpec): Promise<void> {
+  const what = `attach ${ep.hostIfname} for handoff as ${ep.handoffIfname}`;
+  if (!IFNAME.test(ep.hostIfname)) throw new TypeError(`invalid host interface name "${ep.hostIfname}" (1-15 characters)`);
+  if (!IFNAME.test(ep.handoffIfname)) throw new TypeError(`invalid interface name "${ep.handoffIfname}" (1-15 characters)`);
+  if (!Number.isInteger(ep.mtu) || ep.mtu < 68 || ep.mtu > 65535) throw new TypeError(`invalid MTU ${ep.mtu}`);
+  const mac = macBuffer(ep.mac);
+  const h = s.handle(netns, what);
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    const br = await getLinkByName(h.sock, BRIDGE_NAME);
+    if (!br) throw new DataPlaneFailed(what, netns, `${BRIDGE_NAME} is missing (ensureNetwork first)`);
+    const brIndex = br.data.index ?? 0;
+    let host = await getLinkByName(h.sock, ep.hostIfname);
+    let out = await getLinkByName(s.agent, ep.handoffIfname);
+    // IFLA_LINK of each end is the other's index in the other's namespace
+    const paired = (a: LinkMessage | undefined, b: LinkMessage | undefined) =>
+      a !== undefined && b !== undefined && linkKind(a) === 'veth' && linkKind(b) === 'veth' && peerIndex(a) === b.data.index && peerIndex(b) === a.data.index;
+    if (host && !paired(host, out)) {
+      throw new DataPlaneConflict(what, netns, `${ep.hostIfname} already exists and its peer is not ${ep.handoffIfname} in the agent namespace (handed over already, or not made by vxnet)`);
+    }
+    if (!host && out) {
+      throw new DataPlaneConflict(what, netns, `the agent namespace already has an interface ${ep.handoffIfname} (not made by vxnet: left alone)`);
+    }
+    if (!host) {
+      const fd = openNetns(netns);
+      try {
+        // created from the agent namespace, the host end born directly in the network's
+        await s.agent.newLink(
+          {},
+          { ifname: ep.handoffIfname, mtu: ep.mtu, address: mac, linkinfo: linkInfo('veth', vethPeerData({ ifname: ep.hostIfname, netNsFd: fd, mtu: ep.mtu })) },
+          { flags: CREATE_EXCL, ...T },
+        );
+      } finally {
+        closeSync(fd);
+      }
+      undo.push(() => ignoreMissing(s.agent.delLink({}, { ifname: ep.handoffIfname }, T)));
+      host = await getLinkByName(h.sock, ep.hostIfname);
+      out = await getLinkByName(s.agent, ep.handoffIfname);
+      if (!host || !out) throw new Error(`veth ${ep.hostIfname}/${ep.handoffIfname} vanished after creation`);
+    }
+    await setLinkUp(h.sock, host.data.index ?? 0, { mtu: ep.mtu, master: brIndex });
+    // left down: the runtime brings it up inside the sandbox
+    await s.agent.setLink({ index: out?.data.index ?? 0 }, { mtu: ep.mtu, address: mac }, T);
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (undoErr) {
+        log?.error({ netns, endpoint: ep.hostIfname, err: undoErr }, 'rollback step failed');
+      }
+    }
+    if (err instanceof DataPlaneFailed || err instanceof DataPlaneConflict) throw err;
+    throw new DataPlaneFailed(what, netns, errorText(err), err);
   }
 }
 

@@ -7,9 +7,9 @@
 import type { Logger } from '@vxnet/common';
 import { isNetnsFile } from '@vxnet/netns';
 
-import type { DataPlane, EndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from './data-plane.js';
+import type { DataPlane, EndpointSpec, HandoffEndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from './data-plane.js';
 import { deleteNetwork, ensureNetwork, ensureVtep } from './devices.js';
-import { deleteEndpoint, ensureEndpoint, listEndpoints } from './endpoints.js';
+import { deleteEndpoint, ensureEndpoint, ensureHandoffEndpoint, listEndpoints } from './endpoints.js';
 import { deletePeers, ensurePeers, listPeers } from './peers.js';
 import { NetnsSockets } from './sockets.js';
 import { deleteUplink, ensureUplink, listHostAddresses, listUplinks } from './uplinks.js';
@@ -60,6 +60,10 @@ export class NetlinkDataPlane implements DataPlane {
 
   ensureEndpoint(netns: string, ep: EndpointSpec): Promise<void> {
     return ensureEndpoint(this.sockets, this.log, netns, ep);
+  }
+
+  ensureHandoffEndpoint(netns: string, ep: HandoffEndpointSpec): Promise<void> {
+    return ensureHandoffEndpoint(this.sockets, this.log, netns, ep);
   }
 
   deleteEndpoint(netns: string, hostIfname: string): Promise<void> {

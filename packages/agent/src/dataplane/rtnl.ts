@@ -207,20 +207,31 @@ export async function setLinkUp(sock: RtNetlinkSocket, index: number, attrs: ifl
  * Equivalent to: ip addr replace IP/PREFIX dev DEV; ip addr del OTHER dev DEV
  */
 export async function ensureOnlyAddress(sock: RtNetlinkSocket, index: number, ip: string, prefixLength: number): Promise<void> {
-  const want = ipv4Buffer(ip);
+  await ensureExactAddresses(sock, index, [{ ip, prefixLength }]);
+}
+
+/**
+ * Makes `want` exactly the IPv4 addresses of link `index`: adds the missing ones,
+ * removes any other (drift, or a previous subnet).
+ *
+ * Equivalent to: ip addr replace IP/PREFIX dev DEV …; ip addr del OTHER dev DEV
+ */
+export async function ensureExactAddresses(sock: RtNetlinkSocket, index: number, want: Array<{ ip: string; prefixLength: number }>): Promise<void> {
+  const wanted = want.map((w) => ({ ...w, buf: ipv4Buffer(w.ip), present: false }));
   const addrs = (await sock.getAddresses({ family: AF_INET }, {}, { timeout: REQUEST_TIMEOUT_MS })).filter((a) => a.data.index === index);
-  let present = false;
   for (const a of addrs) {
     const local = a.attrs.local ?? a.attrs.address;
-    if (local?.equals(want) && a.data.prefixlen === prefixLength) {
-      present = true;
+    const match = wanted.find((w) => local?.equals(w.buf) && a.data.prefixlen === w.prefixLength);
+    if (match) {
+      match.present = true;
       continue;
     }
     await ignoreMissing(
       sock.delAddress({ family: AF_INET, index, prefixlen: a.data.prefixlen }, { local, address: a.attrs.address }, { timeout: REQUEST_TIMEOUT_MS }),
     );
   }
-  if (!present) {
-    await sock.newAddress({ family: AF_INET, index, prefixlen: prefixLength }, { local: want, address: want }, { flags: CREATE_REPLACE, timeout: REQUEST_TIMEOUT_MS });
+  for (const w of wanted) {
+    if (w.present) continue;
+    await sock.newAddress({ family: AF_INET, index, prefixlen: w.prefixLength }, { local: w.buf, address: w.buf }, { flags: CREATE_REPLACE, timeout: REQUEST_TIMEOUT_MS });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The agent's DNS worker, seen from the main thread: one Worker (dns-worker.ts) that
- * serves every joined network on UDP and TCP port 53 of its gateway, each socket
+ * serves every joined network on UDP and TCP port 53 of its addresses, each socket
  * bound inside that network's namespace. The main thread posts it snapshots of the
  * records and answers its forwarded queries through the Forwarder, from the host
  * namespace (the network namespaces have no route to the upstreams).
@@ -28,7 +28,7 @@ export class DnsWorker {
   private version = 0;
   private applied = 0;
   private readonly appliedWaiters: Array<{ version: number; resolve: () => void }> = [];
-  private readonly pending = new Map<string, { resolve: () => void; reject: (err: Error) => void; address: string; netnsPath: string }>();
+  private readonly pending = new Map<string, { resolve: () => void; reject: (err: Error) => void; addresses: string[]; netnsPath: string }>();
   private readonly unserving = new Map<string, () => void>();
   private closing: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
@@ -70,14 +70,15 @@ export class DnsWorker {
   }
 
   /**
-   * Serve a network on `address` inside `netnsPath`. Rejects with the bind error
-   * (code EADDRINUSE, EADDRNOTAVAIL when the gateway is not on br0 yet, ENOENT when
-   * the namespace does not exist).
+   * Serve a network on each of `addresses` (one or a list) inside `netnsPath` (all
+   * or none). Rejects with the bind error (code EADDRINUSE, EADDRNOTAVAIL when an
+   * address is not on br0 yet, ENOENT when the namespace does not exist).
    */
-  serve(networkId: string, netnsPath: string, address: string): Promise<void> {
+  serve(networkId: string, netnsPath: string, address: string | readonly string[]): Promise<void> {
+    const addresses = typeof address === 'string' ? [address] : [...address];
     return new Promise((resolve, reject) => {
-      this.pending.set(networkId, { resolve, reject, address, netnsPath });
-      this.post({ type: 'serve', networkId, netnsPath, address });
+      this.pending.set(networkId, { resolve, reject, addresses, netnsPath });
+      this.post({ type: 'serve', networkId, netnsPath, addresses });
     });
   }
 
@@ -124,7 +125,7 @@ export class DnsWorker {
         break;
       case 'failed': {
         const p = m.networkId === undefined ? undefined : this.pending.get(m.networkId);
-        const where = p ? ` on ${p.address}:${this.o.port ?? 53} in ${p.netnsPath}` : '';
+        const where = p ? ` on ${p.addresses.map((a) => `${a}:${this.o.port ?? 53}`).join(', ')} in ${p.netnsPath}` : '';
         const err = Object.assign(new Error(`could not serve DNS${where}: ${m.message}`), { code: m.code });
         if (p && m.networkId !== undefined) {
           this.pending.delete(m.networkId);

@@ -28,12 +28,13 @@ export interface DnsServiceOptions {
 /** What the agent needs of its DNS; the agent runs without one when none is given. */
 export interface AgentDns {
   /**
-   * Serve DNS for a joined network on its gateway inside `netns` (a name under
-   * /run/netns). Idempotent: a running server on the same namespace and address is
-   * kept; a different address (new subnet) restarts it. Never throws: a server that
-   * cannot start is logged and tried again at the next ensure.
+   * Serve DNS for a joined network on `addresses` (its gateway, and the DNS address
+   * VXNET_DNS_ADDRESS) inside `netns` (a name under /run/netns). Idempotent: a
+   * running server on the same namespace and addresses is kept; other addresses (a
+   * new subnet) restart it. Never throws: a server that cannot start is logged and
+   * tried again at the next ensure.
    */
-  ensure(networkId: string, netns: string, gateway: string): Promise<void>;
+  ensure(networkId: string, netns: string, addresses: string[]): Promise<void>;
   /** Stop the network's server. Idempotent. */
   remove(networkId: string): Promise<void>;
   /** The agent's views changed; the maps are read (not kept) on the next turn. */
@@ -53,7 +54,7 @@ export class DnsService implements AgentDns {
   readonly forwarder: Forwarder;
   private readonly worker: DnsWorker;
   /** networks served: where */
-  private readonly servers = new Map<string, { netnsPath: string; address: string }>();
+  private readonly servers = new Map<string, { netnsPath: string; addresses: string }>();
   /** per network: ensure/remove in call order */
   private readonly chains = new Map<string, Promise<void>>();
   private snapshot: DnsSnapshot = { networks: [], endpoints: [] };
@@ -67,19 +68,20 @@ export class DnsService implements AgentDns {
     if (o.upstreams.length === 0) o.log.warn('no DNS upstreams (dnsUpstreams, --dns-upstream, /etc/resolv.conf): external names will get SERVFAIL');
   }
 
-  ensure(networkId: string, netns: string, gateway: string): Promise<void> {
+  ensure(networkId: string, netns: string, addresses: string[]): Promise<void> {
     return this.chain(networkId, async () => {
       if (this.closed) return;
       const path = netnsPath(netns);
+      const key = addresses.join(',');
       const cur = this.servers.get(networkId);
-      if (cur && this.worker.running && cur.netnsPath === path && cur.address === gateway) return;
+      if (cur && this.worker.running && cur.netnsPath === path && cur.addresses === key) return;
       if (cur) await this.worker.unserve(networkId);
       this.servers.delete(networkId);
       try {
         if (!this.worker.running) await this.worker.start(this.snapshot);
-        await this.worker.serve(networkId, path, gateway);
-        this.servers.set(networkId, { netnsPath: path, address: gateway });
-        this.o.log.info({ network: { id: networkId }, address: gateway }, 'DNS serving');
+        await this.worker.serve(networkId, path, addresses);
+        this.servers.set(networkId, { netnsPath: path, addresses: key });
+        this.o.log.info({ network: { id: networkId }, addresses }, 'DNS serving');
       } catch (err) {
         this.o.log.error({ err, network: { id: networkId } }, 'could not start DNS for network; retrying at the next join');
       }

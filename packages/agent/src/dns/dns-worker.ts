@@ -3,8 +3,8 @@
  * dgram.bind()/net.listen() create their fds on a later tick, so they cannot be
  * wrapped in a synchronous setns window on the main thread (shared/notes/kernel.md).
  * This thread creates no other sockets, so it can enter a network's namespace, bind
- * UDP and TCP on the gateway, wait until both are listening, and come back; serve and
- * unserve requests run one at a time. A socket stays in the namespace it was made in,
+ * UDP and TCP on the gateway and the DNS address (VXNET_DNS_ADDRESS), wait until all
+ * are listening, and come back; serve and unserve requests run one at a time. A socket stays in the namespace it was made in,
  * so one thread answers on all networks (one worker per network cost ~15 MB each).
  *
  * Internal names are answered here, from the last snapshot the main thread posted,
@@ -39,8 +39,8 @@ const forwards = new Map<number, { query: Packet; respond: Respond }>();
 let nextForward = 1;
 
 interface Served {
-  udp: dgram.Socket;
-  tcp: net.Server;
+  udp: dgram.Socket[];
+  tcp: net.Server[];
   connections: Set<net.Socket>;
 }
 const served = new Map<string, Served>();
@@ -148,19 +148,20 @@ function serveTcp(networkId: string, address: string, connections: Set<net.Socke
   });
 }
 
-/** Bind a network's sockets inside its namespace, then return to this thread's own. */
-async function serve(networkId: string, netnsPath: string, address: string): Promise<void> {
+/** Bind a network's sockets inside its namespace, on every address, then return to this thread's own. */
+async function serve(networkId: string, netnsPath: string, addresses: string[]): Promise<void> {
   if (served.has(networkId)) return;
-  let udp: dgram.Socket | undefined;
-  const connections = new Set<net.Socket>();
+  const s: Served = { udp: [], tcp: [], connections: new Set() };
   try {
     enterNetns(netnsPath);
-    udp = await serveUdp(networkId, address);
-    const tcp = await serveTcp(networkId, address, connections);
-    served.set(networkId, { udp, tcp, connections });
+    for (const address of addresses) {
+      s.udp.push(await serveUdp(networkId, address));
+      s.tcp.push(await serveTcp(networkId, address, s.connections));
+    }
+    served.set(networkId, s);
     post({ type: 'serving', networkId });
   } catch (err) {
-    udp?.close();
+    close(s);
     const e = err as NodeJS.ErrnoException;
     post({ type: 'failed', networkId, message: e.message, code: e.code });
   } finally {
@@ -168,14 +169,16 @@ async function serve(networkId: string, netnsPath: string, address: string): Pro
   }
 }
 
+function close(s: Served): void {
+  for (const u of s.udp) u.close();
+  for (const t of s.tcp) t.close();
+  for (const c of s.connections) c.destroy();
+}
+
 function unserve(networkId: string): void {
   const s = served.get(networkId);
   served.delete(networkId);
-  if (s) {
-    s.udp.close();
-    s.tcp.close();
-    for (const c of s.connections) c.destroy();
-  }
+  if (s) close(s);
   post({ type: 'unserved', networkId });
 }
 
@@ -186,7 +189,7 @@ port.on('message', (m: ToWorker) => {
       post({ type: 'applied', version: m.version });
       break;
     case 'serve':
-      ops = ops.then(() => serve(m.networkId, m.netnsPath, m.address));
+      ops = ops.then(() => serve(m.networkId, m.netnsPath, m.addresses));
       break;
     case 'unserve':
       ops = ops.then(() => unserve(m.networkId));

@@ -12,8 +12,8 @@ export interface WorkerConfig {
 
 export type ToWorker =
   | { type: 'snapshot'; version: number; snapshot: DnsSnapshot }
-  /** Start serving a network: enter `netnsPath`, bind UDP and TCP on `address`, come back. */
-  | { type: 'serve'; networkId: string; netnsPath: string; address: string }
+  /** Start serving a network: enter `netnsPath`, bind UDP and TCP on each of `addresses`, come back. */
+  | { type: 'serve'; networkId: string; netnsPath: string; addresses: string[] }
   | { type: 'unserve'; networkId: string }
   /** Reply to a forwarded query; null: no upstream answered (the worker answers SERVFAIL). */
   | { type: 'reply'; id: number; reply: Uint8Array | null }

@@ -139,6 +139,8 @@ export class DnsResolver {
       else if (!nets.includes(e.networkId)) nets.push(e.networkId);
       const ptr: string[] = [];
       for (const raw of [e.name, ...e.aliases]) {
+        // no name yet: a Docker endpoint until dockerd's events tell the agent its container's
+        if (raw === '') continue;
         const name = raw.toLowerCase();
         this.allNames.add(name);
         const ips = net.names.get(name);

@@ -46,7 +46,7 @@ if (skip) {
     t.same(await dp.ensureVtep(vtepSpec), { vtepMac }, 'twice: the same device');
     t.same(await dp.ensureNetwork(vtepSpec), { vtepMac }, 'ensureNetwork completes it with the same MAC');
     t.same(addrs(vtepSpec.netns, 'vxlan0'), ['10.128.3.0/32']);
-    t.same(addrs(vtepSpec.netns, 'br0'), ['10.128.3.1/24']);
+    t.same(addrs(vtepSpec.netns, 'br0'), ['10.128.3.1/24', '169.254.169.53/32'], 'the gateway and the DNS address');
     await dp.deleteNetwork(vtepSpec.netns);
     t.notOk(listNetns(prefix).includes(vtepSpec.netns));
   });
@@ -62,7 +62,7 @@ if (skip) {
     t.equal(br.linkinfo?.info_kind, 'bridge');
     t.equal(br.mtu, 1450);
     t.ok(br.flags.includes('UP'), 'br0 up');
-    t.same(addrs(spec.netns, 'br0'), ['10.128.3.1/24']);
+    t.same(addrs(spec.netns, 'br0'), ['10.128.3.1/24', '169.254.169.53/32']);
 
     const vx = link(spec.netns, 'vxlan0');
     t.equal(vx.linkinfo?.info_kind, 'vxlan');
@@ -116,7 +116,7 @@ if (skip) {
     t.ok(br.flags.includes('UP') && vx.flags.includes('UP'), 'both up again');
     t.equal(br.mtu, 1450);
     t.equal(vx.mtu, 1450);
-    t.same(addrs(spec.netns, 'br0'), ['10.128.3.1/24'], 'stray bridge address removed, gateway back');
+    t.same(addrs(spec.netns, 'br0').sort(), ['10.128.3.1/24', '169.254.169.53/32'], 'stray bridge address removed, gateway and DNS address back');
     t.same(addrs(spec.netns, 'vxlan0'), ['10.128.3.0/32'], 'stray VTEP address removed');
     t.equal(forwarding(spec.netns), '1', 'forwarding back on');
   });

@@ -102,7 +102,7 @@ async function service(pair: NetnsPair, upstreams: Array<{ address: string; port
   const dns = new DnsService({ upstreams, forwardTimeoutMs, log });
   const v = views();
   dns.update(v.networks, v.records);
-  await dns.ensure(NET_A, pair.server, pair.gateway);
+  await dns.ensure(NET_A, pair.server, [pair.gateway]);
   if (!dns.serving(NET_A)) throw new Error(`DNS is not serving after ensure(): ${logged.join(' ') || 'nothing logged'}`);
   return { dns, ...v };
 }
@@ -258,8 +258,8 @@ if (skip) {
 
   t.test('ensure is idempotent; remove frees the port; a new service binds again (agent restart)', async (t) => {
     const { dns, networks, records } = await service(pair, []);
-    await dns.ensure(NET_A, pair.server, pair.gateway);
-    await dns.ensure(NET_A, pair.server, pair.gateway);
+    await dns.ensure(NET_A, pair.server, [pair.gateway]);
+    await dns.ensure(NET_A, pair.server, [pair.gateway]);
     const [r1] = await query(pair.client, pair.gateway, [{ name: 'web' }]);
     t.same(r1?.answers, ['10.77.1.2'], 'still one working server after repeated ensure');
     await dns.remove(NET_A);
@@ -270,7 +270,7 @@ if (skip) {
     await dns.close();
     const again = new DnsService({ upstreams: [], log: silentLogger() });
     again.update(networks, records);
-    await again.ensure(NET_A, pair.server, pair.gateway);
+    await again.ensure(NET_A, pair.server, [pair.gateway]);
     const [r2] = await query(pair.client, pair.gateway, [{ name: 'web', tcp: true }]);
     t.same(r2?.answers, ['10.77.1.2'], 'a new service (restarted agent) serves on the same address');
     await again.close();
@@ -279,8 +279,8 @@ if (skip) {
   t.test('a server that cannot bind is reported, not thrown', async (t) => {
     const dns = new DnsService({ upstreams: [], log: silentLogger() });
     t.teardown(() => dns.close());
-    await t.resolves(dns.ensure(NET_A, pair.server, '10.77.9.9'), 'address not in the namespace: logged');
-    await t.resolves(dns.ensure(NET_B, `${prefix}-missing`, pair.gateway), 'missing namespace: logged');
+    await t.resolves(dns.ensure(NET_A, pair.server, ['10.77.9.9']), 'address not in the namespace: logged');
+    await t.resolves(dns.ensure(NET_B, `${prefix}-missing`, [pair.gateway]), 'missing namespace: logged');
   });
 }
 

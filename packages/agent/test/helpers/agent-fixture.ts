@@ -15,7 +15,7 @@ import {
   type CompareResult, type CreateResult, type NetworkSpec, type SubnetLease, type WriteOptions,
 } from '@vxnet/common';
 import { Agent } from '../../src/agent.js';
-import type { DataPlane, EndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from '../../src/dataplane/index.js';
+import type { DataPlane, EndpointSpec, HandoffEndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from '../../src/dataplane/index.js';
 import { DataPlaneFailed } from '../../src/errors.js';
 import { Firewall } from '../../src/firewall/index.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
@@ -58,6 +58,8 @@ export class FakeDataPlane implements DataPlane {
   readonly sandboxes = new Set<string>([SANDBOX]);
   /** Uplinks in the agent namespace, by host-end name. */
   readonly uplinks = new Map<string, UplinkSpec>();
+  /** Handed-off veth ends in the agent namespace, by name. */
+  readonly handoffs = new Map<string, HandoffEndpointSpec & { netns: string }>();
   private fail: { method: Method; after: boolean } | undefined;
   private macs = 0;
 
@@ -102,6 +104,7 @@ export class FakeDataPlane implements DataPlane {
   deleteNetwork(netns: string) {
     return this.step('deleteNetwork', netns, () => {
       this.kernel.delete(netns);
+      for (const [name, h] of this.handoffs) if (h.netns === netns) this.handoffs.delete(name);
       // the uplink's other end was in the namespace: the pair goes with it
       for (const [name, u] of this.uplinks) if (u.netns === netns) this.uplinks.delete(name);
     });
@@ -126,8 +129,21 @@ export class FakeDataPlane implements DataPlane {
     });
   }
 
+  ensureHandoffEndpoint(netns: string, ep: HandoffEndpointSpec) {
+    return this.step('ensureHandoffEndpoint', netns, () => {
+      const ns = this.ns(netns);
+      const out = this.handoffs.get(ep.handoffIfname);
+      if (out && (out.netns !== netns || out.hostIfname !== ep.hostIfname)) throw new DataPlaneFailed('attach', netns, `${ep.handoffIfname} exists`);
+      ns.veths.add(ep.hostIfname);
+      this.handoffs.set(ep.handoffIfname, { ...ep, netns });
+    });
+  }
+
   deleteEndpoint(netns: string, hostIfname: string) {
-    return this.step('deleteEndpoint', netns, () => void this.kernel.get(netns)?.veths.delete(hostIfname));
+    return this.step('deleteEndpoint', netns, () => {
+      this.kernel.get(netns)?.veths.delete(hostIfname);
+      for (const [name, h] of this.handoffs) if (h.netns === netns && h.hostIfname === hostIfname) this.handoffs.delete(name);
+    });
   }
 
   listEndpoints(netns: string) {
