@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX, busyboxEntries, hasInterpreter, tarArchive, type TarEntry } from '../src/lab/docker-image.js';
-import { VXNET_DOCKER_DNS, cgroupDirs, cgroupPids, dockerdConfig, planDockerd, prepareDockerd } from '../src/lab/docker.js';
+import { VXNET_DNS_ADDRESS } from '@vxnet/common';
+import { cgroupDirs, cgroupPids, dockerdConfig, planDockerd, prepareDockerd } from '../src/lab/docker.js';
 
 const tarAvailable = existsSync('/usr/bin/tar') || existsSync('/bin/tar');
 
@@ -60,9 +61,9 @@ t.test('dockerd settings: everything in daemon.json, per host paths and cgroup p
   const c = dockerdConfig(d);
   t.match(c, {
     'data-root': d.dataRoot, 'exec-root': d.execRoot, hosts: ['unix:///run/docker.sock'], 'storage-driver': 'overlay2',
-    'cgroup-parent': '/vx-lab1.h2', dns: [VXNET_DOCKER_DNS], 'deprecated-key-path': join(dir, 'h2', 'docker', 'key.json'),
+    'cgroup-parent': '/vx-lab1.h2', dns: [VXNET_DNS_ADDRESS], 'deprecated-key-path': join(dir, 'h2', 'docker', 'key.json'),
   });
-  t.equal(VXNET_DOCKER_DNS, '169.254.169.53');
+  t.equal(VXNET_DNS_ADDRESS, '169.254.169.53');
   prepareDockerd(d, '/usr/sbin/dockerd');
   t.same(JSON.parse(readFileSync(d.config, 'utf8')), c, 'written to its config file');
   t.same(d.command.slice(-3), ['/usr/sbin/dockerd', '--config-file', d.config], 'dockerd runs with --config-file and nothing else');

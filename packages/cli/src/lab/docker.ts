@@ -38,18 +38,10 @@ import { request } from 'node:http';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, stopProcess, writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
+import { VXNET_DNS_ADDRESS, isAlive, stopProcess, writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 import { CommandFailed, DockerNotInstalled } from '../errors.js';
 import { spawnInMachine } from './machine.js';
 import type { LabDockerd, LabHost } from './lab-state.js';
-
-/**
- * The DNS server every container is given (daemon.json "dns"): the link-local address
- * on which the agent answers in every network namespace of a vxnet network. Docker's
- * embedded DNS (127.0.0.11) forwards the names it does not know there, from inside the
- * container, so a container resolves containers of other hosts without `--dns`.
- */
-export const VXNET_DOCKER_DNS = '169.254.169.53';
 
 /** dockerd's API socket inside a machine, as on a real host. */
 export const DOCKER_SOCKET = '/run/docker.sock';
@@ -119,7 +111,9 @@ export function dockerdConfig(d: LabDockerd): Record<string, unknown> {
     'storage-driver': 'overlay2',
     'exec-opts': ['native.cgroupdriver=cgroupfs'],
     'cgroup-parent': d.cgroupParent,
-    dns: [VXNET_DOCKER_DNS],
+    // vxnet's DNS on every vxnet network (common/dns-address.ts): Docker's embedded DNS forwards
+    // the names it does not know there, from inside the container, so no per-container --dns
+    dns: [VXNET_DNS_ADDRESS],
     // dockerd 20.10 writes its libtrust key to /etc/docker/key.json otherwise: shared by every daemon, left behind
     'deprecated-key-path': join(dirname(d.config), 'key.json'),
   };
