@@ -26,6 +26,8 @@ export interface HostJson {
   keeper: ProcessJson;
   agent: DaemonJson;
   engine: DaemonJson;
+  /** Labs made with --docker (packages/cli/src/lab/docker.ts): `socket` is inside the machine (/run/docker.sock). */
+  docker?: { socket: string; logFile: string; config: string; cgroupParent: string; process?: ProcessJson };
 }
 export interface LabJson {
   name: string;
