@@ -54,7 +54,7 @@ export const DOCKER_SOCKET = '/run/docker.sock';
  */
 const LAUNCH = 'set -e; mount --rbind /sys/fs/cgroup "$1"; mount -t sysfs sysfs /sys; mount --rbind "$1" /sys/fs/cgroup; shift; exec "$@"';
 
-/** Seconds dockerd may take to stop: its own shutdown timeout (15 s) plus margin. */
+/** How long dockerd may take to stop, ms: its own shutdown timeout (15 s) plus margin. */
 const STOP_GRACE_MS = 25_000;
 
 function onPath(name: string): string | undefined {
@@ -107,7 +107,7 @@ export function dockerdConfig(d: LabDockerd): Record<string, unknown> {
     'exec-root': d.execRoot,
     pidfile: join(dirname(d.config), 'dockerd.pid'),
     hosts: [`unix://${d.socket}`],
-    // the anchor's driver; the lab directory is on the root file system (ext4), not on an overlay
+    // the anchor's driver: $VXNET_HOME must not itself be on overlayfs (a container's root file system)
     'storage-driver': 'overlay2',
     'exec-opts': ['native.cgroupdriver=cgroupfs'],
     'cgroup-parent': d.cgroupParent,
