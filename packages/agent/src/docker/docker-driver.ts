@@ -108,9 +108,13 @@ export class DockerDriver {
     this.state = new DockerState(o.stateFile);
   }
 
-  /** Read docker.json (throws VXNET_STATE_UNREADABLE, changing nothing), sweep once, then every sweepMs. The agent must be started. */
-  async start(): Promise<void> {
+  /** Read docker.json: before the agent starts, so that an unreadable one (VXNET_STATE_UNREADABLE) stops it before it changes anything. */
+  load(): void {
     this.state.load();
+  }
+
+  /** Sweep once, then every sweepMs. The agent must be started, and load() done. */
+  async start(): Promise<void> {
     await this.sweep();
     const every = this.o.sweepMs ?? 10_000;
     if (every > 0) {
@@ -391,14 +395,17 @@ export class DockerDriver {
   async nameEndpoint(endpointId: string, names: ContainerNames): Promise<void> {
     const ep = this.state.endpoint(endpointId);
     if (!ep) return;
-    const same = ep.names && ep.names.name === names.name && ep.names.container === names.container && ep.names.aliases.join() === names.aliases.join();
-    if (!same) this.state.setEndpoint({ ...ep, names });
-    if (!ep.joined) return;
-    try {
-      await this.o.agent.setEndpointNames(endpointId, names);
-    } catch (err) {
-      if (!(err instanceof EndpointNotFound)) throw err; // not made yet: the Join takes the names
+    if (ep.joined) {
+      try {
+        await this.o.agent.setEndpointNames(endpointId, names);
+      } catch (err) {
+        // not made yet: the Join takes the names. Otherwise not recorded, so still unnamed: tried again
+        if (!(err instanceof EndpointNotFound)) throw err;
+      }
     }
+    const now = this.state.endpoint(endpointId);
+    const same = now?.names && now.names.name === names.name && now.names.container === names.container && now.names.aliases.join() === names.aliases.join();
+    if (now && !same) this.state.setEndpoint({ ...now, names });
   }
 
   // ---- leftovers ---------------------------------------------------------------

@@ -65,6 +65,7 @@ export async function startPlugin(t: Test, agent: DockerAgent, stateFile: string
   const socket = join(dir, 'plugins', 'vxnet.sock');
   const log = opts.log ?? silentLogger();
   const driver = new DockerDriver({ agent, stateFile, host: opts.host ?? 'h1', log, sweepMs: opts.sweepMs ?? 0, ...(opts.removeWaitMs !== undefined ? { removeWaitMs: opts.removeWaitMs } : {}) });
+  driver.load();
   await driver.start();
   const app = buildPluginServer({ driver, host: opts.host ?? 'h1', log, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
   const close = await listenPluginSocket(app, socket);
