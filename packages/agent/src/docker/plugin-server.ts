@@ -107,7 +107,7 @@ export function buildPluginServer(o: PluginServerOptions): FastifyInstance {
         void reply.type(PLUGIN_CONTENT_TYPE);
         try {
           const out = await bounded(Promise.resolve().then(() => handle(body)), timeoutMs, () => new DockerTimeout(`answer ${what}`, String(timeoutMs / 1000), o.host));
-          log.debug({ call: what, ms: Math.round(performance.now() - start) }, 'Docker call answered');
+          log.debug({ call: what, ms: Math.round(performance.now() - start), request: body }, 'Docker call answered');
           return out;
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
