@@ -5,8 +5,8 @@
  * networks/, leases/, alive/, endpoints/. Local truth that must survive restarts and
  * store outages, in the state dir: the endpoints of this host with their published
  * ports (LocalEndpoints), the namespaces and uplinks the agent made (OwnedRecords),
- * the networks it is exposed on (ExposedNetworks), the subnets it remembers (lease
- * manager). All are read before anything else at start; one that cannot be read
+ * the networks it is exposed on (ExposedNetworks), the addresses held for Docker's
+ * IPAM (ReservedAddresses), the subnets it remembers (lease manager). All are read before anything else at start; one that cannot be read
  * stops the agent before it changes anything.
  *
  * Per joined network the data plane holds a namespace with br0 + vxlan, and one
@@ -33,7 +33,7 @@ import { ClusterView } from './cluster-view.js';
 import { UPLINK_PREFIX, type DataPlane, type Peer } from './dataplane/index.js';
 import type { AgentDns } from './dns/dns-service.js';
 import {
-  AddressUnavailable, EgressUnavailable, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
+  AddressUnavailable, EgressUnavailable, EndpointExists, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
 } from './errors.js';
 import type { EgressStatus, Firewall, FirewallState } from './firewall/index.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
@@ -44,6 +44,7 @@ import type { HostRegistration } from './registration/host-registration.js';
 import { ExposedNetworks } from './state/exposed-networks.js';
 import { LocalEndpoints } from './state/local-endpoints.js';
 import { ownedNamespaces, ownedUplinks, type OwnedRecords } from './state/owned-records.js';
+import { ReservedAddresses } from './state/reserved-addresses.js';
 
 export interface AgentOptions {
   store: Store;
@@ -66,6 +67,12 @@ export interface AgentOptions {
   uplinksFile: string;
   /** Networks this host is exposed on, kept across restarts (JSON array of { networkId, ip, recordedAt }). */
   exposedFile: string;
+  /**
+   * Addresses reserved by clients that allocate before they attach (Docker's IPAM),
+   * kept across restarts (JSON array of { networkId, ip, holder, recordedAt });
+   * absent: kept in memory only (tests and benchmarks that never restart).
+   */
+  reservedFile?: string;
   dataplane: DataPlane;
   leases: LeaseManager;
   /** Liveness: the agent uses start/stop, leaseId, onNewLease and setNetworks. */
@@ -86,6 +93,26 @@ export interface AgentOptions {
 
 type Undo = Array<() => Promise<unknown> | void>;
 
+/**
+ * An endpoint as the agent's own clients ask for it: the local API's request plus
+ * what only in-process callers (the Docker plugin) may set.
+ */
+export interface AttachRequest extends CreateEndpointRequest {
+  /** The endpoint's id (Docker's EndpointID, 64 hex); default a random one. */
+  id?: string;
+  /**
+   * Leave the container end in the agent's namespace under this name (at most 15
+   * characters) for the runtime to move into the sandbox itself (Docker's Join runs
+   * before the sandbox exists): the agent then never enters or checks `sandbox`,
+   * the runtime sets the address and routes, and the runtime's Leave removes it.
+   */
+  handoff?: string;
+  /** The interface's MAC (Docker's --mac-address); default derived from the address (macForIp). */
+  mac?: string;
+  /** An MTU below the network's (Docker's -o com.docker.network.driver.mtu); never above it. */
+  mtu?: number;
+}
+
 export class Agent {
   private readonly view: ClusterView;
   /** netId -> subnet -> peer as programmed in the kernel */
@@ -95,6 +122,7 @@ export class Agent {
   private readonly owned: OwnedRecords;
   private readonly uplinks: OwnedRecords;
   private readonly exposed: ExposedNetworks;
+  private readonly reserved: ReservedAddresses;
   /** Networks whose CIDR (and uplink) the firewall's desired state holds: joined, or being joined. */
   private readonly firewallNets = new Set<string>();
   private firewallTimer: NodeJS.Timeout | undefined;
@@ -108,6 +136,7 @@ export class Agent {
     this.owned = ownedNamespaces(o.namespacesFile);
     this.uplinks = ownedUplinks(o.uplinksFile);
     this.exposed = new ExposedNetworks(o.exposedFile);
+    this.reserved = new ReservedAddresses(o.reservedFile);
   }
 
   /** Networks as the store has them, by id. */
@@ -150,6 +179,7 @@ export class Agent {
     this.owned.load();
     this.uplinks.load();
     this.exposed.load();
+    this.reserved.load();
     this.o.leases.load();
     await this.o.registration.start();
     for (const l of await this.o.leases.adopt()) this.joined.add(l.networkId);
@@ -338,6 +368,7 @@ export class Agent {
     await this.o.dns?.remove(netId);
     await this.deleteUplink(netId);
     this.exposed.remove(netId);
+    this.reserved.removeNetwork(netId);
     await this.o.dataplane.deleteNetwork(netns);
     this.owned.forget(netns);
     this.programmed.delete(netId);
@@ -443,9 +474,13 @@ export class Agent {
     return next;
   }
 
-  /** Addresses of this host's subnet of `netId` that are taken: endpoints', and the exposed one when `withExposed`. */
-  private addressesInUse(netId: string, withExposed = true): Set<string> {
+  /**
+   * Addresses of this host's subnet of `netId` that are taken: endpoints', reserved
+   * ones (but those reserved by `holder`), and the exposed one when `withExposed`.
+   */
+  private addressesInUse(netId: string, withExposed = true, holder?: string): Set<string> {
     const inUse = new Set(this.local.onNetwork(netId).map((e) => e.ip));
+    for (const r of this.reserved.onNetwork(netId)) if (holder === undefined || r.holder !== holder) inUse.add(r.ip);
     const exposed = this.exposed.ip(netId);
     if (withExposed && exposed !== undefined) inUse.add(exposed);
     return inUse;
@@ -518,6 +553,9 @@ export class Agent {
   private async dropEndpointsWithoutSandbox(): Promise<void> {
     let ports = false;
     for (const ep of this.local.all()) {
+      // a handed-off endpoint's sandbox is the runtime's (Docker names one that does
+      // not exist yet at Join); the runtime's Leave removes the endpoint
+      if (ep.handoff !== undefined) continue;
       if (this.o.dataplane.sandboxExists(ep.sandbox)) continue;
       await this.o.dataplane.deleteEndpoint(this.netnsName(ep.networkId), ep.hostIfname);
       await this.o.store.delete(this.o.keys.endpoint(ep.networkId, ep.id));
@@ -551,12 +589,17 @@ export class Agent {
    * it in the store, in that order. Ports are all checked before anything is made
    * (see checkPorts). Any failure undoes what was done, including the firewall
    * entries, the store record (also when the put failed in a way that may have
-   * written it) and a join made by this call.
+   * written it) and a join made by this call. An address reserved by the request's
+   * owner (reserveAddress) may be asked for; the reservation stays. With `handoff`
+   * (AttachRequest) the container end is left in the agent's namespace instead of
+   * being put into `sandbox`; `name` may then be empty until setEndpointNames.
+   * Throws VXNET_ENDPOINT_EXISTS for an `id` this host has already.
    */
-  createEndpoint(req: CreateEndpointRequest): Promise<LocalEndpoint> {
+  createEndpoint(req: AttachRequest): Promise<LocalEndpoint> {
     return this.serial(async () => {
       const net = this.resolveNetwork(req.network);
-      const clash = [...this.view.endpoints.values()].find((e) => e.networkId === net.id && (e.name === req.name || e.aliases.includes(req.name)));
+      if (req.id !== undefined && this.local.all().some((e) => e.id === req.id)) throw new EndpointExists(req.id);
+      const clash = req.name === '' ? undefined : [...this.view.endpoints.values()].find((e) => e.networkId === net.id && (e.name === req.name || e.aliases.includes(req.name)));
       if (clash && clash.container !== req.container) throw new EndpointNameTaken(req.name, net.name, `container ${clash.container.slice(0, 12)} on ${clash.host}`);
       const ports = await this.checkPorts(req, net);
       const undo: Undo = [];
@@ -567,24 +610,29 @@ export class Agent {
         if (first) undo.push(() => this.undoJoin(net.id, held === undefined));
         await this.syncPeers(net.id);
         const ip = this.pickAddress(req, net, lease);
-        const id = randomBytes(32).toString('hex');
+        const id = req.id ?? randomBytes(32).toString('hex');
         const cidr = parseCidr(lease.subnet);
         const ep: LocalEndpoint = {
-          id, networkId: net.id, networkName: net.name, name: req.name, aliases: req.aliases ?? [], ip, mac: macForIp(ip),
+          id, networkId: net.id, networkName: net.name, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macForIp(ip),
           host: this.o.host, container: req.container ?? req.name, createdAt: new Date().toISOString(),
           sandbox: req.sandbox, hostIfname: `ve-${id.slice(0, 11)}`, ifname: req.ifname ?? 'eth0',
-          prefixLength: cidr.prefixLength, gateway: addressAt(cidr, 1), mtu: this.mtu(net),
+          prefixLength: cidr.prefixLength, gateway: addressAt(cidr, 1), mtu: Math.min(req.mtu ?? Infinity, this.mtu(net)),
           ...(req.owner !== undefined ? { owner: req.owner } : {}),
+          ...(req.handoff !== undefined ? { handoff: req.handoff } : {}),
           ports,
         };
         const netns = this.netnsName(net.id);
         // registered first: a create that fails half-way can leave the pair behind
         undo.push(() => this.o.dataplane.deleteEndpoint(netns, ep.hostIfname));
-        await this.o.dataplane.ensureEndpoint(netns, {
-          sandboxNetnsPath: ep.sandbox, ifname: ep.ifname, hostIfname: ep.hostIfname, ip, prefixLength: ep.prefixLength, mac: ep.mac, gateway: ep.gateway, mtu: ep.mtu,
-          // the first interface carries the default route; others only their network's range
-          route: ep.ifname === 'eth0' ? '0.0.0.0/0' : net.subnet,
-        });
+        if (req.handoff !== undefined) {
+          await this.o.dataplane.ensureHandoffEndpoint(netns, { hostIfname: ep.hostIfname, handoffIfname: req.handoff, mac: ep.mac, mtu: ep.mtu });
+        } else {
+          await this.o.dataplane.ensureEndpoint(netns, {
+            sandboxNetnsPath: ep.sandbox, ifname: ep.ifname, hostIfname: ep.hostIfname, ip, prefixLength: ep.prefixLength, mac: ep.mac, gateway: ep.gateway, mtu: ep.mtu,
+            // the first interface carries the default route; others only their network's range
+            route: ep.ifname === 'eth0' ? '0.0.0.0/0' : net.subnet,
+          });
+        }
         // unwound after the local record is gone: the table is rebuilt without these ports
         if (ports.length > 0) undo.push(() => this.syncFirewall());
         this.local.add(ep);
@@ -628,9 +676,12 @@ export class Agent {
     return mappings;
   }
 
-  /** The requested address if usable, else the next free one of this host's subnet (never the exposed address). */
+  /**
+   * The requested address if usable, else the next free one of this host's subnet
+   * (never the exposed address, nor one reserved by another than the request's owner).
+   */
   private pickAddress(req: CreateEndpointRequest, net: NetworkSpec, lease: SubnetLease): string {
-    const inUse = this.addressesInUse(net.id);
+    const inUse = this.addressesInUse(net.id, true, req.owner);
     if (req.ip !== undefined) {
       const problem = addressProblem(req.ip, lease.subnet) ?? (inUse.has(req.ip) ? 'it is in use' : undefined);
       if (problem) throw new AddressUnavailable(req.ip, net.name, problem);
@@ -659,6 +710,97 @@ export class Agent {
       }
       this.o.log.info({ endpoint: { id: ep.id, name: ep.name } }, 'endpoint deleted');
     });
+  }
+
+  /**
+   * Give a local endpoint its DNS name, aliases and container id (Docker tells them
+   * after the endpoint exists): the local record, then the store record (what every
+   * host's DNS serves). Unchanged: nothing written. Throws VXNET_ENDPOINT_NOT_FOUND
+   * for an id this host does not have (exact ids only).
+   */
+  setEndpointNames(id: string, names: { name: string; aliases: string[]; container: string }): Promise<LocalEndpoint> {
+    return this.serial(async () => {
+      const ep = this.local.all().find((e) => e.id === id);
+      if (!ep) throw new EndpointNotFound(id);
+      if (ep.name === names.name && ep.container === names.container && ep.aliases.join('\n') === names.aliases.join('\n')) return ep;
+      const next: LocalEndpoint = { ...ep, name: names.name, aliases: [...names.aliases], container: names.container };
+      this.local.add(next);
+      if (this.view.networks.has(ep.networkId)) {
+        await this.o.store.put(this.o.keys.endpoint(ep.networkId, ep.id), JSON.stringify(toRecord(next)), { lease: this.o.registration.leaseId });
+      }
+      this.o.log.info({ endpoint: { id, name: next.name, aliases: next.aliases, container: next.container } }, 'endpoint named');
+      return next;
+    });
+  }
+
+  // ---- addresses held for an IPAM client ---------------------------------------
+
+  /**
+   * Join a network (name, id or unique id prefix) if this host has not, in order
+   * with all other work: the network, this host's subnet lease and the MTU of its
+   * devices. Throws VXNET_NETWORK_NOT_FOUND, VXNET_SUBNET_EXHAUSTED, store errors.
+   */
+  ensureJoined(ref: string): Promise<{ network: NetworkSpec; lease: SubnetLease; mtu: number }> {
+    return this.serial(async () => {
+      const net = this.resolveNetwork(ref);
+      const lease = await this.joinIfNeeded(net);
+      return { network: net, lease, mtu: this.mtu(net) };
+    });
+  }
+
+  /**
+   * Hold an address of this host's subnet of network `netId` for `holder` (Docker's
+   * IPAM: RequestAddress comes before the endpoint): `ip` if usable (inside this
+   * host's subnet, not its network, gateway or broadcast address, not in use or
+   * reserved), else the lowest free one. Joins the network if needed. Recorded
+   * before it resolves (reserved.json); an endpoint owned by `holder` may then take
+   * it. Throws VXNET_ADDRESS_UNAVAILABLE saying why.
+   */
+  reserveAddress(netId: string, ip: string | undefined, holder: string): Promise<{ ip: string; prefixLength: number; gateway: string }> {
+    return this.serial(async () => {
+      const net = this.resolveNetwork(netId);
+      const lease = await this.joinIfNeeded(net);
+      const inUse = this.addressesInUse(net.id);
+      let pick = ip;
+      if (pick !== undefined) {
+        const problem = addressProblem(pick, lease.subnet) ?? (inUse.has(pick) ? 'it is in use' : undefined);
+        if (problem) throw new AddressUnavailable(pick, net.name, problem);
+      } else {
+        pick = nextFree(lease.subnet, inUse);
+        if (pick === undefined) throw new AddressUnavailable('(any)', net.name, `no free address left in this host's subnet ${lease.subnet}`);
+      }
+      this.reserved.add(net.id, pick, holder);
+      const cidr = parseCidr(lease.subnet);
+      this.o.log.info({ network: { id: net.id, name: net.name }, ip: pick, holder }, 'address reserved');
+      return { ip: pick, prefixLength: cidr.prefixLength, gateway: addressAt(cidr, 1) };
+    });
+  }
+
+  /** Give back a reserved address; true when it was reserved. Idempotent. */
+  releaseAddress(netId: string, ip: string): Promise<boolean> {
+    return this.serial(async () => {
+      const released = this.reserved.remove(netId, ip);
+      if (released) this.o.log.info({ network: { id: netId }, ip }, 'address released');
+      return released;
+    });
+  }
+
+  /** This host's lease of network `netId`, if it holds one. */
+  leaseOf(netId: string): SubnetLease | undefined {
+    return this.o.leases.get(netId);
+  }
+
+  /**
+   * For callers already in the serial order: this host's lease of `net`, joining
+   * first (then its peers synced) when it has not; a joined network is not repaired
+   * here (reconcile and createEndpoint do that). A first join that fails is undone (join).
+   */
+  private async joinIfNeeded(net: NetworkSpec): Promise<SubnetLease> {
+    const held = this.o.leases.get(net.id);
+    if (this.joined.has(net.id) && held) return held;
+    const lease = await this.join(net);
+    await this.syncPeers(net.id);
+    return lease;
   }
 
   // ---- expose --------------------------------------------------------------

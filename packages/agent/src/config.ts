@@ -21,12 +21,16 @@ export interface AgentConfig extends StoreConfig {
   subnetLeaseTtl: number;
   /** Renew subnet leases this long before expiry, seconds. */
   renewMargin: number;
-  /** Local state (subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json). */
+  /** Local state (subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json). */
   stateDir: string;
   /** Unix socket of the local API. */
   socket: string;
   /** Resolvers for names outside the networks, `IP[:port]`; empty: none (external names get SERVFAIL). */
   dnsUpstreams: string[];
+  /** Unix socket of the Docker network + IPAM plugin `vxnet` (dockerd finds it by this path); null: no Docker plugin. */
+  dockerPluginSocket: string | null;
+  /** dockerd's API socket, for container names (events); null: Docker containers get no DNS names from vxnet. */
+  dockerSocket: string | null;
   logLevel: string;
   logFile: string | null;
 }
@@ -56,7 +60,10 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
     type: 'integer', default: 3600, env: 'VXNET_RENEW_MARGIN', flag: 'renew-margin', doc: 'renew subnet leases this many seconds before they expire',
     validate: (v, c) => (v >= 1 && v < c.subnetLeaseTtl ? undefined : `must be at least 1 second and less than subnetLeaseTtl (${c.subnetLeaseTtl})`),
   },
-  stateDir: { type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir', doc: 'local state: subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json', validate: absolutePath },
+  stateDir: {
+    type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir',
+    doc: 'local state: subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json', validate: absolutePath,
+  },
   socket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'socket', doc: 'unix socket of the local API (the engine talks to it)', validate: absolutePath },
   dnsUpstreams: {
     type: 'string[]', default: () => upstreamsFromResolvConf().map(formatUpstream), env: 'VXNET_DNS_UPSTREAM', flag: 'dns-upstream',
@@ -65,6 +72,16 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
       const bad = v.filter((u) => parseUpstream(u) === undefined);
       return bad.length === 0 ? undefined : `must be IP[:port] entries (bad: ${bad.map((b) => `"${b}"`).join(', ')})`;
     },
+  },
+  dockerPluginSocket: {
+    type: 'string|null', default: '/run/docker/plugins/vxnet.sock', env: 'VXNET_DOCKER_PLUGIN_SOCKET', flag: 'docker-plugin-socket',
+    doc: 'unix socket of the Docker network and IPAM plugin "vxnet" (dockerd looks in /run/docker/plugins); "" or null: no Docker plugin',
+    validate: absolutePathOrNull,
+  },
+  dockerSocket: {
+    type: 'string|null', default: '/run/docker.sock', env: 'VXNET_DOCKER_SOCKET', flag: 'docker-socket',
+    doc: "dockerd's API socket: container names and aliases for vxnet's DNS come from its events; \"\" or null: none",
+    validate: absolutePathOrNull,
   },
   logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
   logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },

@@ -4,6 +4,7 @@ import { defineError } from '@vxnet/common';
 export const SubnetExhausted = defineError('VXNET_SUBNET_EXHAUSTED', 409, 'could not lease a subnet of network "%s" for host %s: subnet exhausted (all %s /%s subnets of %s are leased)');
 export const LeaseContention = defineError('VXNET_LEASE_CONTENTION', 503, 'could not lease a subnet of network "%s": %s attempts lost races; try again');
 export const NetworkUnknown = defineError('VXNET_NETWORK_NOT_FOUND', 404, 'network "%s" not found');
+export const EndpointExists = defineError('VXNET_ENDPOINT_EXISTS', 409, 'endpoint "%s" exists already on this host');
 export const EndpointNotFound = defineError('VXNET_ENDPOINT_NOT_FOUND', 404, 'endpoint "%s" not found on this host');
 export const AddressUnavailable = defineError('VXNET_ADDRESS_UNAVAILABLE', 409, 'could not use address %s on network "%s": %s');
 export const EndpointNameTaken = defineError('VXNET_ENDPOINT_NAME_TAKEN', 409, 'could not attach "%s" to network "%s": the name is taken by %s');
@@ -16,3 +17,6 @@ export const EgressUnavailable = defineError('VXNET_EGRESS_UNAVAILABLE', 503, 'c
 export const NetworkInternal = defineError('VXNET_NETWORK_INTERNAL', 409, 'could not %s: network "%s" is internal (no way in or out of the overlay)');
 export const PortUnavailable = defineError('VXNET_PORT_UNAVAILABLE', 409, 'could not publish %s: %s');
 export const NotExposed = defineError('VXNET_NOT_EXPOSED', 404, 'network "%s" is not exposed on host %s');
+export const DockerBadRequest = defineError('VXNET_DOCKER_BAD_REQUEST', 400, 'invalid %s request from dockerd: %s');
+export const DockerRefused = defineError('VXNET_DOCKER_REFUSED', 409, 'could not %s: %s');
+export const DockerTimeout = defineError('VXNET_DOCKER_TIMEOUT', 503, 'could not %s within %s s on host %s (is the store reachable?); the agent finishes it in the background when it can');

@@ -1,6 +1,7 @@
 /**
  * vxnet-agent: the composition root. Config -> logger -> store -> lease manager,
- * registration, data plane -> agent -> local API on a unix socket. SIGTERM/SIGINT:
+ * registration, data plane -> agent -> local API on a unix socket -> Docker plugin
+ * on its socket (dockerPluginSocket) and dockerd's events (dockerSocket). SIGTERM/SIGINT:
  * stop cleanly (liveness lease revoked, kernel state left in place so traffic flows
  * through an agent restart).
  */
@@ -11,6 +12,10 @@ import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError, keys, open
 import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
 import { AGENT_CONFIG } from './config.js';
+import { DockerApi } from './docker/docker-api.js';
+import { DockerDriver } from './docker/docker-driver.js';
+import { DockerNames } from './docker/docker-names.js';
+import { buildPluginServer, listenPluginSocket } from './docker/plugin-server.js';
 import { NetlinkDataPlane } from './dataplane/index.js';
 import { DnsService } from './dns/dns-service.js';
 import { Firewall, NftCli, procForwarding } from './firewall/index.js';
@@ -51,19 +56,39 @@ async function main(): Promise<void> {
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
     netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'),
-    uplinksFile: join(cfg.stateDir, 'uplinks.json'), exposedFile: join(cfg.stateDir, 'exposed.json'),
+    uplinksFile: join(cfg.stateDir, 'uplinks.json'), exposedFile: join(cfg.stateDir, 'exposed.json'), reservedFile: join(cfg.stateDir, 'reserved.json'),
     dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, log: log.child({ component: 'agent' }),
     dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
     // nft and /proc/sys act on this process's namespace: the host's
     firewall: new Firewall({ nft: new NftCli(), forwarding: procForwarding(), log: log.child({ component: 'firewall' }) }),
   });
+  // read before the agent starts: an unreadable docker.json stops it before it changes anything
+  const dlog = log.child({ component: 'docker' });
+  const driver = cfg.dockerPluginSocket === null ? undefined : new DockerDriver({ agent, stateFile: join(cfg.stateDir, 'docker.json'), host: cfg.host, log: dlog });
+  driver?.load();
   await agent.start();
 
   const api = buildApi(agent, leases, cfg.host, log);
   mkdirSync(dirname(cfg.socket), { recursive: true });
   rmSync(cfg.socket, { force: true });
   await api.listen({ path: cfg.socket });
+
+  // Docker: the plugin needs the started agent; dockerd's events only matter with the plugin
+  let docker: { close: () => Promise<void>; names?: DockerNames } | undefined;
+  if (driver && cfg.dockerPluginSocket !== null) {
+    await driver.start();
+    try {
+      docker = { close: await listenPluginSocket(buildPluginServer({ driver, host: cfg.host, log: dlog }), cfg.dockerPluginSocket) };
+      dlog.info({ socket: cfg.dockerPluginSocket }, 'Docker plugin "vxnet" serving');
+      if (cfg.dockerSocket !== null) {
+        docker.names = new DockerNames({ api: new DockerApi(cfg.dockerSocket), driver, log: dlog });
+        docker.names.start();
+      }
+    } catch (err) {
+      dlog.error({ err, socket: cfg.dockerPluginSocket }, 'Docker plugin not served');
+    }
+  }
 
   const renew = setInterval(() => void leases.renewDue().catch((err: unknown) => log.warn({ err }, 'subnet lease renewal failed; retrying')), Math.min(60_000, (cfg.renewMargin * 1000) / 4));
   let stopping = false;
@@ -72,6 +97,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'agent stopping');
     clearInterval(renew);
+    await docker?.names?.stop();
+    await docker?.close();
+    await driver?.stop();
     await api.close();
     await agent.stop();
     await store.close();

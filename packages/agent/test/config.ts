@@ -27,6 +27,8 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     stateDir: '/srv/vxnet/agent',
     socket: '/run/vxnet/agent.sock',
     dnsUpstreams: [],
+    dockerPluginSocket: '/run/docker/plugins/vxnet.sock',
+    dockerSocket: '/run/docker.sock',
     logLevel: 'info',
     logFile: null,
   }, 'an explicit empty dnsUpstreams stays empty (no upstream)');
@@ -51,4 +53,12 @@ t.test('the underlay interface defaults to the one holding underlayIp', async (t
   t.match(load(['--underlay-ip', '127.0.0.1']), { config: { underlayIp: '127.0.0.1', underlayInterface: 'lo' } });
   // 198.18.0.0/15 (benchmarking, RFC 2544): on no interface of a test machine
   t.throws(() => load(['--underlay-ip', '198.18.255.254']), /underlayInterface: must name the underlay interface \(no interface holds underlayIp: set it\), got "" \(from the default\)/);
+});
+
+t.test('the Docker plugin and the dockerd socket: paths, or off with "" / null', async (t) => {
+  const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig('agent', AGENT_CONFIG, ['--host', 'h1', '--underlay-ip', '127.0.0.1', ...argv], { env, defaultFile: '/nonexistent/agent.json' });
+  t.match(load([]), { config: { dockerPluginSocket: '/run/docker/plugins/vxnet.sock', dockerSocket: '/run/docker.sock' } });
+  t.match(load(['--docker-plugin-socket', '', '--docker-socket', '/srv/h1/docker.sock']), { config: { dockerPluginSocket: null, dockerSocket: '/srv/h1/docker.sock' } });
+  t.match(load([], { VXNET_DOCKER_SOCKET: '', VXNET_DOCKER_PLUGIN_SOCKET: '/srv/h1/plugins/vxnet.sock' }), { config: { dockerPluginSocket: '/srv/h1/plugins/vxnet.sock', dockerSocket: null } });
+  t.throws(() => load(['--docker-plugin-socket', 'relative.sock']), /dockerPluginSocket: must be an absolute path/);
 });

@@ -185,12 +185,32 @@ type WriteOp = 'put' | 'create' | 'compareAndPut' | 'delete';
 export class TestStore extends MemoryStore {
   readonly writes: Array<{ op: WriteOp; key: string; value?: string }> = [];
   private fail: { op: WriteOp; prefix: string; after: boolean } | undefined;
+  private stalled: Promise<void> | undefined;
+  private unstall: (() => void) | undefined;
+
+  /** Until `resume()`, every write and list waits (a store that does not answer). */
+  stall(): void {
+    this.stalled ??= new Promise((resolve) => {
+      this.unstall = resolve;
+    });
+  }
+
+  resume(): void {
+    this.unstall?.();
+    this.stalled = undefined;
+  }
+
+  override async list(prefix: string) {
+    await this.stalled;
+    return super.list(prefix);
+  }
 
   failNext(op: WriteOp, prefix: string, after = false): void {
     this.fail = { op, prefix, after };
   }
 
   private async recordWrite<T>(op: WriteOp, key: string, value: string | undefined, apply: () => Promise<T>): Promise<T> {
+    await this.stalled;
     this.writes.push({ op, key, ...(value !== undefined ? { value } : {}) });
     const fail = this.fail?.op === op && key.startsWith(this.fail.prefix) ? this.fail : undefined;
     if (fail) this.fail = undefined;
@@ -226,7 +246,7 @@ export interface Fixture {
   agent: Agent;
   dp: FakeDataPlane;
   store: TestStore;
-  files: { endpoints: string; namespaces: string; subnets: string; uplinks: string; exposed: string };
+  files: { endpoints: string; namespaces: string; subnets: string; uplinks: string; exposed: string; reserved: string; docker: string };
   /** The current agent's lease manager. */
   leases: LeaseManager;
   /** The fake table (with a firewall). */
@@ -246,7 +266,7 @@ export async function fixture(t: Test, networks: NetworkSpec[] = [NET], opts: Fi
   const dir = mkdtempSync(join(tmpdir(), 'vxnet-agent-'));
   const files = {
     endpoints: join(dir, 'endpoints.json'), namespaces: join(dir, 'namespaces.json'), subnets: join(dir, 'subnets.json'),
-    uplinks: join(dir, 'uplinks.json'), exposed: join(dir, 'exposed.json'),
+    uplinks: join(dir, 'uplinks.json'), exposed: join(dir, 'exposed.json'), reserved: join(dir, 'reserved.json'), docker: join(dir, 'docker.json'),
   };
   const log = silentLogger();
   const dp = new FakeDataPlane();
@@ -265,7 +285,8 @@ export async function fixture(t: Test, networks: NetworkSpec[] = [NET], opts: Fi
     const registration = new HostRegistration({ store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayInterface: 'eth0', agentVersion: 'test', ttlSeconds: 10, log, readRoutes: async () => [] });
     return { leases, agent: new Agent({
       store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayDevice: 'eth0', underlayMtu: 1500,
-      endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, dataplane: dp, leases, registration, log,
+      endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, reservedFile: files.reserved,
+      dataplane: dp, leases, registration, log,
       ...(opts.firewall ? { firewall: new Firewall({ nft, forwarding: { ensure: () => false }, log }), portProbe, firewallCheckMs: 0 } : {}),
     }) };
   };

@@ -68,6 +68,12 @@ export interface LocalEndpoint extends EndpointRecord {
   mtu: number;
   /** As asked for in CreateEndpointRequest; absent on endpoints made before owners existed. */
   owner?: string;
+  /**
+   * Set when the container end was handed to the runtime (Docker's Join): the name
+   * it was left under in the agent's namespace. The runtime owns the sandbox then:
+   * the agent never checks or enters `sandbox`, and the runtime removes the endpoint.
+   */
+  handoff?: string;
   /** Published ports (empty or absent: none). */
   ports?: PortMapping[];
 }
