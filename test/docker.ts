@@ -9,6 +9,8 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { docker, dockerMissing } from './helpers/docker.js';
 import { hostNetns, labHost, onHost, readLab, tryOnHost, type HostJson, type LabJson } from './helpers/lab.js';
@@ -127,39 +129,55 @@ if (skip) {
     await dok('h1', ['rm', '-f', 'fixed']);
   });
 
-  t.test('docker rm -f and docker network rm leave no veth, route, neighbour, FDB or store record', async (t) => {
+  t.test('docker rm -f and docker network rm leave no veth, route, neighbour, FDB or record; vxnet net rm then leaves the host as it was', async (t) => {
     const net3 = JSON.parse(await ok(['net', 'create', '--json', 'net3'])) as NetJson;
-    const snapshot = (host: string) => {
-      const links = (JSON.parse(onHost(h(host), ['ip', '-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
-      const routes = onHost(h(host), ['ip', 'route', 'show', 'table', 'all']).split('\n').filter(Boolean).sort();
-      return { links, routes, netns: hostNetns(h(host)) };
+    const net1ns = `vxnet-${net1.id.slice(0, 12)}`;
+    t.ok(hostNetns(h('h2')).includes(net1ns), `net1's namespace on h2 is ${net1ns}`);
+    const links = (host: string, ns?: string) => (JSON.parse(onHost(h(host), ['ip', '-j', ...(ns ? ['-n', ns] : []), 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+    const routes = (host: string) => onHost(h(host), ['ip', 'route', 'show', 'table', 'all']).split('\n').filter(Boolean).sort();
+    const dockerState = () => {
+      try {
+        return readFileSync(join(h('h2').agent.stateDir, 'docker.json'), 'utf8');
+      } catch {
+        return '';
+      }
     };
-    const before2 = snapshot('h2');
+    const before = { links: links('h2'), net1Links: links('h2', net1ns), routes: routes('h2'), netns: hostNetns(h('h2')) };
+
     await bind('h2', net3, 'dnet3');
     await run('h2', 'gone', 'dnet3');
     await run('h2', 'gone1', 'dnet1');
+    const dnet3Id = await dok('h2', ['network', 'inspect', '-f', '{{.Id}}', 'dnet3']);
+    const endpointIds = [
+      await dok('h2', ['inspect', '-f', '{{(index .NetworkSettings.Networks "dnet3").EndpointID}}', 'gone']),
+      await dok('h2', ['inspect', '-f', '{{(index .NetworkSettings.Networks "dnet1").EndpointID}}', 'gone1']),
+    ];
     const goneIp = await ipOf('h2', 'gone1', 'dnet1');
     const goneMac = await dok('h2', ['inspect', '-f', '{{(index .NetworkSettings.Networks "dnet1").MacAddress}}', 'gone1']);
     t.ok((await until(() => pings('h1', 'c1', 'gone1'), 10_000, 200)).value, 'gone1@h2 is reachable from c1@h1 first');
     const detail = async (net: string) => JSON.parse(await ok(['net', 'inspect', '--json', net])) as NetDetailJson;
     const endpointIps = async (net: string) => (await detail(net)).hosts.flatMap((x) => x.endpoints.map((e) => e.ip));
     t.ok((await endpointIps('net1')).includes(goneIp), 'the store has gone1\'s endpoint');
+    t.ok([dnet3Id, ...endpointIds].every((id) => dockerState().includes(id)), 'the plugin\'s docker.json has dnet3 and both endpoints');
 
     await dok('h2', ['rm', '-f', 'gone', 'gone1']);
     await dok('h2', ['network', 'rm', 'dnet3']);
-    t.notOk((await endpointIps('net1')).includes(goneIp), 'its endpoint record is gone from the store');
+    t.notOk((await endpointIps('net1')).includes(goneIp), 'gone1\'s endpoint record is gone from the store');
     t.same(await endpointIps('net3'), [], 'net3 has no endpoint left');
-    const after2 = snapshot('h2');
-    t.same(after2.links, before2.links, 'h2 has the links it had before (no veth left)');
-    t.same(after2.routes, before2.routes, 'and the routes');
-    // neighbour and FDB entries for gone1 on h1 (static entries, if any, go with the endpoint)
-    const n1 = hostNetns(h('h1')).filter((n) => n.startsWith('vxnet-'));
-    for (const ns of n1) {
-      t.notMatch(onHost(h('h1'), ['ip', '-n', ns, 'neigh', 'show']), new RegExp(`^${goneIp.replace(/\./g, '\\.')} `, 'm'), `no neighbour entry for ${goneIp} in ${ns} on h1`);
-      if (goneMac) t.notMatch(onHost(h('h1'), ['bridge', '-n', ns, 'fdb', 'show']), new RegExp(goneMac, 'i'), `no FDB entry for ${goneMac} in ${ns} on h1`);
-    }
+    t.notOk([dnet3Id, ...endpointIds].some((id) => dockerState().includes(id)), 'and docker.json has none of their ids');
     t.notOk((await dk('h2', ['network', 'inspect', 'dnet3'])).code === 0, 'dnet3 is gone from Docker');
+    t.same(links('h2', net1ns), before.net1Links, 'net1\'s namespace on h2 has the links it had (gone1\'s veth end is off the bridge)');
+    t.same(links('h2').filter((l) => l.startsWith('vxd')), [], 'no container end (vxd…) is left in h2\'s namespace');
+    for (const ns of hostNetns(h('h1')).filter((n) => n.startsWith('vxnet-'))) {
+      t.notMatch(onHost(h('h1'), ['ip', '-n', ns, 'neigh', 'show']), new RegExp(`^${goneIp.replace(/\./g, '\\.')} `, 'm'), `no neighbour entry for ${goneIp} in ${ns} on h1`);
+      t.notMatch(onHost(h('h1'), ['bridge', '-n', ns, 'fdb', 'show']), new RegExp(goneMac, 'i'), `no FDB entry for ${goneMac} in ${ns} on h1`);
+    }
+
+    // the host stays joined to net3 (its lease, namespace, uplink) until the vxnet network goes
     await ok(['net', 'rm', 'net3']);
+    const back = await until(() => JSON.stringify(links('h2')) === JSON.stringify(before.links) && JSON.stringify(hostNetns(h('h2'))) === JSON.stringify(before.netns), 15_000, 100);
+    t.ok(back.value, `after vxnet net rm net3, h2 has the links and namespaces it had (${back.ms} ms)`);
+    t.same(routes('h2'), before.routes, 'and the routes');
   });
 
   t.test('a network with Docker\'s default IPAM, or on a host whose agent is down, is refused and leaves nothing', async (t) => {
