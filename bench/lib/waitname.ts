@@ -90,8 +90,8 @@ async function main(name: string, timeoutMs: number): Promise<void> {
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')) {
   const [name, timeout] = process.argv.slice(2);
-  main(name ?? '', Number(timeout ?? 30_000)).catch((err: Error) => {
+  main(name ?? '', Number(timeout ?? 30_000)).then(() => process.exit(0), (err: Error) => {
     process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
-    process.exitCode = 1;
+    process.exit(1); // the poll's interval would keep it alive
   });
 }
