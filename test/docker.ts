@@ -232,4 +232,29 @@ if (skip) {
     t.match(onHost(h('h1'), ['iptables', '-S']), /-N DOCKER\b/, 'Docker\'s chains are in h1\'s namespace');
     t.equal(rootRuleset(), rootRulesetBefore, 'the root namespace\'s nftables ruleset is as it was before the lab');
   });
+
+  t.test('lab down ends every dockerd, container and cgroup of the lab', async (t) => {
+    const status = JSON.parse(await ok(['lab', 'status', '--json'])) as { hosts: Array<{ name: string; docker: { pid: number; running: boolean; socket: string } | null }> };
+    t.ok(status.hosts.every((x) => x.docker?.running), 'lab status shows a running dockerd on every host');
+    t.match(status.hosts[0]?.docker?.socket, /^\/proc\/\d+\/root\/run\/docker\.sock$/, 'and its socket, reachable from the root namespace');
+    const containerPids = (await dok('h2', ['ps', '-q'])).split('\n').filter(Boolean);
+    t.ok(containerPids.length > 0, 'h2 has running containers');
+    const pids = await Promise.all(containerPids.map((c) => dok('h2', ['inspect', '-f', '{{.State.Pid}}', c])));
+    const down = await vxnet(['lab', 'down', '--name', lab], env, 120_000);
+    t.equal(down.code, 0, `lab down: ${down.stderr.trim()}`);
+    // exited (a zombie waiting for init counts as exited)
+    const alive = (pid: number | string) => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    t.same(pids.filter(alive), [], 'the containers\' processes are gone');
+    t.same(state.hosts.filter((x) => x.docker?.process && alive(x.docker.process.pid)).map((x) => x.name), [], 'every dockerd has exited');
+    const cgroups = execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '2', '-name', `vx-${lab}.*`], { encoding: 'utf8' }).trim();
+    t.equal(cgroups, '', 'no cgroup of the lab is left');
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(home));
+    t.same(mounts, [], 'nothing is mounted under the lab\'s directory');
+  });
 }
