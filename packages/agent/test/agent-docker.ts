@@ -69,6 +69,11 @@ t.test('setEndpointNames: the store record gets the names; unknown ids are NOT_F
   t.match(f.agent.endpoints().find((e) => e.id === ID), { name: 'c1', aliases: ['web'] }, 'and the local record');
   await f.agent.setEndpointNames(ID, { name: 'c1', aliases: ['web'], container: 'c'.repeat(64) });
   t.equal(f.store.writes.length, writes + 1, 'unchanged names: no second write');
+  f.store.failNext('put', k.endpoints);
+  await t.rejects(f.agent.setEndpointNames(ID, { name: 'c9', aliases: [], container: 'c'.repeat(64) }), /injected put failure/);
+  t.match(f.agent.endpoints().find((e) => e.id === ID), { name: 'c1' }, 'a failed put leaves the local record as it was');
+  await f.agent.setEndpointNames(ID, { name: 'c9', aliases: [], container: 'c'.repeat(64) });
+  t.match(await rec(), { name: 'c9' }, 'so the retry writes');
   await t.rejects(f.agent.setEndpointNames('f'.repeat(64), { name: 'x', aliases: [], container: 'x' }), { code: 'VXNET_ENDPOINT_NOT_FOUND' });
   await t.rejects(f.agent.setEndpointNames(ID.slice(0, 12), { name: 'x', aliases: [], container: 'x' }), { code: 'VXNET_ENDPOINT_NOT_FOUND' }, 'exact ids only');
   await t.rejects(f.agent.ensureJoined('nope'), { code: 'VXNET_NETWORK_NOT_FOUND' });

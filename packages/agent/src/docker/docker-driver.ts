@@ -40,7 +40,7 @@ import type { LocalEndpoint } from '@vxnet/common/api';
 import type { Agent } from '../agent.js';
 import { DockerBadRequest, DockerRefused, EndpointNotFound } from '../errors.js';
 import { macForIp } from '../ipam/ipam.js';
-import { DockerState, type DockerEndpoint } from './docker-state.js';
+import { DockerState } from './docker-state.js';
 import {
   DOCKER_OWNER, GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, OPT,
   type CreateEndpointResponse, type JoinResponse, type RequestAddressResponse, type RequestPoolResponse,
@@ -579,4 +579,3 @@ function reader(method: string, body: unknown) {
   };
 }
 
-export type { DockerEndpoint };
