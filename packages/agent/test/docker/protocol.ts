@@ -200,6 +200,10 @@ t.test('the full call order: network create, run, --ip, rm, network rm; deletes 
   t.match(ports.body, { Err: /publishing ports \(-p, -P\) on a vxnet network is not supported yet/ });
   const unknownNet = await call('NetworkDriver.CreateEndpoint', { NetworkID: dockerId('9'), EndpointID: dockerId('5'), Interface: { Address: `${addressAt(cidr, 6)}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
   t.match(unknownNet.body, { Err: /Docker network 999999999999 is not bound to vxnet on this host/ });
+  const badId = await call('NetworkDriver.CreateEndpoint', { NetworkID: DNET, EndpointID: 'not-hex', Interface: { Address: `${addressAt(cidr, 6)}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  t.same(badId.body, { Err: 'invalid CreateEndpoint request from dockerd: EndpointID "not-hex" is not 64 hex digits' });
+  const badPool = await call('IpamDriver.RequestAddress', { PoolID: 'default/172.17.0.0/16', Address: '', Options: {} });
+  t.same(badPool.body, { Error: 'could not give Docker an address: pool default/172.17.0.0/16 was not given by vxnet' });
   const unknownJoin = await call('NetworkDriver.Join', { NetworkID: DNET, EndpointID: dockerId('6'), SandboxKey: '/var/run/docker/netns/x', Options: {} });
   t.match(unknownJoin.body, { Err: /vxnet on this host has no such endpoint/ });
 
