@@ -11,7 +11,7 @@
  */
 import t, { type Test } from 'tap';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { addressAt, parseCidr, type EndpointRecord } from '@vxnet/common';
 
 import { handoffName } from '../../src/docker/docker-driver.js';
@@ -319,4 +319,19 @@ t.test('names from dockerd reach the store record (before or after Join)', async
   t.same(plugin.driver.unnamed(), [], 'nothing left to name');
   await plugin.driver.nameEndpoint(dockerId('7'), { name: 'x', aliases: [], container: 'x' });
   t.pass('unknown endpoints: nothing');
+});
+
+t.test('without docker.json, the Docker endpoints the agent has are kept, and still removed by dockerd\'s Leave', async (t) => {
+  const f = await fixture(t, [NET]);
+  await f.agent.start();
+  let plugin = await startPlugin(t, f.agent, f.files.docker);
+  const pool = await createNetwork(t, (p, b) => post(plugin.socket, p, b));
+  await runContainer((p, b) => post(plugin.socket, p, b), pool.PoolID, EP1);
+  await plugin.stop();
+  rmSync(f.files.docker);
+  plugin = await startPlugin(t, f.agent, f.files.docker);
+  await plugin.driver.sweep();
+  t.ok(f.agent.endpoints().some((e) => e.id === EP1), 'not swept');
+  t.same((await post(plugin.socket, 'NetworkDriver.Leave', { NetworkID: DNET, EndpointID: EP1 })).body, {});
+  t.notOk(f.agent.endpoints().some((e) => e.id === EP1), 'Leave removed it');
 });
