@@ -714,8 +714,8 @@ export class Agent {
 
   /**
    * Give a local endpoint its DNS name, aliases and container id (Docker tells them
-   * after the endpoint exists): the local record, then the store record (what every
-   * host's DNS serves). Unchanged: nothing written. Throws VXNET_ENDPOINT_NOT_FOUND
+   * after the endpoint exists): the store record (what every host's DNS serves),
+   * then the local record. Unchanged: nothing written. Throws VXNET_ENDPOINT_NOT_FOUND
    * for an id this host does not have (exact ids only).
    */
   setEndpointNames(id: string, names: { name: string; aliases: string[]; container: string }): Promise<LocalEndpoint> {
@@ -724,10 +724,11 @@ export class Agent {
       if (!ep) throw new EndpointNotFound(id);
       if (ep.name === names.name && ep.container === names.container && ep.aliases.join('\n') === names.aliases.join('\n')) return ep;
       const next: LocalEndpoint = { ...ep, name: names.name, aliases: [...names.aliases], container: names.container };
-      this.local.add(next);
+      // the store first: a put that fails leaves the local record unnamed, so a retry writes again
       if (this.view.networks.has(ep.networkId)) {
         await this.o.store.put(this.o.keys.endpoint(ep.networkId, ep.id), JSON.stringify(toRecord(next)), { lease: this.o.registration.leaseId });
       }
+      this.local.add(next);
       this.o.log.info({ endpoint: { id, name: next.name, aliases: next.aliases, container: next.container } }, 'endpoint named');
       return next;
     });

@@ -40,7 +40,7 @@ import type { LocalEndpoint } from '@vxnet/common/api';
 import type { Agent } from '../agent.js';
 import { DockerBadRequest, DockerRefused, EndpointNotFound } from '../errors.js';
 import { macForIp } from '../ipam/ipam.js';
-import { DockerState, type DockerEndpoint } from './docker-state.js';
+import { DockerState } from './docker-state.js';
 import {
   DOCKER_OWNER, GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, OPT,
   type CreateEndpointResponse, type JoinResponse, type RequestAddressResponse, type RequestPoolResponse,
@@ -101,6 +101,8 @@ export class DockerDriver {
   readonly state: DockerState;
   /** Endpoints with a Join or Leave under way: the sweep leaves them alone. */
   private readonly busy = new Set<string>();
+  /** Docker endpoints the agent had when docker.json was missing: no record explains them, yet they are not leftovers to sweep. */
+  private readonly unexplained = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
@@ -113,8 +115,19 @@ export class DockerDriver {
     this.state.load();
   }
 
-  /** Sweep once, then every sweepMs. The agent must be started, and load() done. */
+  /**
+   * Sweep once, then every sweepMs. The agent must be started, and load() done.
+   * Without docker.json (a state dir reset, say) the Docker endpoints the agent has
+   * are left alone, never swept (their containers may be running): dockerd's Leave
+   * still removes them.
+   */
   async start(): Promise<void> {
+    if (!this.state.existed) {
+      for (const e of this.o.agent.endpoints()) if (e.owner === DOCKER_OWNER) this.unexplained.add(e.id);
+      if (this.unexplained.size > 0) {
+        this.o.log.warn({ file: this.o.stateFile, endpoints: this.unexplained.size }, 'no Docker state, yet Docker endpoints: they are kept (never swept) until dockerd removes them');
+      }
+    }
     await this.sweep();
     const every = this.o.sweepMs ?? 10_000;
     if (every > 0) {
@@ -425,7 +438,7 @@ export class DockerDriver {
 
   private async sweepOnce(): Promise<void> {
     for (const e of this.o.agent.endpoints()) {
-      if (e.owner !== DOCKER_OWNER || this.busy.has(e.id) || this.state.endpoint(e.id)?.joined) continue;
+      if (e.owner !== DOCKER_OWNER || this.busy.has(e.id) || this.unexplained.has(e.id) || this.state.endpoint(e.id)?.joined) continue;
       this.o.log.info({ endpoint: { id: e.id, name: e.name, ip: e.ip } }, 'removing a Docker endpoint that dockerd left or deleted');
       await this.removeAgentEndpoint(e.id, 'sweep');
     }
@@ -579,4 +592,3 @@ function reader(method: string, body: unknown) {
   };
 }
 
-export type { DockerEndpoint };

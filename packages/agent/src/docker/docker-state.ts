@@ -59,6 +59,8 @@ interface StateShape {
 export class DockerState {
   private s: StateShape = { networks: [], endpoints: [], pools: [] };
   private loaded = false;
+  /** Whether load() found the file (absent: a first start, or a state dir reset). */
+  existed = false;
 
   constructor(readonly file: string) {}
 
@@ -70,6 +72,7 @@ export class DockerState {
       `To rebuild from scratch, remove ${this.file} and start the agent: Docker networks made with -d vxnet must then be removed and created again (docker network rm; docker network create).`,
     );
     this.s = v ?? { networks: [], endpoints: [], pools: [] };
+    this.existed = v !== undefined;
     this.loaded = true;
   }
 

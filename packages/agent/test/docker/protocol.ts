@@ -11,7 +11,7 @@
  */
 import t, { type Test } from 'tap';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { addressAt, parseCidr, type EndpointRecord } from '@vxnet/common';
 
 import { handoffName } from '../../src/docker/docker-driver.js';
@@ -200,6 +200,10 @@ t.test('the full call order: network create, run, --ip, rm, network rm; deletes 
   t.match(ports.body, { Err: /publishing ports \(-p, -P\) on a vxnet network is not supported yet/ });
   const unknownNet = await call('NetworkDriver.CreateEndpoint', { NetworkID: dockerId('9'), EndpointID: dockerId('5'), Interface: { Address: `${addressAt(cidr, 6)}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
   t.match(unknownNet.body, { Err: /Docker network 999999999999 is not bound to vxnet on this host/ });
+  const badId = await call('NetworkDriver.CreateEndpoint', { NetworkID: DNET, EndpointID: 'not-hex', Interface: { Address: `${addressAt(cidr, 6)}/24`, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  t.same(badId.body, { Err: 'invalid CreateEndpoint request from dockerd: EndpointID "not-hex" is not 64 hex digits' });
+  const badPool = await call('IpamDriver.RequestAddress', { PoolID: 'default/172.17.0.0/16', Address: '', Options: {} });
+  t.same(badPool.body, { Error: 'could not give Docker an address: pool default/172.17.0.0/16 was not given by vxnet' });
   const unknownJoin = await call('NetworkDriver.Join', { NetworkID: DNET, EndpointID: dockerId('6'), SandboxKey: '/var/run/docker/netns/x', Options: {} });
   t.match(unknownJoin.body, { Err: /vxnet on this host has no such endpoint/ });
 
@@ -315,4 +319,19 @@ t.test('names from dockerd reach the store record (before or after Join)', async
   t.same(plugin.driver.unnamed(), [], 'nothing left to name');
   await plugin.driver.nameEndpoint(dockerId('7'), { name: 'x', aliases: [], container: 'x' });
   t.pass('unknown endpoints: nothing');
+});
+
+t.test('without docker.json, the Docker endpoints the agent has are kept, and still removed by dockerd\'s Leave', async (t) => {
+  const f = await fixture(t, [NET]);
+  await f.agent.start();
+  let plugin = await startPlugin(t, f.agent, f.files.docker);
+  const pool = await createNetwork(t, (p, b) => post(plugin.socket, p, b));
+  await runContainer((p, b) => post(plugin.socket, p, b), pool.PoolID, EP1);
+  await plugin.stop();
+  rmSync(f.files.docker);
+  plugin = await startPlugin(t, f.agent, f.files.docker);
+  await plugin.driver.sweep();
+  t.ok(f.agent.endpoints().some((e) => e.id === EP1), 'not swept');
+  t.same((await post(plugin.socket, 'NetworkDriver.Leave', { NetworkID: DNET, EndpointID: EP1 })).body, {});
+  t.notOk(f.agent.endpoints().some((e) => e.id === EP1), 'Leave removed it');
 });
