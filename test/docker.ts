@@ -8,10 +8,10 @@
  * test-needs: docker.io (scripts/test.sh installs it for this file only)
  */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { VXNET_BIN, isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { docker, dockerMissing } from './helpers/docker.js';
 import { hostNetns, labHost, onHost, readLab, tryOnHost, type HostJson, type LabJson } from './helpers/lab.js';
 import { until } from './helpers/wait.js';
@@ -256,5 +256,35 @@ if (skip) {
     t.equal(cgroups, '', 'no cgroup of the lab is left');
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(home));
     t.same(mounts, [], 'nothing is mounted under the lab\'s directory');
+  });
+
+  t.test('lab down cleans up after a lab up --docker that was killed while its dockerds started', async (t) => {
+    const crash = uniqueLabName('dkc');
+    const stateFile = join(home, 'labs', crash, 'lab.json');
+    const child = spawn(process.execPath, [VXNET_BIN, 'lab', 'up', '--name', crash, '--hosts', '2', '--docker'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    // kill it as soon as a dockerd is recorded: started, not yet answering
+    let recorded: Array<{ pid: number }> = [];
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && child.exitCode === null && recorded.length === 0) {
+      try {
+        recorded = (JSON.parse(readFileSync(stateFile, 'utf8')) as LabJson).hosts.flatMap((x) => (x.docker?.process ? [x.docker.process] : []));
+      } catch { /* not written yet */ }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    t.ok(recorded.length > 0, `lab up recorded a dockerd (pid ${recorded[0]?.pid}) before it was killed`);
+    const down = await vxnet(['lab', 'down', '--name', crash], env, 120_000);
+    t.equal(down.code, 0, `lab down: ${down.stderr.trim()}`);
+    const running = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    };
+    t.same(recorded.filter((p) => running(p.pid)), [], 'the dockerds it started have exited');
+    const leftover = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(join(home, 'labs', crash)));
+    t.same(leftover, [], 'no process of that lab is left (containerd included)');
+    t.equal(execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '2', '-name', `vx-${crash}.*`], { encoding: 'utf8' }).trim(), '', 'no cgroup of it is left');
   });
 }
