@@ -208,18 +208,19 @@ export async function importImage(host: LabHost, d: LabDockerd, archive: Buffer,
  * containerd. With `endContainers`, what dockerd would do after the stop timeouts is
  * done at once: every process under its cgroup parent gets SIGKILL until dockerd has
  * exited, so `lab down` does not wait 10 s on a container that ignores SIGTERM (a shell
- * as pid 1). SIGKILL after STOP_GRACE_MS. Not running is success.
+ * as pid 1). SIGKILL after `graceMs` (default STOP_GRACE_MS). Not running is success.
  */
-export async function stopDockerd(d: LabDockerd, opts: { endContainers: boolean }): Promise<void> {
+export async function stopDockerd(d: LabDockerd, opts: { endContainers: boolean; graceMs?: number }): Promise<void> {
   const rec = d.process;
   if (!rec || !isAlive(rec)) return;
-  if (!opts.endContainers) return stopProcess(rec, STOP_GRACE_MS);
+  const grace = opts.graceMs ?? STOP_GRACE_MS;
+  if (!opts.endContainers) return stopProcess(rec, grace);
   try {
     process.kill(rec.pid, 'SIGTERM');
   } catch {
     return; // gone
   }
-  const deadline = Date.now() + STOP_GRACE_MS;
+  const deadline = Date.now() + grace;
   // the first round only after dockerd has seen SIGTERM, so it does not restart them (restart policies)
   await sleep(100);
   while (isAlive(rec) && Date.now() < deadline) {
