@@ -18,8 +18,9 @@
  * start-up is inside every figure, for both.
  *
  * vxnet's network gets VNI 1001: Docker's overlay takes VNIs from 4096 up (ingress is
- * 4096), and two VXLAN devices with one VNI and port made from one namespace collide
- * (EEXIST), whichever daemon comes second.
+ * 4096), vxnet's default too, and two VXLAN devices with one VNI and port made from one
+ * namespace collide, whichever daemon comes second (seen here with the default 4096:
+ * dockerd "Failed creating ingress network: … error creating vxlan interface: file exists").
  *
  *   node bench/dist/docker.js [trials]      (root; docker.io installed: npm run bench -- docker)
  */
