@@ -30,7 +30,8 @@ import { VXNET_DNS_ADDRESS, addressAt, isUserError, parseCidr, type EndpointReco
 import type { CreateEndpointRequest, ExposeResult, LocalEndpoint, PortMapping } from '@vxnet/common/api';
 
 import { ClusterView } from './cluster-view.js';
-import { UPLINK_PREFIX, type DataPlane, type Peer } from './dataplane/index.js';
+import { CNI_OWNER } from '@vxnet/cni/protocol';
+import { UPLINK_PREFIX, type DataPlane, type Peer, type SandboxInterface } from './dataplane/index.js';
 import type { AgentDns } from './dns/dns-service.js';
 import {
   AddressUnavailable, EgressUnavailable, EndpointExists, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
@@ -89,6 +90,12 @@ export interface AgentOptions {
   portProbe?: PortProbe;
   /** Drift check period of the firewall, ms (default 5,000; 0: none, tests call checkFirewall). */
   firewallCheckMs?: number;
+  /**
+   * How often endpoints made through CNI are checked against their sandboxes, ms
+   * (default 5,000; 0: never, tests call checkSandboxes): a runtime that lost a
+   * container without DEL leaves an endpoint whose namespace is gone (trap C2).
+   */
+  sandboxCheckMs?: number;
 }
 
 type Undo = Array<() => Promise<unknown> | void>;
@@ -126,6 +133,7 @@ export class Agent {
   /** Networks whose CIDR (and uplink) the firewall's desired state holds: joined, or being joined. */
   private readonly firewallNets = new Set<string>();
   private firewallTimer: NodeJS.Timeout | undefined;
+  private sandboxTimer: NodeJS.Timeout | undefined;
   private readonly watches: Watch[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -230,6 +238,11 @@ export class Agent {
       this.firewallTimer = setInterval(() => void this.checkFirewall(), every);
       this.firewallTimer.unref();
     }
+    const sandboxEvery = this.o.sandboxCheckMs ?? 5000;
+    if (sandboxEvery > 0) {
+      this.sandboxTimer = setInterval(() => void this.checkSandboxes().catch((err: unknown) => this.o.log.warn({ err }, 'sandbox check failed; retrying at the next one')), sandboxEvery);
+      this.sandboxTimer.unref();
+    }
     this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length, egress: this.egress }, 'agent started');
   }
 
@@ -237,6 +250,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.firewallTimer);
+    clearInterval(this.sandboxTimer);
     for (const w of this.watches) await w.close();
     await this.chain.catch(() => undefined);
     await this.o.dns?.close();
@@ -550,9 +564,9 @@ export class Agent {
    * store record and local record go. Without this, a restarted agent would publish
    * a name that nothing answers, and block the name and `net rm` (moby#17217).
    */
-  private async dropEndpointsWithoutSandbox(): Promise<void> {
+  private async dropEndpointsWithoutSandbox(which: (ep: LocalEndpoint) => boolean = () => true): Promise<void> {
     let ports = false;
-    for (const ep of this.local.all()) {
+    for (const ep of this.local.all().filter(which)) {
       // a handed-off endpoint's sandbox is the runtime's (Docker names one that does
       // not exist yet at Join); the runtime's Leave removes the endpoint
       if (ep.handoff !== undefined) continue;
@@ -564,6 +578,36 @@ export class Agent {
       this.o.log.warn({ endpoint: { id: ep.id, name: ep.name, container: ep.container, sandbox: ep.sandbox } }, 'dropped endpoint whose sandbox is gone');
     }
     if (ports) await this.syncFirewall();
+  }
+
+  /**
+   * The periodic check of endpoints made through CNI (sandboxCheckMs): those whose
+   * sandbox namespace is gone are removed (veth, store record, local record, their
+   * address freed). Other owners' endpoints are their runtime's to remove (and are
+   * checked at start and after watch gaps, in reconcile). Resolves the number removed.
+   */
+  checkSandboxes(): Promise<number> {
+    return this.serial(async () => {
+      if (this.stopped) return 0;
+      const before = this.local.all().length;
+      await this.dropEndpointsWithoutSandbox((ep) => ep.owner === CNI_OWNER);
+      return before - this.local.all().length;
+    });
+  }
+
+  /** Whether `path` is a live network namespace (DataPlane.sandboxExists). */
+  sandboxExists(path: string): boolean {
+    return this.o.dataplane.sandboxExists(path);
+  }
+
+  /**
+   * What the kernel holds for a local endpoint: its interface in the sandbox (none:
+   * undefined) and whether its host end is on the network's bridge.
+   */
+  async inspectEndpoint(ep: LocalEndpoint): Promise<{ sandbox: SandboxInterface | undefined; hostEnd: boolean }> {
+    const sandbox = await this.o.dataplane.sandboxInterface(ep.sandbox, ep.ifname);
+    const hostEnd = (await this.o.dataplane.listEndpoints(this.netnsName(ep.networkId))).includes(ep.hostIfname);
+    return { sandbox, hostEnd };
   }
 
   // ---- endpoints -----------------------------------------------------------

@@ -299,6 +299,18 @@ function build(): Command {
       process.exitCode = await inspectCommand(ref, flags, engineConn());
     });
 
+  const cni = program.command('cni').description('the CNI plugin: attach containers of podman, containerd, CRI-O or Kubernetes to vxnet networks').enablePositionalOptions();
+  cni.command('install')
+    .description('write the vxnet CNI executable and a configuration list for a network on this host (run it on every host)')
+    .argument('<network>', 'network name, id or unique id prefix (must exist)')
+    .option('--dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
+    .option('--conf-dir <dir>', 'CNI configuration directory', '/etc/cni/net.d')
+    .option('--json', 'print what was written as JSON')
+    .action(async (network: string, flags) => {
+      const { cniInstallCommand } = await import('./commands/cni-install.js');
+      process.exitCode = await cniInstallCommand(network, flags, conn());
+    });
+
   const host = program.command('host').description('hosts that registered with the cluster').enablePositionalOptions();
   host.command('ls').alias('list')
     .description('list hosts, alive or dead')

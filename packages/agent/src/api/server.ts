@@ -6,18 +6,22 @@
  *   GET    /v1/status          host, joined networks and leases, egress
  *   POST   /v1/networks/:network/expose   -> ExposeResult (the host's address on the network; idempotent)
  *   DELETE /v1/networks/:network/expose   -> ExposeResult (404 when not exposed)
+ *   POST   /v1/cni             CniRequest (a CNI call: CNI_* variables + stdin) -> CniAnswer (see @vxnet/cni wire.ts)
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
 import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest, type ExposeResult } from '@vxnet/common/api';
+import { CNI_API_PATH, CniError, answerVersion, parseCall, type CniAnswer, type CniRequest } from '@vxnet/cni';
 import type { Agent } from '../agent.js';
+import { CniService } from '../cni/cni-service.js';
 import type { LeaseManager } from '../lease/lease-manager.js';
 
 /** Random per process (AgentStatus.instance). */
 const instance = randomBytes(8).toString('hex');
 
 export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
+  const cni = new CniService({ agent, host, log: log.child({ component: 'cni' }) });
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
   app.setErrorHandler((err, req, reply) => {
     const answer = apiErrorAnswer(err);
@@ -41,6 +45,23 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
     async (req): Promise<ExposeResult> => agent.expose(req.params.network));
   app.delete<{ Params: { network: string } }>('/v1/networks/:network/expose', { schema: { params: networkParams } },
     async (req): Promise<ExposeResult> => agent.unexpose(req.params.network));
+
+  // CNI answers are CNI errors, never vxnet's: the body is parsed here, as the executable did
+  const cniBody = {
+    type: 'object', required: ['env', 'stdin'], additionalProperties: false,
+    properties: { env: { type: 'object', additionalProperties: { type: 'string' } }, stdin: { type: 'string', maxLength: 1_048_576 } },
+  } as const;
+  app.post<{ Body: CniRequest }>(CNI_API_PATH, { schema: { body: cniBody } }, async (req, reply): Promise<CniAnswer> => {
+    let call;
+    try {
+      call = parseCall(req.body.env, req.body.stdin);
+    } catch (err) {
+      const e = err instanceof CniError ? err : new CniError(7, String(err));
+      return reply.code(400).send({ error: e.body(answerVersion(req.body.stdin)) });
+    }
+    const { status, answer } = await cni.handle(call);
+    return reply.code(status).send(answer);
+  });
 
   app.get('/v1/status', async (): Promise<AgentStatus> => ({
     host,

@@ -35,6 +35,17 @@ export const UPLINK_HOST_IP = '169.254.1.1';
 export const UPLINK_NETNS_IP = '169.254.1.2';
 
 /** The VXLAN device of one (host, network), before the host's subnet is known. */
+/** An interface inside a sandbox as the kernel has it (DataPlane.sandboxInterface). */
+export interface SandboxInterface {
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** `A.B.C.D/LEN` */
+  addresses: string[];
+  /** Main-table IPv4 routes through the interface: `dst` as `A.B.C.D/LEN` (0.0.0.0/0 for the default), `gw` when via a gateway. */
+  routes: Array<{ dst: string; gw?: string }>;
+}
+
 export interface VtepSpec {
   /** Namespace name for this (host, network), e.g. `vxnet-0123456789ab`. */
   netns: string;
@@ -282,6 +293,16 @@ export interface DataPlane {
    * Equivalent to: ip -n NS link show master br0 type veth
    */
   listEndpoints(netns: string): Promise<string[]>;
+
+  /**
+   * What the kernel holds for interface `ifname` in the sandbox at `path` (for CNI's
+   * CHECK): MAC, MTU, whether it is up, its IPv4 addresses and the IPv4 routes of
+   * the main table through it; undefined when the sandbox has no such interface.
+   * Throws when the sandbox cannot be entered. Reads only.
+   *
+   * Equivalent to: ip -n SANDBOX -j addr show dev IFNAME; ip -n SANDBOX -j route show dev IFNAME
+   */
+  sandboxInterface(path: string, ifname: string): Promise<SandboxInterface | undefined>;
 
   /**
    * True when `path` (a sandbox's namespace file, e.g. /run/netns/X or

@@ -12,7 +12,7 @@ import type { Logger } from '@vxnet/common';
 import { openNetns } from '@vxnet/netns';
 
 import { DataPlaneConflict, DataPlaneFailed } from '../errors.js';
-import { BRIDGE_NAME, type EndpointSpec, type HandoffEndpointSpec } from './data-plane.js';
+import { BRIDGE_NAME, type EndpointSpec, type HandoffEndpointSpec, type SandboxInterface } from './data-plane.js';
 import {
   AF_INET,
   CREATE_EXCL,
@@ -25,9 +25,11 @@ import {
   getLinkByName,
   ignoreMissing,
   ipv4Buffer,
+  ipv4Text,
   linkInfo,
   linkKind,
   macBuffer,
+  macText,
   openRtnl,
   peerIndex,
   setLinkUp,
@@ -206,5 +208,27 @@ export async function listEndpoints(s: NetnsSockets, netns: string): Promise<str
       .sort();
   } catch (err) {
     throw new DataPlaneFailed(what, netns, errorText(err), err);
+  }
+}
+
+/** See DataPlane.sandboxInterface. */
+export async function sandboxInterface(path: string, ifname: string): Promise<SandboxInterface | undefined> {
+  const sock = openRtnl(path);
+  try {
+    const link = await getLinkByName(sock, ifname);
+    if (!link) return undefined;
+    const index = link.data.index ?? 0;
+    const addresses = (await sock.getAddresses({ family: AF_INET }, {}, T))
+      .filter((a) => a.data.index === index)
+      .map((a) => `${ipv4Text(a.attrs.local ?? a.attrs.address) ?? '?'}/${a.data.prefixlen ?? 0}`);
+    const routes = (await sock.getRoutes({ family: AF_INET }, {}, T))
+      .filter((r) => r.attrs.oif === index && (r.attrs.table ?? r.data.table) === RT_TABLE_MAIN)
+      .map((r) => {
+        const gw = ipv4Text(r.attrs.gateway);
+        return { dst: `${ipv4Text(r.attrs.dst) ?? '0.0.0.0'}/${r.data.dstLen ?? 0}`, ...(gw !== undefined ? { gw } : {}) };
+      });
+    return { mac: macText(link.attrs.address) ?? '', mtu: link.attrs.mtu ?? 0, up: link.data.flags?.up === true, addresses, routes };
+  } finally {
+    closeRtnl(sock);
   }
 }

@@ -7,9 +7,9 @@
 import type { Logger } from '@vxnet/common';
 import { isNetnsFile } from '@vxnet/netns';
 
-import type { DataPlane, EndpointSpec, HandoffEndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from './data-plane.js';
+import type { DataPlane, EndpointSpec, HandoffEndpointSpec, HostAddress, NetworkPlaneSpec, Peer, SandboxInterface, UplinkSpec, VtepSpec } from './data-plane.js';
 import { deleteNetwork, ensureNetwork, ensureVtep } from './devices.js';
-import { deleteEndpoint, ensureEndpoint, ensureHandoffEndpoint, listEndpoints } from './endpoints.js';
+import { deleteEndpoint, ensureEndpoint, ensureHandoffEndpoint, listEndpoints, sandboxInterface } from './endpoints.js';
 import { deletePeers, ensurePeers, listPeers } from './peers.js';
 import { NetnsSockets } from './sockets.js';
 import { deleteUplink, ensureUplink, listHostAddresses, listUplinks } from './uplinks.js';
@@ -88,6 +88,10 @@ export class NetlinkDataPlane implements DataPlane {
 
   listHostAddresses(): Promise<HostAddress[]> {
     return listHostAddresses(this.sockets);
+  }
+
+  sandboxInterface(path: string, ifname: string): Promise<SandboxInterface | undefined> {
+    return sandboxInterface(path, ifname);
   }
 
   sandboxExists(path: string): boolean {

@@ -172,6 +172,11 @@ export class FakeDataPlane implements DataPlane {
     ]);
   }
 
+  sandboxInterface(path: string, _ifname: string) {
+    // the fake keeps no sandbox interfaces: CHECK is tested on the kernel (test/cni.ts)
+    return this.step('sandboxInterface', path, () => undefined);
+  }
+
   sandboxExists(path: string): boolean {
     return this.sandboxes.has(path);
   }
