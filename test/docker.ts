@@ -12,6 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VXNET_BIN, isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
+import { CniRuntime } from './helpers/cni-harness.js';
 import { docker, dockerMissing } from './helpers/docker.js';
 import { hostNetns, labHost, onHost, readLab, tryOnHost, type HostJson, type LabJson } from './helpers/lab.js';
 import { until } from './helpers/wait.js';
@@ -101,6 +102,35 @@ if (skip) {
     const ns = await dk('h2', ['exec', 'c2', 'nslookup', 'c1'], 10_000);
     t.match(ns.stdout, new RegExp(`Address:? .*${c1ip.replace(/\./g, '\\.')}`), 'nslookup c1 gives c1\'s address');
     t.ok(await pings('h1', 'c1', 'c2'), 'and back: c1 pings c2 by name');
+  });
+
+  t.test("vxnet's engine, Docker and CNI containers on one vxnet network reach each other by name across hosts", async (t) => {
+    // engine container e3 and a CNI container k3 (the project's libcni-like runtime, helpers/cni-harness.ts) on h3; Docker's c1@h1, c2@h2
+    const e3 = JSON.parse(await ok(['-H', 'h3', 'inspect', '--json', (await ok(['-H', 'h3', 'run', '-d', '--name', 'e3', '--net', 'net1', 'busybox', 'sleep', '3600'])).trim()])) as { id: string };
+    const binDir = join(home, 'cni-h3');
+    await ok(['lab', 'exec', h('h3').name, '--', process.execPath, VXNET_BIN, '--lab', lab, 'cni', 'install', '--dir', binDir, '--conf-dir', join(home, 'cni-h3.d'), 'net1']);
+    const rt = new CniRuntime(h('h3'), { cniVersion: '1.0.0', name: 'net1', plugins: [{ type: 'vxnet', network: 'net1', capabilities: { aliases: true } }] }, [binDir]);
+    onHost(h('h3'), ['ip', 'netns', 'add', 'k3']);
+    const k3 = { containerId: 'k3'.padEnd(64, '0'), netns: '/run/netns/k3', ifname: 'eth0', args: { K8S_POD_NAME: 'k3' } };
+    const res = await rt.add(k3);
+    const k3ip = String((res.ips as Array<{ address: string }>)[0]?.address).split('/')[0] as string;
+    const inK3 = (args: string[]) => tryOnHost(h('h3'), ['nsenter', `--net=${k3.netns}`, '--', ...args]);
+    const k3resolves = (name: string) => /Address: (\d+\.\d+\.\d+\.\d+)\s*$/m.exec(inK3(['busybox', 'nslookup', name, '169.254.169.53']).stdout)?.[1];
+    const enginePings = async (target: string) => (await vxnet(['-H', 'h3', 'exec', 'e3', 'ping', '-c1', '-W1', target], env)).code === 0;
+
+    t.ok((await until(() => pings('h2', 'c2', 'k3'), 10_000, 200)).value, 'Docker c2@h2 pings the CNI container k3@h3 by name');
+    t.ok((await until(() => pings('h2', 'c2', 'e3'), 10_000, 200)).value, 'Docker c2@h2 pings the engine container e3@h3 by name');
+    t.ok((await until(() => enginePings('c1'), 10_000, 200)).value, 'engine e3@h3 pings Docker c1@h1 by name');
+    t.ok(await enginePings('k3'), 'engine e3 pings the CNI container k3 by name');
+    t.equal(k3resolves('c1'), c1ip, "k3's DNS query for c1 (Docker, h1) gives c1's address");
+    const c2ip = await ipOf('h2', 'c2', 'dnet1');
+    t.equal(k3resolves('c2'), c2ip, 'and for c2 (Docker, h2)');
+    t.ok(inK3(['ping', '-c1', '-W1', c1ip]).status === 0 && inK3(['ping', '-c1', '-W1', c2ip]).status === 0, 'k3 pings both Docker containers');
+    t.equal(inK3(['ping', '-c1', '-W1', k3resolves('e3') ?? 'none']).status, 0, 'k3 pings e3 at the address its name resolves to');
+    t.match((await dk('h2', ['exec', 'c2', 'nslookup', 'k3'], 10_000)).stdout, new RegExp(`Address:? .*${k3ip.replace(/\./g, '\\.')}`), `c2 resolves k3 to its CNI address ${k3ip}`);
+    await rt.del(k3);
+    onHost(h('h3'), ['ip', 'netns', 'del', 'k3']);
+    await ok(['-H', 'h3', 'rm', '-f', e3.id]);
   });
 
   t.test('a container on another vxnet network neither resolves nor reaches c1', async (t) => {
