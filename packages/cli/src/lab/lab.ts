@@ -35,9 +35,10 @@ import {
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, MissingTool, NotRoot } from '../errors.js';
+import { removeCgroup } from './cgroup.js';
 import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
 import {
-  dockerSocketFromRoot, dockerTools, importImage, planDockerd, prepareDockerd, removeCgroup, startDockerd, stopDockerd, waitDockerd,
+  dockerSocketFromRoot, dockerTools, importImage, planDockerd, prepareDockerd, startDockerd, stopDockerd, waitDockerd,
 } from './docker.js';
 import { LAB_DOCKER_IMAGE, busyboxImageTar } from './docker-image.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
