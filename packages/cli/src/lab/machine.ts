@@ -181,22 +181,33 @@ export async function sweepMachine(netns: string, keeper: ProcessRecord | undefi
       }
     }
   }
-  const found: ProcessRecord[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid || pid === keeper?.pid) continue;
-    const net = nsInode(`/proc/${pid}/ns/net`);
-    const inMachine = (net !== undefined && nets.has(net)) || (mnt !== undefined && nsInode(`/proc/${pid}/ns/mnt`) === mnt);
-    if (!inMachine) continue;
-    try {
-      found.push(recordProcess(pid, 'process in a lab machine'));
-    } catch {
-      // exited meanwhile
+  const findAll = (): ProcessRecord[] => {
+    const found: ProcessRecord[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid === process.pid || pid === keeper?.pid) continue;
+      const net = nsInode(`/proc/${pid}/ns/net`);
+      const inMachine = (net !== undefined && nets.has(net)) || (mnt !== undefined && nsInode(`/proc/${pid}/ns/mnt`) === mnt);
+      if (!inMachine) continue;
+      try {
+        found.push(recordProcess(pid, 'process in a lab machine'));
+      } catch {
+        // exited meanwhile
+      }
     }
+    return found;
+  };
+  // again until a round finds nothing: an ending process may start another (conmon runs
+  // `podman container cleanup` when its container exits, podman.ts), after the round that
+  // ended it had listed the machine
+  const ended: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const found = findAll();
+    if (found.length === 0) break;
+    await Promise.all(found.map((rec) => stopProcess(rec, 2000)));
+    ended.push(...found.map((r) => r.pid));
   }
-  await Promise.all(found.map((rec) => stopProcess(rec, 2000)));
-  const ended = found.map((r) => r.pid);
   if (keeper && isAlive(keeper)) {
     await stopProcess(keeper, 1000);
     ended.push(keeper.pid);
