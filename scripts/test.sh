@@ -3,7 +3,8 @@
 # plain summary line "N passed, N failed" (top-level tests across all files).
 # Arguments are passed to tap (e.g. a single file: npm test -- packages/common/dist/test/ipv4.js).
 # Debian's docker.io is installed (if missing) only when a file to run says
-# `test-needs: docker.io` (the Docker end-to-end test): the rest never needs it.
+# `test-needs: docker.io` (the Docker end-to-end test), and podman with the CNI plugins
+# only when one says `test-needs: podman`: the rest never needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -15,10 +16,14 @@ else
     -not -path '*/fixtures/*' -not -path '*/helpers/*' 2>/dev/null | sort)
 fi
 needs_docker=()
+needs_podman=()
 for f in "${files[@]}"; do
-  [ -f "$f" ] && grep -q 'test-needs: docker.io' "$f" && needs_docker+=("$f")
+  [ -f "$f" ] || continue
+  grep -q 'test-needs: docker.io' "$f" && needs_docker+=("$f")
+  grep -q 'test-needs: podman' "$f" && needs_podman+=("$f")
 done
 if ((${#needs_docker[@]})); then bash scripts/install-docker.sh; fi
+if ((${#needs_podman[@]})); then bash scripts/install-podman.sh; fi
 rm -rf .tap/test-results
 status=0
 npx --no-install tap "${files[@]}" || status=$?

@@ -28,6 +28,8 @@ export interface HostJson {
   engine: DaemonJson;
   /** Labs made with --docker (packages/cli/src/lab/docker.ts): `socket` is inside the machine (/run/docker.sock). */
   docker?: { socket: string; logFile: string; config: string; cgroupParent: string; process?: ProcessJson };
+  /** Labs made with --podman (packages/cli/src/lab/podman.ts): `cgroupRoot` is the host's cgroup tree in the root's view. */
+  podman?: { cgroupRoot: string; containersDir: string; containersConf: string; image: string };
 }
 export interface LabJson {
   name: string;

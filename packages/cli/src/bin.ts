@@ -45,6 +45,7 @@ function build(): Command {
     .option('--dns-upstream <ip[:port],...>', 'DNS servers the agents forward other names to (default: none; lab hosts reach nothing outside the lab)')
     .option('--store <kind>', 'the store the lab runs: etcd or redis', 'etcd')
     .option('--docker', 'also run a dockerd (Debian docker.io) on every host, with the image vxnet-busybox:latest; use it with `vxnet lab docker HOST -- ARGS`')
+    .option('--podman', 'also set podman (Debian podman 4.3, CNI backend) up on every host, with the image localhost/vxnet-busybox:latest; use it with `vxnet lab podman HOST -- ARGS`')
     .option('--json', 'print the lab status as JSON')
     .action(async (flags) => {
       const { labUpCommand } = await import('./commands/lab-up.js');
@@ -88,6 +89,17 @@ function build(): Command {
     .action(async (host: string, args: string[], flags) => {
       const { labDockerCommand } = await import('./commands/lab-docker.js');
       process.exitCode = await labDockerCommand(host, args, { name: labName(flags) });
+    });
+
+  lab.command('podman')
+    .description('run podman on a lab host, in its machine (labs made with --podman), e.g. `vxnet lab podman h1 -- ps -a`')
+    .option('--name <name>', 'lab name (default: the current lab)')
+    .argument('<host>', 'host name, e.g. h1')
+    .argument('[args...]', 'podman arguments (put -- before them)')
+    .passThroughOptions()
+    .action(async (host: string, args: string[], flags) => {
+      const { labPodmanCommand } = await import('./commands/lab-podman.js');
+      process.exitCode = await labPodmanCommand(host, args, { name: labName(flags) });
     });
 
   lab.command('kill')

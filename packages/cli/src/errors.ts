@@ -19,3 +19,5 @@ export const StreamBroken = defineError('VXNET_STREAM_BROKEN', 502, 'the connect
 export const DockerNotInstalled = defineError('VXNET_DOCKER_NOT_INSTALLED', 500, 'lab up --docker needs Docker (Debian docker.io 20.10): %s not found in PATH; install it with `apt-get install --no-install-recommends docker.io` (the test command installs it for the tests that need it)');
 export const LabWithoutDocker = defineError('VXNET_LAB_WITHOUT_DOCKER', 400, 'lab "%s" has no dockerd on %s: it was made without --docker (`vxnet lab up --docker`)');
 export const CniInstallFailed = defineError('VXNET_CNI_INSTALL_FAILED', 500, 'could not install the CNI plugin for network "%s": %s');
+export const PodmanNotInstalled = defineError('VXNET_PODMAN_NOT_INSTALLED', 500, 'lab up --podman needs Debian\'s podman with the CNI plugins: %s not found; install them with `apt-get install --no-install-recommends podman containernetworking-plugins` (the test command installs them for the tests that need them)');
+export const LabWithoutPodman = defineError('VXNET_LAB_WITHOUT_PODMAN', 400, 'lab "%s" has no podman set up on %s: it was made without --podman (`vxnet lab up --podman`)');

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUSYBOX, busyboxEntries, hasInterpreter, tarArchive, type TarEntry } from '../src/lab/docker-image.js';
 import { VXNET_DNS_ADDRESS } from '@vxnet/common';
-import { cgroupDirs, cgroupPids, dockerdConfig, planDockerd, prepareDockerd } from '../src/lab/docker.js';
+import { cgroupDirs, cgroupPids } from '../src/lab/cgroup.js';
+import { dockerdConfig, planDockerd, prepareDockerd } from '../src/lab/docker.js';
 
 const tarAvailable = existsSync('/usr/bin/tar') || existsSync('/bin/tar');
 

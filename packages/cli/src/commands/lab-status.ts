@@ -44,6 +44,11 @@ export function printStatus(s: LabStatus): void {
     ])));
     out.push(`docker: \`vxnet lab docker HOST -- ARGS\` runs the docker CLI against a host's dockerd (image ${LAB_DOCKER_IMAGE}, run it with --pull never)`);
   }
+  if (s.hosts.some((h) => h.podman)) {
+    out.push('');
+    out.push(table(['HOST', 'PODMAN CGROUP', 'CONTAINERS.CONF'], s.hosts.map((h) => [h.name, h.podman?.cgroupRoot ?? '-', h.podman?.containersConf ?? '-'])));
+    out.push(`podman: \`vxnet lab podman HOST -- ARGS\` runs podman in a host's machine (image ${s.hosts.find((h) => h.podman)?.podman?.image ?? ''})`);
+  }
   for (const p of s.problems) out.push(`problem: ${p}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

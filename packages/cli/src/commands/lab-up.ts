@@ -12,10 +12,11 @@ export interface LabUpFlags {
   dnsUpstream?: string;
   store?: string;
   docker?: boolean;
+  podman?: boolean;
   json?: boolean;
 }
 
-/** `vxnet lab up [--name L] [--hosts N] [--underlay CIDR] [--store etcd|redis] [--docker] [--json]` */
+/** `vxnet lab up [--name L] [--hosts N] [--underlay CIDR] [--store etcd|redis] [--docker] [--podman] [--json]` */
 export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<number> {
   const hostsText = flags.hosts ?? String(DEFAULT_HOSTS);
   if (!/^[0-9]+$/.test(hostsText)) throw new InvalidArgument(`invalid --hosts "${hostsText}": expected a whole number of hosts, at least 1`);
@@ -24,6 +25,7 @@ export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<numb
     name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY, ...(flags.dnsUpstream ? { dnsUpstream: flags.dnsUpstream } : {}),
     ...(flags.store ? { store: flags.store as LabStoreKind } : {}),
     ...(flags.docker ? { docker: true } : {}),
+    ...(flags.podman ? { podman: true } : {}),
   }, log);
   const status = labStatus(state.name);
   if (flags.json) {
@@ -33,7 +35,8 @@ export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<numb
   process.stdout.write(`lab "${state.name}" is up (${Date.now() - started} ms) and is now the current lab\n\n`);
   printStatus(status);
   const docker = state.hosts[0]?.docker ? `\n         vxnet lab docker h1 -- run --rm --pull never vxnet-busybox hostname   (docker on h1)` : '';
+  const podman = state.hosts[0]?.podman ? `\n         vxnet lab podman h1 -- run --rm --network none vxnet-busybox hostname   (podman on h1)` : '';
   const outside = state.outside ? `\n         vxnet lab exec h1 -- wget -qO- http://${state.outside.ip}/ip   (the outside answers with the address it sees)` : '';
-  process.stdout.write(`\ntry:     vxnet lab exec h1 -- ping -c1 ${state.hosts.at(-1)?.underlayIp}${outside}${docker}\nremove:  vxnet lab down --name ${state.name}\n`);
+  process.stdout.write(`\ntry:     vxnet lab exec h1 -- ping -c1 ${state.hosts.at(-1)?.underlayIp}${outside}${docker}${podman}\nremove:  vxnet lab down --name ${state.name}\n`);
   return 0;
 }

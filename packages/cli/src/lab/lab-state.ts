@@ -30,7 +30,7 @@ export interface LabMachine {
   name: string;
   netns: string;
   underlayIp: string;
-  /** <lab dir>/<name>: config files, logs, the bound /run/vxnet (run/) and /var/lib/vxnet (lib/). */
+  /** <lab dir>/<name>: config files, logs, the bound /run/vxnet (run/), /var/lib/vxnet (lib/) and CNI/container state (fs/). */
   dir: string;
   keeper?: ProcessRecord;
 }
@@ -59,11 +59,28 @@ export interface LabDockerd {
   process?: ProcessRecord;
 }
 
+/**
+ * A host's podman (`lab up --podman`, podman.ts): no daemon, only its configuration
+ * and the host's cgroup tree, which the machine sees as its whole cgroup hierarchy.
+ */
+export interface LabPodman {
+  /** The host's cgroup tree in every hierarchy (root view): podman's cgroups are below it; `lab down` removes it. */
+  cgroupRoot: string;
+  /** Bound on /etc/containers in the machine: a copy of the root's plus containersConf. */
+  containersDir: string;
+  /** The host's containers.conf (its settings: podman.ts containersConf). */
+  containersConf: string;
+  /** The image imported at `lab up`. */
+  image: string;
+}
+
 export interface LabHost extends LabMachine {
   agent: LabDaemon;
   engine: LabDaemon;
   /** Present in labs made with `--docker`. */
   docker?: LabDockerd;
+  /** Present in labs made with `--podman`. */
+  podman?: LabPodman;
 }
 
 /** The lab's outside (outside.ts): a router on the underlay and a host beyond it, with no route to any overlay. */

@@ -8,7 +8,8 @@
  *   vx-<lab>.sw     br0, with one port p-<host> per host, p-store, p-ctl and p-rt
  *   vx-<lab>.h1     eth0 = <underlay>.1 (h2 = .2, ...): a machine (machine.ts) running
  *                   an agent and an engine with their default settings (and with
- *                   `--docker` a dockerd, docker.ts)
+ *                   `--docker` a dockerd, docker.ts; with `--podman` podman's
+ *                   configuration and the host's own cgroup tree, podman.ts)
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
  *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
  *                   with fsync always, as docs/deploy.md asks of a real site)
@@ -34,17 +35,19 @@ import {
   waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
-import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, MissingTool, NotRoot } from '../errors.js';
+import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, LabWithoutPodman, MissingTool, NotRoot } from '../errors.js';
+import { removeCgroup } from './cgroup.js';
 import { daemonCommand, startDaemon, stopDaemon, waitHealthy, type DaemonKind } from './daemons.js';
 import {
-  dockerSocketFromRoot, dockerTools, importImage, planDockerd, prepareDockerd, removeCgroup, startDockerd, stopDockerd, waitDockerd,
+  dockerSocketFromRoot, dockerTools, importImage, planDockerd, prepareDockerd, startDockerd, stopDockerd, waitDockerd,
 } from './docker.js';
 import { LAB_DOCKER_IMAGE, busyboxImageTar } from './docker-image.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
 import {
-  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabState, type LabStoreKind,
+  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabPodman, type LabState, type LabStoreKind,
 } from './lab-state.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
+import { LAB_PODMAN_IMAGE, importPodmanImage, planPodman, podmanTools, removePodmanContainers, setupPodmanHost } from './podman.js';
 import { OUTSIDE_NETWORKS, OUTSIDE_SERVICES, buildOutside, missingSockets, outsideNetworkFor, planOutside, setDefaultRoute, startResponder, waitResponder } from './outside.js';
 
 export const DEFAULT_UNDERLAY = '192.0.2.0/24';
@@ -67,6 +70,8 @@ export interface LabUpOptions {
   store?: LabStoreKind;
   /** Also run a dockerd on every host (docker.ts), with the image vxnet-busybox:latest imported. */
   docker?: boolean;
+  /** Also set podman up on every host (podman.ts), with the image localhost/vxnet-busybox:latest imported. */
+  podman?: boolean;
 }
 
 const UPSTREAM = /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
@@ -133,6 +138,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   const storeKind = opts.store ?? 'etcd';
   requireTools(['ip', 'nsenter', 'unshare', 'mount', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
   if (opts.docker) dockerTools();
+  if (opts.podman) podmanTools();
   mkdirSync(labsDir(), { recursive: true });
   const dir = labDir(opts.name);
   try {
@@ -174,6 +180,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       return {
         ...m, agent: daemon(m, 'agent', 'agent.sock'), engine: daemon(m, 'engine', 'engine.sock'),
         ...(opts.docker ? { docker: planDockerd(opts.name, m.name, m.dir) } : {}),
+        ...(opts.podman ? { podman: planPodman(opts.name, m.name, m.dir) } : {}),
       };
     }),
     store: storeKind === 'etcd'
@@ -251,6 +258,8 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     writeLabState(state);
     await setupMachine(m.name, m.keeper, dirs);
   }
+  // before the daemons start, so every process of a machine sees the same cgroup view
+  for (const h of state.hosts) if (h.podman) setupPodmanHost(h, h.podman);
   await waitStore(state, proc);
   log.debug({ pid: proc.pid, store: store.kind }, 'store healthy');
   await waitResponder(outside, responder);
@@ -289,6 +298,12 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     await Promise.all(withDocker.map((h) => launchDockerd(state, h, h.docker)));
     await Promise.all(withDocker.map((h) => importImage(h, h.docker, image, LAB_DOCKER_IMAGE)));
     log.debug({ hosts: withDocker.length, image: LAB_DOCKER_IMAGE }, 'dockerds up, image imported');
+  }
+  const withPodman = state.hosts.filter((h): h is LabHost & { podman: LabPodman } => h.podman !== undefined);
+  if (withPodman.length > 0) {
+    const image = busyboxImageTar();
+    await Promise.all(withPodman.map((h) => importPodmanImage(h, image, h.podman.image)));
+    log.debug({ hosts: withPodman.length, image: LAB_PODMAN_IMAGE }, 'podman image imported');
   }
 }
 
@@ -402,10 +417,15 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
       await stopDaemon(d);
     }
   };
-  // as a real host shuts down: dockerds (before the agents serving their plugin, D7; their
-  // containers are ended, so they leave their networks at once), engines (containers keep
-  // running until the machine goes), agents (their clean stop revokes liveness), the
-  // controller, then the store
+  // as a real host shuts down: dockerds and podman's containers (before the agents serving
+  // their plugins, D7; containers are ended, so they leave their networks at once), engines
+  // (containers keep running until the machine goes), agents (their clean stop revokes
+  // liveness), the controller, then the store
+  await Promise.all((state?.hosts ?? []).map(async (h) => {
+    // wherever podman has run, with or without --podman: its database is in the host's fs/
+    const left = await removePodmanContainers(h, log);
+    if (left.length > 0) log.warn({ host: h.name, containers: left }, 'podman containers left after podman rm; the sweep ends their processes');
+  }));
   await Promise.all((state?.hosts ?? []).map(async (h) => {
     if (h.docker?.process && isAlive(h.docker.process)) {
       processes.push(h.docker.process.pid);
@@ -428,9 +448,15 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
   for (const m of machines) processes.push(...(await sweepMachine(m.netns, m.keeper)));
   // Docker's containers live in namespaces of their own, found by the cgroup their dockerd put them in
   for (const h of state?.hosts ?? []) {
-    if (!h.docker) continue;
-    const left = await removeCgroup(h.docker.cgroupParent);
-    if (left.length > 0) log.warn({ cgroups: left }, 'cgroups of a dockerd could not be removed');
+    if (h.docker) {
+      const left = await removeCgroup(h.docker.cgroupParent);
+      if (left.length > 0) log.warn({ cgroups: left }, 'cgroups of a dockerd could not be removed');
+    }
+    // podman's containers too (a --network none container shares nothing else with the machine)
+    if (h.podman) {
+      const left = await removeCgroup(h.podman.cgroupRoot);
+      if (left.length > 0) log.warn({ cgroups: left }, 'cgroups of a podman host could not be removed');
+    }
   }
   const namespaces = [...new Set([...(state?.namespaces ?? []), ...listNetns(netnsPrefix(name))])];
   for (const ns of namespaces) {
@@ -495,6 +521,8 @@ export interface LabStatus {
     agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string;
     /** The host's dockerd (labs made with --docker), else null. `socket` is reachable from the root namespace. */
     docker: { pid: number | null; running: boolean; socket: string; logFile: string } | null;
+    /** The host's podman (labs made with --podman), else null: its cgroup tree (root view), containers.conf and image. */
+    podman: { cgroupRoot: string; containersConf: string; image: string } | null;
   }>;
   store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
@@ -562,6 +590,7 @@ export function labStatus(name: string): LabStatus {
           logFile: h.docker.logFile,
         }
         : null,
+      podman: h.podman ? { cgroupRoot: h.podman.cgroupRoot, containersConf: h.podman.containersConf, image: h.podman.image } : null,
     })),
     store: {
       kind: state.store.kind,
@@ -730,4 +759,21 @@ export async function labDocker(name: string, host: string, args: string[]): Pro
     child.on('error', reject);
     child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
   });
+}
+
+/**
+ * Run podman on a lab host (labs made with --podman): in its machine, as `lab exec`
+ * does, with our stdio, so it uses the host's storage, CNI configs and cgroup tree.
+ * File arguments are paths inside the machine (the root's file system, with the
+ * host's own /run, /etc/cni/net.d, …). Resolves with podman's exit code. Equivalent to:
+ *   nsenter --net=… --mount=… --uts=… (of the host's keeper) -- podman ARGS...
+ */
+export async function labPodman(name: string, host: string, args: string[]): Promise<number> {
+  const state = readLabState(name);
+  if (!state) throw new LabNotFound(name, knownLabsHint());
+  const h = findHost(state, host);
+  if (!h.podman) throw new LabWithoutPodman(name, h.name);
+  requireRoot('vxnet lab podman');
+  podmanTools();
+  return labExec(name, host, ['podman', ...args]);
 }

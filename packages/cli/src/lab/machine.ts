@@ -9,6 +9,16 @@
  *               /run/vxnet      bind of <dir>/run: sockets, reachable from the root
  *                               namespace at the same file names
  *               /var/lib/vxnet  bind of <dir>/lib: the daemons' state
+ *               /dev/shm        a fresh tmpfs (podman's lock segment, libpod_lock, is here)
+ *               /etc/cni/net.d, /opt/cni/bin, /var/lib/cni, /var/lib/containers
+ *                               binds of <dir>/fs/<path>, empty at first: a host's CNI
+ *                               configs, plugins and cache (host-local's leases), and
+ *                               podman's storage and database. Without them two hosts
+ *                               would share one podman (a container made on h1 listed
+ *                               on h2) and each other's networks. Podman's other state
+ *                               is under /run. Done for every machine: four mounts, and
+ *                               a host looks like a real one whether or not podman is
+ *                               used (`lab up --podman` adds the rest, podman.ts).
  *   hostname  a UTS namespace with the machine's name (the daemons' default host name)
  *
  * A keeper process (`sleep infinity`) holds the mount and UTS namespaces; daemons and
@@ -30,6 +40,13 @@ import { netnsPath } from './ip.js';
 /** Where a machine's /var/lib/vxnet mounts: it must exist in the root file system. */
 const VAR_LIB_VXNET = '/var/lib/vxnet';
 
+/**
+ * A host's own container and CNI state, each bound from <dir>/fs/<path>. The mount
+ * targets are made in the root file system only when missing (empty directories);
+ * nothing is ever written into the root's copies.
+ */
+export const HOST_STATE_PATHS = ['/etc/cni/net.d', '/opt/cni/bin', '/var/lib/cni', '/var/lib/containers'] as const;
+
 export interface MachineDirs {
   /** <lab dir>/<name>: config files and logs. */
   dir: string;
@@ -37,11 +54,13 @@ export interface MachineDirs {
   run: string;
   /** Bound on /var/lib/vxnet inside the machine. */
   lib: string;
+  /** <dir>/fs: HOST_STATE_PATHS below it are bound on those paths inside the machine. */
+  fs: string;
 }
 
 export function machineDirs(labDir: string, name: string): MachineDirs {
   const dir = join(labDir, name);
-  return { dir, run: join(dir, 'run'), lib: join(dir, 'lib') };
+  return { dir, run: join(dir, 'run'), lib: join(dir, 'lib'), fs: join(dir, 'fs') };
 }
 
 /** nsenter arguments that put a command inside the machine held by `keeper`. */
@@ -65,7 +84,9 @@ function run(cmd: string, args: string[]): void {
  */
 export function startMachine(name: string, netns: string, dirs: MachineDirs, logFile: string): ProcessRecord {
   for (const d of [dirs.run, dirs.lib]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  mkdirSync(VAR_LIB_VXNET, { recursive: true, mode: 0o755 });
+  for (const p of HOST_STATE_PATHS) mkdirSync(join(dirs.fs, p), { recursive: true, mode: 0o755 });
+  // mount targets: made only where missing (recursive mkdir leaves existing ones alone)
+  for (const p of [VAR_LIB_VXNET, ...HOST_STATE_PATHS]) mkdirSync(p, { recursive: true, mode: 0o755 });
   return spawnDaemon({
     command: 'unshare',
     args: ['--mount', '--uts', '--propagation', 'slave', '--', 'sleep', 'infinity'],
@@ -109,6 +130,8 @@ export async function setupMachine(name: string, keeper: ProcessRecord, dirs: Ma
   for (const d of ['netns', 'vxnet']) mkdirSync(join(`/proc/${keeper.pid}/root/run`, d), { mode: 0o755 });
   run('nsenter', [...inside, 'mount', '--bind', dirs.run, '/run/vxnet']);
   run('nsenter', [...inside, 'mount', '--bind', dirs.lib, VAR_LIB_VXNET]);
+  run('nsenter', [...inside, 'mount', '-t', 'tmpfs', '-o', 'mode=1777,size=64m', 'shm', '/dev/shm']);
+  for (const p of HOST_STATE_PATHS) run('nsenter', [...inside, 'mount', '--bind', join(dirs.fs, p), p]);
   run('nsenter', [...inside, 'hostname', name]);
 }
 
@@ -158,22 +181,33 @@ export async function sweepMachine(netns: string, keeper: ProcessRecord | undefi
       }
     }
   }
-  const found: ProcessRecord[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid || pid === keeper?.pid) continue;
-    const net = nsInode(`/proc/${pid}/ns/net`);
-    const inMachine = (net !== undefined && nets.has(net)) || (mnt !== undefined && nsInode(`/proc/${pid}/ns/mnt`) === mnt);
-    if (!inMachine) continue;
-    try {
-      found.push(recordProcess(pid, 'process in a lab machine'));
-    } catch {
-      // exited meanwhile
+  const findAll = (): ProcessRecord[] => {
+    const found: ProcessRecord[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(entry)) continue;
+      const pid = Number(entry);
+      if (pid === process.pid || pid === keeper?.pid) continue;
+      const net = nsInode(`/proc/${pid}/ns/net`);
+      const inMachine = (net !== undefined && nets.has(net)) || (mnt !== undefined && nsInode(`/proc/${pid}/ns/mnt`) === mnt);
+      if (!inMachine) continue;
+      try {
+        found.push(recordProcess(pid, 'process in a lab machine'));
+      } catch {
+        // exited meanwhile
+      }
     }
+    return found;
+  };
+  // again until a round finds nothing: an ending process may start another (conmon runs
+  // `podman container cleanup` when its container exits, podman.ts), after the round that
+  // ended it had listed the machine
+  const ended: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const found = findAll();
+    if (found.length === 0) break;
+    await Promise.all(found.map((rec) => stopProcess(rec, 2000)));
+    ended.push(...found.map((r) => r.pid));
   }
-  await Promise.all(found.map((rec) => stopProcess(rec, 2000)));
-  const ended = found.map((r) => r.pid);
   if (keeper && isAlive(keeper)) {
     await stopProcess(keeper, 1000);
     ended.push(keeper.pid);
