@@ -252,6 +252,9 @@ if (!isRoot) {
       ['a netns path that is not a namespace', { ...base, CNI_NETNS: '/etc/hostname' }, conf(), 4, /is not a network namespace/],
       ['a static address outside the lease', base, conf({ runtimeConfig: { ips: ['10.250.0.9/24'] } }), 102, /could not use address 10\.250\.0\.9/],
       ['a bad name', { ...base, CNI_ARGS: 'K8S_POD_NAME=-bad' }, conf(), 7, /invalid container name "-bad"/],
+      ['CNI_ARGS IP outside the lease', { ...base, CNI_ARGS: 'IP=10.250.0.9' }, conf(), 102, /could not use address 10\.250\.0\.9/],
+      ['CNI_ARGS IP not an address', { ...base, CNI_ARGS: 'IP=10.250.0.9,10.250.0.10' }, conf(), 4, /is not one IPv4 address/],
+      ['two different static addresses', { ...base, CNI_ARGS: 'IP=10.250.0.9' }, conf({ runtimeConfig: { ips: ['10.250.0.8/24'] } }), 7, /two different static addresses/],
     ];
     for (const [what, envv, stdin, code, msg] of cases) {
       const e = await rt.raw(envv, stdin);
@@ -269,6 +272,10 @@ if (!isRoot) {
     const want = ip.replace(/\.\d+$/, '.77');
     const st = await rt.add({ ...a, args: { K8S_POD_NAME: 'static-one' }, capabilityArgs: { ips: [`${want}/24`] } });
     t.equal(String((st.ips as Array<{ address: string }>)[0]?.address).split('/')[0], want, 'the ips capability gives the static address asked for');
+    await rt.del(a);
+    const viaArgs = ip.replace(/\.\d+$/, '.78');
+    const st2 = await rt.add({ ...a, args: { K8S_POD_NAME: 'static-one', IP: viaArgs } });
+    t.equal(String((st2.ips as Array<{ address: string }>)[0]?.address).split('/')[0], viaArgs, 'so does CNI_ARGS IP= (podman --ip)');
     const b = sandbox(h2, 'bad');
     const taken = await rejection(runtime(h2, '1.0.0', 'net1', false).add({ ...b, args: { K8S_POD_NAME: 'static-one' } }));
     t.equal(taken.code, 101, 'a name taken on the network (on another host) is refused (101)');

@@ -114,8 +114,8 @@ export interface CniResult {
   dns: { nameservers: string[]; search?: string[] };
 }
 
-/** CNI_ARGS keys vxnet reads or that runtimes commonly send (never an error). */
-const KNOWN_ARGS = new Set(['IgnoreUnknown', 'K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
+/** CNI_ARGS keys vxnet reads (K8S_POD_NAME; IP, host-local's static address, which podman sends for --ip) or that runtimes commonly send (never an error). */
+const KNOWN_ARGS = new Set(['IgnoreUnknown', 'IP', 'K8S_POD_NAME', 'K8S_POD_NAMESPACE', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
 
 export function isCniVersion(v: unknown): v is CniVersion {
   return typeof v === 'string' && (CNI_VERSIONS as readonly string[]).includes(v);
@@ -176,14 +176,16 @@ export function parseCall(env: Record<string, string | undefined>, stdin: string
   if (!command) throw new CniError(CniCode.InvalidEnvironment, 'CNI_COMMAND is not set (a CNI runtime sets it to ADD, DEL, CHECK, VERSION, STATUS or GC)');
   if (!(CNI_COMMANDS as readonly string[]).includes(command)) throw new CniError(CniCode.InvalidEnvironment, `unknown CNI_COMMAND "${command}" (ADD, DEL, CHECK, VERSION, STATUS or GC)`);
   const cmd = command as CniCommand;
-  for (const name of ENV_NEEDED[cmd]) {
+  // only the variables a command uses are read (podman runs VERSION with CNI_NETNS=dummy)
+  const needed = ENV_NEEDED[cmd];
+  for (const name of needed) {
     if (!env[name]) throw new CniError(CniCode.InvalidEnvironment, `${name} is not set (${cmd} needs it)`);
   }
-  const containerId = env.CNI_CONTAINERID || undefined;
+  const containerId = needed.includes('CNI_CONTAINERID') ? env.CNI_CONTAINERID : undefined;
   if (containerId !== undefined && !CONTAINER_ID.test(containerId)) throw new CniError(CniCode.InvalidEnvironment, `invalid CNI_CONTAINERID "${containerId}": letters, digits, '_', '.', '-'`);
-  const ifname = env.CNI_IFNAME || undefined;
+  const ifname = needed.includes('CNI_IFNAME') ? env.CNI_IFNAME : undefined;
   if (ifname !== undefined && !IFNAME.test(ifname)) throw new CniError(CniCode.InvalidEnvironment, `invalid CNI_IFNAME "${ifname}": 1-15 letters, digits, '_', '.', '-'`);
-  const netns = env.CNI_NETNS || undefined;
+  const netns = needed.includes('CNI_NETNS') ? env.CNI_NETNS : undefined;
   if (netns !== undefined && !netns.startsWith('/')) throw new CniError(CniCode.InvalidEnvironment, `invalid CNI_NETNS "${netns}": must be an absolute path`);
 
   let raw: unknown;

@@ -34,6 +34,8 @@ t.test('parseCall: what each command needs, the versions, the configuration', as
   t.equal(parseCall({ ...addEnv }, JSON.stringify({ cniVersion: '0.4.0', name: 'n2', type: 'vxnet' })).config.network, 'n2', 'network defaults to the configuration name');
   t.equal(parseCall({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0' }, conf()).netns, undefined, 'DEL needs no CNI_NETNS');
   t.equal(parseCall({ CNI_COMMAND: 'STATUS' }, conf({ cniVersion: '1.1.0' })).command, 'STATUS');
+  t.equal(parseCall({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy' }, conf()).command, 'VERSION', "variables a command does not use are not checked (podman's VERSION sends CNI_NETNS=dummy)");
+  t.equal(parseCall({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0', CNI_NETNS: 'gone' }, conf()).netns, undefined, 'DEL does not read CNI_NETNS');
   const cases: Array<[string, Record<string, string>, string, number]> = [
     ['no command', { ...addEnv, CNI_COMMAND: '' }, conf(), CniCode.InvalidEnvironment],
     ['unknown command', { ...addEnv, CNI_COMMAND: 'FROB' }, conf(), CniCode.InvalidEnvironment],

@@ -177,14 +177,23 @@ export class CniService {
     return { name, aliases };
   }
 
-  /** The `ips` capability's address, if any (one IPv4 address per interface). */
+  /**
+   * The static address asked for, if any: the `ips` capability (one IPv4 address per
+   * interface), or CNI_ARGS `IP=` (host-local's convention; podman's --ip). Both given
+   * must agree.
+   */
   private requestedIp(call: CniCall): string | undefined {
     const ips = call.config.runtimeConfig?.ips;
-    if (ips === undefined || (Array.isArray(ips) && ips.length === 0)) return undefined;
-    if (!Array.isArray(ips) || ips.length !== 1 || typeof ips[0] !== 'string') throw new CniError(CniCode.InvalidConfig, 'runtimeConfig.ips must hold one IPv4 address (vxnet gives one address per interface)');
-    const ip = ips[0].split('/')[0] ?? '';
-    if (parseIpv4(ip) === undefined) throw new CniError(CniCode.InvalidConfig, `runtimeConfig.ips: "${ips[0]}" is not an IPv4 address`);
-    return ip;
+    let fromCap: string | undefined;
+    if (ips !== undefined && !(Array.isArray(ips) && ips.length === 0)) {
+      if (!Array.isArray(ips) || ips.length !== 1 || typeof ips[0] !== 'string') throw new CniError(CniCode.InvalidConfig, 'runtimeConfig.ips must hold one IPv4 address (vxnet gives one address per interface)');
+      fromCap = ips[0].split('/')[0] ?? '';
+      if (parseIpv4(fromCap) === undefined) throw new CniError(CniCode.InvalidConfig, `runtimeConfig.ips: "${ips[0]}" is not an IPv4 address`);
+    }
+    const fromArgs = call.args.IP;
+    if (fromArgs !== undefined && parseIpv4(fromArgs) === undefined) throw new CniError(CniCode.InvalidEnvironment, `CNI_ARGS IP="${fromArgs}" is not one IPv4 address (vxnet gives one address per interface)`);
+    if (fromCap !== undefined && fromArgs !== undefined && fromCap !== fromArgs) throw new CniError(CniCode.InvalidConfig, `two different static addresses asked for: ${fromCap} (runtimeConfig.ips) and ${fromArgs} (CNI_ARGS IP)`);
+    return fromCap ?? fromArgs;
   }
 
   /** The vxnet error of a failed call as a CNI error: the agent's message, with a code a runtime can act on. */
