@@ -2,14 +2,14 @@
 # Every benchmark, one after another (root; a few minutes). Each writes its table to
 # bench/results/<name>.md with the command that produced it. Installs the benchmark-only
 # Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator, iperf3
-# for the egress path, docker.io for vxnet's Docker network against Docker's swarm
-# overlay) first.
+# for the egress path, containernetworking-plugins for the CNI plugin against Debian's
+# `bridge`, docker.io for vxnet's Docker network against Docker's swarm overlay) first.
 # One benchmark: npm run bench -- dns
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 missing=()
-for p in dnsmasq-base dnsperf iperf3; do
+for p in dnsmasq-base dnsperf iperf3 containernetworking-plugins; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 benches=("$@")
-((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress docker)
+((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress docker cni)
 if [[ " ${benches[*]} " == *" docker "* ]]; then bash scripts/install-docker.sh; fi
 for b in "${benches[@]}"; do
   [ -f "bench/dist/$b.js" ] || { echo "bench: no benchmark named $b" >&2; exit 1; }
