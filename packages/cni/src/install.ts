@@ -1,15 +1,15 @@
 /**
  * `vxnet cni install`: the plugin executable and a network configuration list on one
  * host, so a CNI runtime (podman, containerd, CRI-O, kubelet) attaches containers to a
- * vxnet network. The executable is a two-line script whose interpreter is this Node's
- * absolute path (a runtime's PATH may have no `node`, trap C6) and which loads the
- * plugin from where vxnet is installed. Both files are written atomically (a runtime
+ * vxnet network. The executable is a short sh script that runs this Node by absolute
+ * path (a runtime's PATH may have no `node`, trap C6) on the plugin's main module where
+ * vxnet is installed. Both files are written atomically (a runtime
  * may exec the plugin while it is replaced) and only over files vxnet wrote: an
  * existing conflist for another plugin is never overwritten.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { CNI_CONFIG_VERSION } from './protocol.js';
 
 export interface CniInstallOptions {
@@ -50,12 +50,24 @@ export function conflist(network: string): Record<string, unknown> {
   };
 }
 
-/** The executable's text: `node` by absolute path, loading the plugin's main module. */
+/** `s` as one word of sh, single-quoted. */
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The executable's text: a sh script that runs `node` by absolute path on the plugin's
+ * main module. Runtimes pass their own environment to plugins (libcni appends the
+ * CNI_* variables to it): Node's variables in it would change this process (NODE_OPTIONS
+ * preloading modules, NODE_EXTRA_CA_CERTS adding 45 ms to every start here), so they
+ * are dropped first.
+ */
 export function pluginScript(nodePath: string, mainPath: string): string {
   return [
-    `#!${nodePath}`,
-    '// The vxnet CNI plugin, written by `vxnet cni install`; run it again after moving vxnet.',
-    `import(${JSON.stringify(pathToFileURL(mainPath).href)});`,
+    '#!/bin/sh',
+    '# The vxnet CNI plugin, written by `vxnet cni install`; run that again after moving vxnet or node.',
+    'unset NODE_OPTIONS NODE_EXTRA_CA_CERTS NODE_PATH NODE_REPL_EXTERNAL_MODULE',
+    `exec ${shQuote(nodePath)} ${shQuote(mainPath)}`,
     '',
   ].join('\n');
 }

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { createServer } from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,7 @@ t.test('cni install: an executable with an absolute interpreter and a conflist; 
   const r = installCni(o);
   t.match(r, { plugin: join(dir, 'bin', 'vxnet'), conflist: join(dir, 'net.d', '10-vxnet-net1.conflist'), pluginChanged: true, conflistChanged: true });
   t.equal(statSync(r.plugin).mode & 0o777, 0o755);
-  t.match(readFileSync(r.plugin, 'utf8'), new RegExp(`^#!${process.execPath}\n`));
+  t.match(readFileSync(r.plugin, 'utf8'), new RegExp(`^#!/bin/sh\n[^]*\nexec '${process.execPath}' '`), 'sh running this node by absolute path');
   t.same(JSON.parse(readFileSync(r.conflist, 'utf8')), {
     cniVersion: '1.0.0', name: 'net1', plugins: [{ type: 'vxnet', network: 'net1', capabilities: { aliases: true, ips: true } }],
   });
@@ -147,8 +147,16 @@ t.test('cni install: an executable with an absolute interpreter and a conflist; 
   // the executable runs with no PATH at all (a runtime's environment)
   const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
   t.ok(readFileSync(r.plugin, 'utf8').includes(main), 'it loads the installed main module');
-  const run = spawnSync(r.plugin, [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
-  t.same({ status: run.status, out: JSON.parse(run.stdout), err: run.stderr }, { status: 0, out: versionAnswer('1.0.0'), err: '' });
+  // NODE_OPTIONS from the runtime's environment would preload a module that breaks stdout: dropped
+  const evil = join(dir, 'evil.cjs');
+  writeFileSync(evil, "process.stdout.write('garbage'); process.exit(9);");
+  const run = spawnSync(r.plugin, [], { env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: `--require ${evil}` }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
+  t.same({ status: run.status, out: JSON.parse(run.stdout), err: run.stderr }, { status: 0, out: versionAnswer('1.0.0'), err: '' }, 'runs with no PATH, NODE_OPTIONS dropped');
+  const oddNode = join(dir, "it's node $(x)");
+  symlinkSync(process.execPath, oddNode);
+  const q = installCni({ ...o, dir: join(dir, 'q'), nodePath: oddNode });
+  const quoted = spawnSync(q.plugin, [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"0.4.0"}', encoding: 'utf8' });
+  t.same(JSON.parse(quoted.stdout), versionAnswer('0.4.0'), 'an interpreter path with a quote and $() is quoted for sh');
   const foreign = join(dir, 'net.d', '10-vxnet-net2.conflist');
   writeFileSync(foreign, JSON.stringify({ cniVersion: '1.0.0', name: 'net2', plugins: [{ type: 'bridge' }] }));
   chmodSync(foreign, 0o644);
