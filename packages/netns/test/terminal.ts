@@ -43,13 +43,14 @@ if (!existsSync(NATIVE_ADDON_PATH)) {
       'fd = os.open(p, os.O_RDONLY)',
       'c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); socket.send_fds(c, [b"x"], [fd])',
     ].join('\n'), s.path], { stdio: 'inherit' });
+    const closed = new Promise((resolve) => sender.on('close', resolve));
     const fd = await received;
     const buf = Buffer.alloc(64);
     const len = readSync(fd, buf, 0, buf.length, 0);
     t.equal(buf.subarray(0, len).toString(), 'from the sender');
     closeSync(fd);
     closeSync(s.fd);
-    await new Promise((resolve) => sender.on('close', resolve));
+    await closed;
   });
 
   t.test('a peer that sends no descriptor: ENODATA; nobody at all: ETIMEDOUT, on time', async (t) => {
