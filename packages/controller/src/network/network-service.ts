@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   addressAt, parseCidr, subnetFromKey,
-  type Allocation, type Allocations, type EndpointRecord, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
+  type Allocation, type Allocations, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
   AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
@@ -65,6 +65,7 @@ export class NetworkService {
         vni: picked.vni,
         mtu: valid.mtu,
         internal: valid.internal,
+        ...(valid.encrypted ? { encrypted: true } : {}),
         labels: valid.labels,
         options: valid.options,
         createdAt: now,
@@ -112,7 +113,7 @@ export class NetworkService {
       this.store.list(this.k.networkEndpoints(network.id)),
       this.store.list(this.k.alive),
     ]);
-    const aliveHosts = new Set(alive.items.map((kv) => kv.key.slice(this.k.alive.length)));
+    const aliveHosts = new Map(alive.items.map((kv) => [kv.key.slice(this.k.alive.length), parseAlive(kv.value)]));
     const eps = endpoints.items.map((kv) => JSON.parse(kv.value) as EndpointRecord);
     const hosts = leases.items.map((kv) => {
       const l = JSON.parse(kv.value) as SubnetLease;
@@ -124,6 +125,8 @@ export class NetworkService {
         underlayIp: l.underlayIp,
         vtepMac: l.vtepMac,
         alive: aliveHosts.has(l.host),
+        // public parts only (HostWireGuard): which implementation encrypts this host's share
+        ...(network.encrypted && aliveHosts.get(l.host)?.wireguard ? { encryption: aliveHosts.get(l.host)?.wireguard?.backend } : {}),
         expiresAt: l.expiresAt,
         endpoints: eps.filter((e) => e.host === l.host).sort((a, b) => a.name.localeCompare(b.name)),
       };
@@ -206,6 +209,15 @@ export class NetworkService {
     }));
     if (missing.size > 0) this.log.warn({ claims: [...missing] }, 'reclaiming allocations of networks whose create never finished');
     return { networks: doc.networks.filter((a) => !missing.has(a.id)) };
+  }
+}
+
+/** An alive record, or {} when it cannot be parsed (inspect still answers). */
+function parseAlive(value: string): Partial<HostAlive> {
+  try {
+    return JSON.parse(value) as Partial<HostAlive>;
+  } catch {
+    return {};
   }
 }
 
