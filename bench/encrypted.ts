@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       for (const p of order) tput[p].push(iperf(p));
       for (const p of order) rtts[p].push(rtt(p));
     }
-    const mtu = (p: 'plain' | 'encrypted') => inNs(0, paths[p].client.netns, ['cat', '/sys/class/net/eth0/mtu']).trim();
+    const mtu = (p: 'plain' | 'encrypted') => / mtu (\d+)/.exec(inNs(0, paths[p].client.netns, ['ip', '-o', 'link', 'show', 'eth0']))?.[1] ?? '?';
     const tRatio = median(tput.encrypted) / median(tput.plain);
     const rRatio = median(rtts.encrypted) / median(rtts.plain);
     const lines = [

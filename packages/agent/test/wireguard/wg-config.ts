@@ -16,8 +16,8 @@ t.test('renderConfig: interface then peers sorted by key, one /32 each', async (
   const text = renderConfig({ privateKey: new PrivateKey(PRIV), listenPort: 51820, peers: [peer(P2, 2), peer(P3, 3)] });
   t.equal(text, [
     '[Interface]', `PrivateKey = ${PRIV}`, 'ListenPort = 51820', '',
-    '[Peer]', `PublicKey = ${P3}`, 'AllowedIPs = 100.127.0.3/32', 'Endpoint = 192.0.2.3:51820', '',
-    '[Peer]', `PublicKey = ${P2}`, 'AllowedIPs = 100.127.0.2/32', 'Endpoint = 192.0.2.2:51820', '',
+    '[Peer]', `PublicKey = ${P3}`, 'AllowedIPs = 100.127.0.3/32', 'Endpoint = 192.0.2.3:51820', 'PersistentKeepalive = 25', '',
+    '[Peer]', `PublicKey = ${P2}`, 'AllowedIPs = 100.127.0.2/32', 'Endpoint = 192.0.2.2:51820', 'PersistentKeepalive = 25', '',
   ].join('\n'));
   t.equal(renderConfig({ privateKey: new PrivateKey(PRIV), listenPort: 51820, peers: [] }), `[Interface]\nPrivateKey = ${PRIV}\nListenPort = 51820\n`);
 });
