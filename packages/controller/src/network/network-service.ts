@@ -10,7 +10,7 @@ import {
   type Allocation, type Allocations, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
-  AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
+  AllocationContention, EncryptionUnavailable, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
 } from '../errors.js';
 import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
 import { allocate, validateCreateRequest, type HostRoute, type PoolConfig } from './allocate.js';
@@ -35,6 +35,7 @@ export class NetworkService {
    */
   async create(req: CreateNetworkRequest): Promise<NetworkSpec> {
     const valid = validateCreateRequest(req);
+    if (valid.encrypted) await this.checkEncryptionPossible(valid.name);
     const id = randomBytes(32).toString('hex');
     const routes = await this.liveHostRoutes();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -180,6 +181,18 @@ export class NetworkService {
       }
     }
     return routes.sort((a, b) => a.host.localeCompare(b.host) || a.cidr.localeCompare(b.cidr));
+  }
+
+  /**
+   * Refuse an encrypted network no live host could carry: hosts are alive and none
+   * published a WireGuard identity. With no live host yet (a cluster being set up),
+   * or some hosts able, it is allowed; a host without WireGuard refuses to join it
+   * (the agent's VXNET_ENCRYPTION_UNAVAILABLE) and is never sent its traffic in plaintext.
+   */
+  private async checkEncryptionPossible(name: string): Promise<void> {
+    const alive = (await this.store.list(this.k.alive)).items.map((kv) => ({ host: kv.key.slice(this.k.alive.length), rec: parseAlive(kv.value) }));
+    if (alive.length === 0 || alive.some((a) => a.rec.wireguard !== undefined)) return;
+    throw new EncryptionUnavailable(name, alive.map((a) => a.host).sort().join(', '));
   }
 
   private async readAllocations(): Promise<{ doc: Allocations; modRevision: number }> {
