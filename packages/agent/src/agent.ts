@@ -552,6 +552,12 @@ export class Agent {
     for (const ep of this.local.all()) {
       for (const p of ep.ports ?? []) state.ports.push({ ...p, containerIp: ep.ip, endpointId: ep.id });
     }
+    const enc = this.encryption;
+    const vnis = [...this.firewallNets].map((id) => this.view.networks.get(id)).filter((n) => n?.encrypted).map((n) => n!.vni);
+    if (enc.available && vnis.length > 0) {
+      state.encryptedVnis = vnis;
+      state.wireguardDevice = enc.device;
+    }
     return state;
   }
 
