@@ -162,6 +162,18 @@ if (!isRoot) {
     t.ok(vxlanOfPnet.length >= 20, `the plain network's VXLAN (VNI ${pnetVni}) is on the underlay as before: ${vxlanOfPnet.length} packets`);
   });
 
+  t.test('plaintext VXLAN injected with the encrypted network\'s VNI is dropped on arrival', async (t) => {
+    const counter = () => Number(/counter packets (\d+)/.exec(onHost(h('h1'), ['nft', 'list', 'chain', 'ip', 'vxnet', 'input']))?.[1] ?? -1);
+    const before = counter();
+    t.ok(before >= 0, 'h1 has the input rule for encrypted VNIs');
+    // from h2's host namespace, straight over the underlay: VXLAN header (flags I, VNI) + a broadcast Ethernet frame
+    const send = `const s = require('dgram').createSocket('udp4'); const vni = ${enetVni};
+      const pkt = Buffer.concat([Buffer.from([0x08, 0, 0, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255, 0]), Buffer.alloc(6, 0xff), Buffer.from('020000000001', 'hex'), Buffer.from([0x08, 0x06]), Buffer.alloc(28)]);
+      let n = 0; const t = setInterval(() => { s.send(pkt, 4789, '192.0.2.1'); if (++n === 5) { clearInterval(t); setTimeout(() => process.exit(0), 50); } }, 10);`;
+    tryOnHost(h('h2'), [process.execPath, '-e', send]);
+    t.ok(counter() >= before + 5, `the 5 injected packets were dropped (counter ${before} -> ${counter()})`);
+  });
+
   t.test('DF ping at the network MTU passes; MTU + 1 fails locally', async (t) => {
     // from `ip link`: /sys/class/net shows the namespace sysfs was mounted in, not the one entered
     const link = onHost(h('h1'), ['nsenter', `--net=${e1.sandbox}`, '--', 'ip', '-o', 'link', 'show', 'eth0']);
