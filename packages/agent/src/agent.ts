@@ -24,6 +24,13 @@
  * keeps networks apart and lets in only published ports. The table is applied
  * before an uplink is made and after every change of ports, and checked for drift
  * every few seconds. When nftables is unusable no uplink is made at all.
+ *
+ * Encrypted networks (issue 13): their VTEP sends from this host's WireGuard tunnel
+ * address and their peers' FDB entries point at peers' tunnel addresses, so their
+ * VXLAN leaves the host only inside WireGuard (wireguard/). The WireGuard peers are
+ * every alive host that published a key in its alive record, synced on every change
+ * like the VXLAN peers. A host that cannot encrypt refuses to join such a network
+ * before making anything, and a peer without WireGuard is never given its traffic.
  */
 import { randomBytes } from 'node:crypto';
 import { VXNET_DNS_ADDRESS, addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
