@@ -50,6 +50,13 @@ t.test('parseDump drops the private key; deviceMatches compares the rest', async
 t.test('parseDump of a fresh device without a key, and of garbage (not quoted back)', async (t) => {
   t.same(parseDump('(none)\t(none)\t0\toff\n'), { publicKey: '', listenPort: 0, peers: [] });
   t.throws(() => parseDump(''), /no interface line/);
-  t.throws(() => parseDump(`${PRIV}\tnot-a-key\t1\toff\n`), (err: Error) => !err.message.includes(PRIV));
+  let message = '';
+  try {
+    parseDump(`${PRIV}\tnot-a-key\t1\toff\n`);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, /holds no public key/);
+  t.notMatch(message, PRIV, 'the dump is not quoted back');
   t.throws(() => parseDump(`${PRIV}\t${PUB}\t1\toff\nshort\tline\n`), /peer line 1 has 2 fields/);
 });
