@@ -134,8 +134,8 @@ if (!isRoot) {
     t.equal(detail.network.encrypted, true);
     t.same(detail.hosts.map((x) => x.encryption), ['wireguard-go', 'wireguard-go', 'wireguard-go'], 'every host encrypts with wireguard-go (no kernel WireGuard here)');
     const text = await ok(['net', 'inspect', 'enet']);
-    t.match(text, /Encrypted\s+yes: VXLAN between hosts inside WireGuard \(wireguard-go on h1, h2, h3\)/);
-    t.match(await ok(['net', 'inspect', 'pnet']), /Encrypted\s+no/);
+    t.match(text, /Encrypted:\s+yes: VXLAN between hosts inside WireGuard \(wireguard-go on h1, h2, h3\)/);
+    t.match(await ok(['net', 'inspect', 'pnet']), /Encrypted:\s+no/);
     const typo = await vxnet(['net', 'create', '--opt', 'encrypted=ture', 'enet2'], env);
     t.not(typo.code, 0);
     t.match(typo.stderr, /invalid option encrypted="ture"/);
