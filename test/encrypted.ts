@@ -154,12 +154,12 @@ if (!isRoot) {
     const vxlanOfEnet = enc.filter((l) => new RegExp(`vni ${enetVni}\\b`).test(l));
     const wireguard = enc.filter((l) => /\.51820[ :]/.test(l));
     t.equal(vxlanOfEnet.length, 0, `no VXLAN packet with the encrypted network's VNI ${enetVni} on the underlay`);
-    t.ok(wireguard.length >= 20, `WireGuard packets (UDP 51820) carry it: ${wireguard.length}`);
+    t.ok(wireguard.length >= 10, `WireGuard packets (UDP 51820) carry it: ${wireguard.length}`);
     t.notOk(enc.some((l) => /\.4789[ :]/.test(l) && !/vni/.test(l) && !/51820/.test(l)), 'and no other UDP 4789 packet');
 
     const plain = await capture('udp port 4789', () => inSandbox('h1', p1, ['ping', '-c', '10', '-i', '0.1', '-W', '1', ip(p2)]));
     const vxlanOfPnet = plain.filter((l) => new RegExp(`vni ${pnetVni}\\b`).test(l));
-    t.ok(vxlanOfPnet.length >= 20, `the plain network's VXLAN (VNI ${pnetVni}) is on the underlay as before: ${vxlanOfPnet.length} packets`);
+    t.ok(vxlanOfPnet.length >= 10, `the plain network's VXLAN (VNI ${pnetVni}) is on the underlay as before: ${vxlanOfPnet.length} packets`);
   });
 
   t.test('plaintext VXLAN injected with the encrypted network\'s VNI is dropped on arrival', async (t) => {
