@@ -131,10 +131,12 @@ if (!isRoot) {
     const pinger = spawn('nsenter', [...enterArgs(host('h1')), 'ip', 'netns', 'exec', sa.ns, 'ping', '-i', '0.01', '-c', '400', '-W', '1', ipB], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     pinger.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    // listened for from the start: a restart slower than the 4 s of pings must not miss the exit
+    const exited = new Promise((resolve) => pinger.on('exit', resolve));
     await until(() => out.includes('icmp_seq=20'), 3000);
     await killAgent('h1');
     t.ok(await restartAgent('h1'), 'h1 agent back');
-    await new Promise((resolve) => pinger.on('exit', resolve));
+    await exited;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     t.ok(m, 'ping summary');
     t.equal(m?.[2], m?.[1], `received all ${m?.[1]} packets across the agent restart`);
