@@ -11,7 +11,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const lab = `enc-${process.pid.toString(36)}`;
   const vx = (...args: string[]) => execFileSync(process.execPath, [VXNET, ...args], { env, encoding: 'utf8' });
   const servers: ChildProcess[] = [];
+  const loadBefore = loadavg()[0]!;
   try {
     vx('lab', 'up', '--name', lab, '--hosts', '2');
     vx('net', 'create', 'plain');
@@ -99,7 +100,8 @@ async function main(): Promise<void> {
       `Date: ${new Date().toISOString()}`,
       `Setup: a 2-host lab (veth underlay, MTU 1500); one busybox container per host on each network, client on h1, server on h2; ` +
         `backend wireguard-go ${wgGo} (this kernel has no WireGuard); ${execFileSync('iperf3', ['--version'], { encoding: 'utf8' }).split('\n')[0]}; ` +
-        `plain, encrypted and underlay alternating, ${ROUNDS} rounds, 2 cores shared by both hosts, the client, the server and both wireguard-go processes.`,
+        `plain, encrypted and underlay alternating, ${ROUNDS} rounds, 2 cores shared by both hosts, the client, the server and both wireguard-go processes. ` +
+        `Machine load average (1 min) ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after: other work shares the cores, which hits the CPU-bound encrypted path hardest.`,
       '',
       table,
       '',
