@@ -218,11 +218,14 @@ if (!isRoot) {
   t.test('a dead host\'s WireGuard peer goes within the liveness TTL + 1 s', async (t) => {
     const h3Key = onHost(h('h3'), ['wg', 'show', 'vxwg0', 'public-key']).trim();
     t.ok(wgPeers(h('h1')).includes(h3Key), 'h1 has h3 as a peer');
-    const t0 = Date.now();
+    const before = Date.now();
     await ok(['lab', 'kill', 'h3', 'agent', '--signal', 'KILL']);
+    // from the kill: `lab kill` returns right after sending SIGKILL (its own start-up,
+    // up to a second under load, comes before and is not the host's death)
+    const t0 = Date.now();
     const gone = await until(() => !wgPeers(h('h1')).includes(h3Key), (LIVENESS_TTL_S + 5) * 1000, 100);
     const ms = Date.now() - t0;
-    t.ok(gone.value, `h3's peer left h1 after ${ms} ms`);
+    t.ok(gone.value, `h3's peer left h1 ${ms} ms after the SIGKILL (${Date.now() - before} ms after \`lab kill\` was started)`);
     t.ok(ms <= (LIVENESS_TTL_S + 1) * 1000, `within ${LIVENESS_TTL_S + 1} s`);
     t.ok(wgPeers(h('h1')).length === 1, 'h2 stays');
     await ok(['lab', 'restart', 'h3', 'agent']);
