@@ -3,7 +3,9 @@
  * wireguard-go since the kernel has none) against a plain network on the same two
  * hosts, in one run, with the underlay host to host as a further baseline:
  *   - TCP throughput (iperf3, one stream, 3 s) container h1 -> container h2;
- *   - RTT (ping, 200 x 10 ms).
+ *   - RTT (ping, 200 x 10 ms);
+ *   - and WireGuard alone (host to host over the tunnel addresses, no VXLAN), to
+ *     tell what wireguard-go costs from what VXLAN inside it adds.
  * Alternating plain / encrypted / underlay, 5 rounds, medians. No goal (issue 13):
  * wireguard-go on 2 cores is CPU-bound; the ratio is the figure.
  *
@@ -53,17 +55,22 @@ async function main(): Promise<void> {
     startServer(1, ['nsenter', `--net=${paths.plain.server.netns}`, '--', 'iperf3', '-s']);
     startServer(1, ['nsenter', `--net=${paths.encrypted.server.netns}`, '--', 'iperf3', '-s']);
     startServer(1, ['iperf3', '-s', '-B', state.hosts[1]!.underlayIp]);
+    // WireGuard alone, host to host over the tunnel addresses: what wireguard-go costs without VXLAN
+    const tunnelIp = /inet (\d+\.\d+\.\d+\.\d+)/.exec(onHost(1, ['ip', '-4', '-o', 'addr', 'show', 'vxwg0']))?.[1];
+    if (tunnelIp === undefined) throw new Error('h2 has no tunnel address on vxwg0');
+    startServer(1, ['iperf3', '-s', '-B', tunnelIp]);
     await sleep(500);
     // first contact: ARP, WireGuard handshake
     for (const p of Object.values(paths)) inNs(0, p.client.netns, ['ping', '-c', '3', '-W', '2', p.server.ip]);
 
-    type Path = 'underlay' | 'plain' | 'encrypted';
+    type Path = 'underlay' | 'wireguard' | 'plain' | 'encrypted';
     const run: Record<Path, (args: string[]) => string> = {
       underlay: (args) => onHost(0, args),
+      wireguard: (args) => onHost(0, args),
       plain: (args) => inNs(0, paths.plain.client.netns, args),
       encrypted: (args) => inNs(0, paths.encrypted.client.netns, args),
     };
-    const target: Record<Path, string> = { underlay: state.hosts[1]!.underlayIp, plain: paths.plain.server.ip, encrypted: paths.encrypted.server.ip };
+    const target: Record<Path, string> = { underlay: state.hosts[1]!.underlayIp, wireguard: tunnelIp, plain: paths.plain.server.ip, encrypted: paths.encrypted.server.ip };
     const iperf = (p: Path) => {
       const r = JSON.parse(run[p](['iperf3', '-c', target[p], '-t', '3', '-J'])) as { end: { sum_received: { bits_per_second: number } } };
       return r.end.sum_received.bits_per_second / 1e9;
@@ -74,9 +81,9 @@ async function main(): Promise<void> {
       if (!m) throw new Error(`no RTT in: ${text}`);
       return Number(m[1]);
     };
-    const order: Path[] = ['plain', 'encrypted', 'underlay'];
-    const tput: Record<Path, number[]> = { underlay: [], plain: [], encrypted: [] };
-    const rtts: Record<Path, number[]> = { underlay: [], plain: [], encrypted: [] };
+    const order: Path[] = ['plain', 'encrypted', 'underlay', 'wireguard'];
+    const tput: Record<Path, number[]> = { underlay: [], wireguard: [], plain: [], encrypted: [] };
+    const rtts: Record<Path, number[]> = { underlay: [], wireguard: [], plain: [], encrypted: [] };
     for (let i = 0; i < ROUNDS; i++) {
       for (const p of order) tput[p].push(iperf(p));
       for (const p of order) rtts[p].push(rtt(p));
@@ -85,11 +92,11 @@ async function main(): Promise<void> {
     const tRatio = median(tput.encrypted) / median(tput.plain);
     const rRatio = median(rtts.encrypted) / median(rtts.plain);
     const lines = [
-      '| figure | underlay host → host | plain overlay (baseline) | encrypted overlay | encrypted / plain |',
-      '|---|---:|---:|---:|---:|',
-      `| TCP throughput, iperf3 1 stream (Gbit/s, median of ${ROUNDS}) | ${median(tput.underlay).toFixed(2)} | ${median(tput.plain).toFixed(2)} | ${median(tput.encrypted).toFixed(2)} | ${tRatio.toFixed(2)} |`,
-      `| RTT, ping avg over 200 (ms, median of ${ROUNDS}) | ${ms(median(rtts.underlay))} | ${ms(median(rtts.plain))} | ${ms(median(rtts.encrypted))} | ${rRatio.toFixed(2)} |`,
-      `| container MTU | 1500 | ${mtu('plain')} | ${mtu('encrypted')} | |`,
+      '| figure | underlay host → host | WireGuard alone, host → host (tunnel addresses) | plain overlay (baseline) | encrypted overlay | encrypted / plain |',
+      '|---|---:|---:|---:|---:|---:|',
+      `| TCP throughput, iperf3 1 stream (Gbit/s, median of ${ROUNDS}) | ${median(tput.underlay).toFixed(2)} | ${median(tput.wireguard).toFixed(2)} | ${median(tput.plain).toFixed(2)} | ${median(tput.encrypted).toFixed(2)} | ${tRatio.toFixed(2)} |`,
+      `| RTT, ping avg over 200 (ms, median of ${ROUNDS}) | ${ms(median(rtts.underlay))} | ${ms(median(rtts.wireguard))} | ${ms(median(rtts.plain))} | ${ms(median(rtts.encrypted))} | ${rRatio.toFixed(2)} |`,
+      `| MTU | 1500 | 1420 | ${mtu('plain')} | ${mtu('encrypted')} | |`,
     ];
     const table = lines.join('\n');
     const wgGo = onHost(0, ['sh', '-c', 'dpkg-query -W -f "\\${Version}" wireguard-go']).trim();
