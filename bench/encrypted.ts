@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       `Date: ${new Date().toISOString()}`,
       `Setup: a 2-host lab (veth underlay, MTU 1500); one busybox container per host on each network, client on h1, server on h2; ` +
         `backend wireguard-go ${wgGo} (this kernel has no WireGuard); ${execFileSync('iperf3', ['--version'], { encoding: 'utf8' }).split('\n')[0]}; ` +
-        `plain, encrypted and underlay alternating, ${ROUNDS} rounds, 2 cores shared by both hosts, the client, the server and both wireguard-go processes. ` +
+        `plain, encrypted, underlay and WireGuard alone alternating, ${ROUNDS} rounds, 2 cores shared by both hosts, the client, the server and both wireguard-go processes. ` +
         `Machine load average (1 min) ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after: other work shares the cores, which hits the CPU-bound encrypted path hardest.`,
       '',
       table,
