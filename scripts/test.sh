@@ -4,7 +4,8 @@
 # Arguments are passed to tap (e.g. a single file: npm test -- packages/common/dist/test/ipv4.js).
 # Debian's docker.io is installed (if missing) only when a file to run says
 # `test-needs: docker.io` (the Docker end-to-end test), and podman with the CNI plugins
-# only when one says `test-needs: podman`: the rest never needs them.
+# only when one says `test-needs: podman`, WireGuard (wireguard-tools, wireguard-go)
+# and tcpdump only when one says `test-needs: wireguard`: the rest never needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -17,13 +18,16 @@ else
 fi
 needs_docker=()
 needs_podman=()
+needs_wireguard=()
 for f in "${files[@]}"; do
   [ -f "$f" ] || continue
   grep -q 'test-needs: docker.io' "$f" && needs_docker+=("$f")
   grep -q 'test-needs: podman' "$f" && needs_podman+=("$f")
+  grep -q 'test-needs: wireguard' "$f" && needs_wireguard+=("$f")
 done
 if ((${#needs_docker[@]})); then bash scripts/install-docker.sh; fi
 if ((${#needs_podman[@]})); then bash scripts/install-podman.sh; fi
+if ((${#needs_wireguard[@]})); then bash scripts/install-wireguard.sh; fi
 rm -rf .tap/test-results
 status=0
 npx --no-install tap "${files[@]}" || status=$?

@@ -24,6 +24,13 @@
  * keeps networks apart and lets in only published ports. The table is applied
  * before an uplink is made and after every change of ports, and checked for drift
  * every few seconds. When nftables is unusable no uplink is made at all.
+ *
+ * Encrypted networks (issue 13): their VTEP sends from this host's WireGuard tunnel
+ * address and their peers' FDB entries point at peers' tunnel addresses, so their
+ * VXLAN leaves the host only inside WireGuard (wireguard/). The WireGuard peers are
+ * every alive host that published a key in its alive record, synced on every change
+ * like the VXLAN peers. A host that cannot encrypt refuses to join such a network
+ * before making anything, and a peer without WireGuard is never given its traffic.
  */
 import { randomBytes } from 'node:crypto';
 import { VXNET_DNS_ADDRESS, addressAt, isUserError, parseCidr, type EndpointRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease, type Watch, type WatchEvent } from '@vxnet/common';
@@ -34,7 +41,7 @@ import { CNI_OWNER } from '@vxnet/cni/protocol';
 import { UPLINK_PREFIX, type DataPlane, type Peer, type SandboxInterface } from './dataplane/index.js';
 import type { AgentDns } from './dns/dns-service.js';
 import {
-  AddressUnavailable, EgressUnavailable, EndpointExists, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
+  AddressUnavailable, EgressUnavailable, EncryptionUnavailable, EndpointExists, EndpointNameTaken, EndpointNotFound, NetworkInternal, NetworkUnknown, NotExposed, PortUnavailable,
 } from './errors.js';
 import type { EgressStatus, Firewall, FirewallState } from './firewall/index.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
@@ -46,6 +53,7 @@ import { ExposedNetworks } from './state/exposed-networks.js';
 import { LocalEndpoints } from './state/local-endpoints.js';
 import { ownedNamespaces, ownedUplinks, type OwnedRecords } from './state/owned-records.js';
 import { ReservedAddresses } from './state/reserved-addresses.js';
+import { WIREGUARD_OVERHEAD, type Encryption, type EncryptionStatus } from './wireguard/index.js';
 
 export interface AgentOptions {
   store: Store;
@@ -86,6 +94,11 @@ export interface AgentOptions {
    * expose are unavailable (reported in status), and no uplink is made.
    */
   firewall?: Firewall;
+  /**
+   * The host's WireGuard device (wireguard/wireguard.ts); none, or unavailable:
+   * encrypted networks are refused on this host.
+   */
+  encryption?: Encryption;
   /** How to tell whether a host port is in use (default: bind in this process's namespace). */
   portProbe?: PortProbe;
   /** Drift check period of the firewall, ms (default 5,000; 0: none, tests call checkFirewall). */
@@ -136,6 +149,8 @@ export class Agent {
   private sandboxTimer: NodeJS.Timeout | undefined;
   private readonly watches: Watch[] = [];
   private chain: Promise<unknown> = Promise.resolve();
+  /** The WireGuard peers last applied, as text (unchanged: `wg` is not run again). */
+  private wgApplied: string | undefined;
   private stopped = false;
 
   constructor(private readonly o: AgentOptions) {
@@ -164,6 +179,11 @@ export class Agent {
   /** Host end of a network's uplink: `vxu-` + 11 hex of the network id (15 characters, the kernel's limit). */
   uplinkName(netId: string): string {
     return `${UPLINK_PREFIX}${netId.slice(0, 11)}`;
+  }
+
+  /** Whether this host can carry encrypted networks (public parts only), and why not. */
+  get encryption(): EncryptionStatus {
+    return this.o.encryption?.status ?? { available: false, reason: 'no WireGuard is configured for this agent' };
   }
 
   /** Whether containers here can reach beyond the overlay, and why not. */
@@ -243,7 +263,7 @@ export class Agent {
       this.sandboxTimer = setInterval(() => void this.checkSandboxes().catch((err: unknown) => this.o.log.warn({ err }, 'sandbox check failed; retrying at the next one')), sandboxEvery);
       this.sandboxTimer.unref();
     }
-    this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length, egress: this.egress }, 'agent started');
+    this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length, egress: this.egress, encryption: this.encryption }, 'agent started');
   }
 
   /** Stop following the store. Kernel state stays (traffic keeps flowing); the liveness lease is revoked. */
@@ -254,6 +274,7 @@ export class Agent {
     for (const w of this.watches) await w.close();
     await this.chain.catch(() => undefined);
     await this.o.dns?.close();
+    this.o.encryption?.close();
     this.o.leases.stop();
     await this.o.registration.stop();
     this.o.dataplane.close();
@@ -275,12 +296,32 @@ export class Agent {
   /** Apply peer changes on every joined network; leave networks that were removed. */
   private async syncAll(): Promise<void> {
     if (this.stopped) return;
+    await this.syncWireGuard();
     for (const netId of [...this.joined]) {
       if (!this.view.networks.has(netId)) {
         await this.leave(netId);
         continue;
       }
       await this.syncPeers(netId);
+    }
+  }
+
+  /**
+   * WireGuard peers = every other alive host with a WireGuard identity (its alive
+   * record carries it, so a dead host's peer goes when its liveness does). Applied
+   * only when changed; a failure is logged and the next change (or reconcile) retries.
+   */
+  private async syncWireGuard(): Promise<void> {
+    if (!this.o.encryption?.status.available) return;
+    const peers = this.view.wireguardPeers(this.o.host);
+    const text = JSON.stringify(peers);
+    if (text === this.wgApplied) return;
+    try {
+      await this.o.encryption.setPeers(peers);
+      this.wgApplied = text;
+    } catch (err) {
+      this.wgApplied = undefined;
+      this.o.log.error({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'could not apply WireGuard peers; retrying at the next change');
     }
   }
 
@@ -321,9 +362,9 @@ export class Agent {
     const netns = this.netnsName(net.id);
     const first = !this.joined.has(net.id);
     const held = this.o.leases.get(net.id);
+    const vtep = { netns, vni: net.vni, mtu: this.mtu(net), ...this.vtepAddress(net) }; // refuses before anything is made
     try {
       this.owned.record(netns, net.id); // before the namespace exists: never one we made without a record
-      const vtep = { netns, vni: net.vni, mtu: this.mtu(net), underlayIp: this.o.underlayIp, underlayDevice: this.o.underlayDevice };
       const { vtepMac } = await this.o.dataplane.ensureVtep(vtep);
       let lease = held?.vtepMac === vtepMac ? held : await this.o.leases.acquire(net, vtepMac);
       const cidr = parseCidr(lease.subnet);
@@ -406,6 +447,8 @@ export class Agent {
    */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
+    this.wgApplied = undefined; // compare with the device again
+    await this.syncWireGuard();
     await this.dropEndpointsWithoutSandbox();
     for (const netId of [...this.joined]) {
       const net = this.view.networks.get(netId);
@@ -516,6 +559,12 @@ export class Agent {
     for (const ep of this.local.all()) {
       for (const p of ep.ports ?? []) state.ports.push({ ...p, containerIp: ep.ip, endpointId: ep.id });
     }
+    const enc = this.encryption;
+    const vnis = [...this.firewallNets].map((id) => this.view.networks.get(id)).filter((n) => n?.encrypted).map((n) => n!.vni);
+    if (enc.available && vnis.length > 0) {
+      state.encryptedVnis = vnis;
+      state.wireguardDevice = enc.device;
+    }
     return state;
   }
 
@@ -612,8 +661,22 @@ export class Agent {
 
   // ---- endpoints -----------------------------------------------------------
 
+  /** Fixed, else underlay - 50 (VXLAN), and on encrypted networks - 80 more (WireGuard). */
   private mtu(net: NetworkSpec): number {
-    return net.mtu ?? this.o.underlayMtu - 50;
+    return net.mtu ?? this.o.underlayMtu - 50 - (net.encrypted ? WIREGUARD_OVERHEAD : 0);
+  }
+
+  /**
+   * Where the VTEP of `net` sends from: the underlay (address and device), or on an
+   * encrypted network the WireGuard tunnel address without a device (see
+   * VtepSpec.underlayDevice). Throws VXNET_ENCRYPTION_UNAVAILABLE for an encrypted
+   * network when this host cannot encrypt: never a plaintext fallback.
+   */
+  private vtepAddress(net: NetworkSpec): { underlayIp: string; underlayDevice: string | null } {
+    if (!net.encrypted) return { underlayIp: this.o.underlayIp, underlayDevice: this.o.underlayDevice };
+    const status = this.encryption;
+    if (!status.available) throw new EncryptionUnavailable(net.name, this.o.host, status.reason);
+    return { underlayIp: status.tunnelIp, underlayDevice: null };
   }
 
   resolveNetwork(ref: string): NetworkSpec {

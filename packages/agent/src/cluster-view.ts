@@ -4,7 +4,7 @@
  * every host. Pure bookkeeping, no I/O: the agent feeds it watch events and asks it
  * which peers a network should have.
  */
-import { addressAt, parseCidr, type EndpointRecord, type Keys, type KeyValue, type NetworkSpec, type SubnetLease, type WatchEvent } from '@vxnet/common';
+import { addressAt, parseCidr, type EndpointRecord, type HostAlive, type HostWireGuard, type Keys, type KeyValue, type NetworkSpec, type SubnetLease, type WatchEvent } from '@vxnet/common';
 
 import type { Peer } from './dataplane/index.js';
 
@@ -15,6 +15,8 @@ export class ClusterView {
   readonly leases = new Map<string, Map<string, SubnetLease>>();
   /** hosts whose liveness record exists */
   readonly alive = new Set<string>();
+  /** WireGuard identity of alive hosts that have one (from their alive records) */
+  readonly wireguard = new Map<string, HostWireGuard & { underlayIp: string }>();
   /** store key -> endpoint record, every host */
   readonly endpoints = new Map<string, EndpointRecord>();
 
@@ -48,8 +50,15 @@ export class ClusterView {
   applyAlive(events: WatchEvent[]): void {
     for (const e of events) {
       const host = (e.type === 'put' ? e.kv.key : e.key).slice(this.keys.alive.length);
-      if (e.type === 'put') this.alive.add(host);
-      else this.alive.delete(host);
+      if (e.type === 'put') {
+        this.alive.add(host);
+        const rec = parseAlive(e.kv.value);
+        if (rec?.wireguard && rec.underlayIp) this.wireguard.set(host, { ...rec.wireguard, underlayIp: rec.underlayIp });
+        else this.wireguard.delete(host);
+      } else {
+        this.alive.delete(host);
+        this.wireguard.delete(host);
+      }
     }
   }
 
@@ -60,14 +69,28 @@ export class ClusterView {
     }
   }
 
-  /** Peers `self` should have on a network: every other alive host with a lease and a VTEP MAC. */
+  /**
+   * Peers `self` should have on a network: every other alive host with a lease and a
+   * VTEP MAC. On an encrypted network a peer's VXLAN packets go to its tunnel address
+   * (inside WireGuard), and a host without WireGuard is no peer at all: it could only
+   * be reached in plaintext.
+   */
   desiredPeers(netId: string, self: string): Map<string, Peer> {
     const out = new Map<string, Peer>();
+    const encrypted = this.networks.get(netId)?.encrypted === true;
     for (const l of this.leases.get(netId)?.values() ?? []) {
       if (l.host === self || !this.alive.has(l.host) || !l.vtepMac) continue;
-      out.set(l.subnet, { subnet: l.subnet, vtepIp: addressAt(parseCidr(l.subnet), 0), vtepMac: l.vtepMac, underlayIp: l.underlayIp });
+      const dst = encrypted ? this.wireguard.get(l.host)?.tunnelIp : l.underlayIp;
+      if (dst === undefined) continue;
+      out.set(l.subnet, { subnet: l.subnet, vtepIp: addressAt(parseCidr(l.subnet), 0), vtepMac: l.vtepMac, underlayIp: dst });
     }
     return out;
+  }
+
+  /** WireGuard peers of `self`: every other alive host that published a WireGuard identity. */
+  wireguardPeers(self: string): Array<{ host: string; publicKey: string; tunnelIp: string; endpoint: { ip: string; port: number } }> {
+    return [...this.wireguard].filter(([host]) => host !== self).sort(([a], [b]) => a.localeCompare(b))
+      .map(([host, w]) => ({ host, publicKey: w.publicKey, tunnelIp: w.tunnelIp, endpoint: { ip: w.underlayIp, port: w.port } }));
   }
 
   /** The network called `ref`, or with that id or unique id prefix. */
@@ -75,5 +98,14 @@ export class ClusterView {
     for (const n of this.networks.values()) if (n.name === ref || n.id === ref) return n;
     const byPrefix = [...this.networks.values()].filter((n) => n.id.startsWith(ref));
     return byPrefix.length === 1 ? byPrefix[0] : undefined;
+  }
+}
+
+/** An alive record; undefined when it is not JSON (an alive key still counts as alive). */
+function parseAlive(value: string): Partial<HostAlive> | undefined {
+  try {
+    return JSON.parse(value) as Partial<HostAlive>;
+  } catch {
+    return undefined;
   }
 }

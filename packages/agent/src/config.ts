@@ -6,8 +6,9 @@
  */
 import { hostname, networkInterfaces } from 'node:os';
 import {
-  STORE_CONFIG, absolutePath, absolutePathOrNull, hostName, logLevel, parseIpv4, type ConfigSchema, type StoreConfig,
+  STORE_CONFIG, absolutePath, absolutePathOrNull, hostName, logLevel, parseCidr, parseIpv4, type ConfigSchema, type StoreConfig,
 } from '@vxnet/common';
+import { DEFAULT_TUNNEL_POOL } from './wireguard/tunnel-address.js';
 import { formatUpstream, parseUpstream, upstreamsFromResolvConf } from './dns/upstreams.js';
 
 export interface AgentConfig extends StoreConfig {
@@ -21,7 +22,7 @@ export interface AgentConfig extends StoreConfig {
   subnetLeaseTtl: number;
   /** Renew subnet leases this long before expiry, seconds. */
   renewMargin: number;
-  /** Local state (subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json). */
+  /** Local state (subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json, wireguard.key). */
   stateDir: string;
   /** Unix socket of the local API. */
   socket: string;
@@ -31,6 +32,10 @@ export interface AgentConfig extends StoreConfig {
   dockerPluginSocket: string | null;
   /** dockerd's API socket, for container names (events); null: Docker containers get no DNS names from vxnet. */
   dockerSocket: string | null;
+  /** WireGuard device of encrypted networks in the host namespace. */
+  wireguardInterface: string;
+  /** Pool of WireGuard tunnel addresses, one claimed per host (tunnels/<ip> in the store). */
+  wireguardPool: string;
   logLevel: string;
   logFile: string | null;
 }
@@ -62,7 +67,7 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
   },
   stateDir: {
     type: 'string', default: '/var/lib/vxnet/agent', env: 'VXNET_STATE_DIR', flag: 'state-dir',
-    doc: 'local state: subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json', validate: absolutePath,
+    doc: 'local state: subnets.json, endpoints.json, namespaces.json, uplinks.json, exposed.json, reserved.json, docker.json, wireguard.key', validate: absolutePath,
   },
   socket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'socket', doc: 'unix socket of the local API (the engine talks to it)', validate: absolutePath },
   dnsUpstreams: {
@@ -82,6 +87,23 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
     type: 'string|null', default: '/run/docker.sock', env: 'VXNET_DOCKER_SOCKET', flag: 'docker-socket',
     doc: "dockerd's API socket: container names and aliases for vxnet's DNS come from its events; \"\" or null: none",
     validate: absolutePathOrNull,
+  },
+  wireguardInterface: {
+    type: 'string', default: 'vxwg0', env: 'VXNET_WIREGUARD_INTERFACE', flag: 'wireguard-interface',
+    doc: 'WireGuard device of encrypted networks in the host namespace (its private key: STATE_DIR/wireguard.key, 0600)',
+    validate: (v) => (/^[A-Za-z0-9_.-]{1,15}$/.test(v) ? undefined : 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]'),
+  },
+  wireguardPool: {
+    type: 'string', default: DEFAULT_TUNNEL_POOL, env: 'VXNET_WIREGUARD_POOL', flag: 'wireguard-pool',
+    doc: 'IPv4 CIDR each host claims its WireGuard tunnel address from (the same on every host; no network may overlap it)',
+    validate: (v) => {
+      try {
+        const c = parseCidr(v, 'WireGuard pool');
+        return c.prefixLength <= 30 ? undefined : 'must be a CIDR of at least 4 addresses (/30 or shorter)';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
   },
   logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
   logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },

@@ -20,3 +20,6 @@ export const NotExposed = defineError('VXNET_NOT_EXPOSED', 404, 'network "%s" is
 export const DockerBadRequest = defineError('VXNET_DOCKER_BAD_REQUEST', 400, 'invalid %s request from dockerd: %s');
 export const DockerRefused = defineError('VXNET_DOCKER_REFUSED', 409, 'could not %s: %s');
 export const DockerTimeout = defineError('VXNET_DOCKER_TIMEOUT', 503, 'could not %s within %s s on host %s (is the store reachable?); the agent finishes it in the background when it can');
+export const WireGuardKeyUnreadable = defineError('VXNET_WIREGUARD_KEY_UNREADABLE', 500, 'cannot use the WireGuard key file %s (%s): restore it, or delete it to make a new key (the host gets a new identity); nothing was changed');
+export const EncryptionUnavailable = defineError('VXNET_ENCRYPTION_UNAVAILABLE', 503, 'could not join encrypted network "%s" on host %s: WireGuard is unavailable there (%s); an encrypted network is never carried in plaintext');
+export const WireGuardFailed = defineError('VXNET_WIREGUARD_FAILED', 500, 'could not %s the WireGuard device %s: %s');

@@ -23,6 +23,7 @@ import { parseUpstream, type Upstream } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
 import { HostRegistration } from './registration/host-registration.js';
 import { readHostRoutes } from './registration/host-routes.js';
+import { WireGuard, claimTunnelAddress, loadOrCreateKey } from './wireguard/index.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -49,16 +50,32 @@ async function main(): Promise<void> {
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, ttlSeconds: cfg.subnetLeaseTtl, renewMarginSeconds: cfg.renewMargin,
     stateFile: join(cfg.stateDir, 'subnets.json'), log: log.child({ component: 'leases' }),
   });
+  // Encryption (issue 13): the key pair first (made once, 0600; an unreadable key file
+  // stops the agent here, before anything changed), then the device. No WireGuard on
+  // this host: the agent runs and refuses encrypted networks.
+  mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  const keyFile = join(cfg.stateDir, 'wireguard.key');
+  const { key, created } = loadOrCreateKey(keyFile);
+  const wlog = log.child({ component: 'wireguard' });
+  if (created) wlog.info({ file: keyFile, publicKey: key.publicKey() }, 'WireGuard key pair made');
+  const underlayMtu = await linkMtu(cfg.underlayInterface);
+  const encryption = await WireGuard.start({
+    device: cfg.wireguardInterface, privateKey: key, tunnelIp: () => claimTunnelAddress(store, k, cfg.host, cfg.wireguardPool), pool: cfg.wireguardPool,
+    underlayMtu, stateDir: cfg.stateDir, log: wlog,
+  });
+  if (!encryption.status.available) wlog.warn({ reason: encryption.status.reason }, 'encryption unavailable: encrypted networks are refused on this host');
+  const enc = encryption.status;
   const registration = new HostRegistration({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayInterface: cfg.underlayInterface, agentVersion: version,
     ttlSeconds: cfg.livenessTtl, readRoutes: () => readHostRoutes(), log: log.child({ component: 'registration' }),
+    ...(enc.available ? { wireguard: { publicKey: enc.publicKey, tunnelIp: enc.tunnelIp, port: enc.port, backend: enc.backend } } : {}),
   });
   const agent = new Agent({
-    store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu: await linkMtu(cfg.underlayInterface),
+    store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu,
     netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'),
     uplinksFile: join(cfg.stateDir, 'uplinks.json'), exposedFile: join(cfg.stateDir, 'exposed.json'), reservedFile: join(cfg.stateDir, 'reserved.json'),
     dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
-    leases, registration, log: log.child({ component: 'agent' }),
+    leases, registration, encryption, log: log.child({ component: 'agent' }),
     dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
     // nft and /proc/sys act on this process's namespace: the host's
     firewall: new Firewall({ nft: new NftCli(), forwarding: procForwarding(), log: log.child({ component: 'firewall' }) }),

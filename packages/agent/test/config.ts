@@ -29,6 +29,8 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     dnsUpstreams: [],
     dockerPluginSocket: '/run/docker/plugins/vxnet.sock',
     dockerSocket: '/run/docker.sock',
+    wireguardInterface: 'vxwg0',
+    wireguardPool: '100.127.0.0/16',
     logLevel: 'info',
     logFile: null,
   }, 'an explicit empty dnsUpstreams stays empty (no upstream)');

@@ -7,6 +7,7 @@
  *   alive/<host>                 HostAlive, bound to the agent's liveness lease (seconds)
  *   leases/<netId>/<subnet>      SubnetLease, bound to a long subnet lease (hours, renewed)
  *   endpoints/<netId>/<epId>     EndpointRecord, bound to the host's liveness lease
+ *   tunnels/<ip>                 host name holding WireGuard tunnel address <ip>, permanent (create-if-absent claims it)
  *
  * Why one `allocations` document instead of a key per name, VNI and address block:
  * a network needs three unique things at once (name, VNI, a CIDR that overlaps no
@@ -48,6 +49,8 @@ export function keys(prefix = DEFAULT_STORE_PREFIX) {
     endpoints: `${p}endpoints/`,
     networkEndpoints: (netId: string) => `${p}endpoints/${netId}/`,
     endpoint: (netId: string, epId: string) => `${p}endpoints/${netId}/${epId}`,
+    tunnels: `${p}tunnels/`,
+    tunnel: (ip: string) => `${p}tunnels/${ip}`,
   };
 }
 

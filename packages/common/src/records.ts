@@ -22,6 +22,12 @@ export interface NetworkSpec {
   mtu: number | null;
   /** No route out of the network (like `docker network create --internal`). */
   internal: boolean;
+  /**
+   * VXLAN between hosts goes through WireGuard (`--opt encrypted`): VTEPs use the
+   * hosts' tunnel addresses (HostWireGuard.tunnelIp). Absent in records written before
+   * this field: not encrypted.
+   */
+  encrypted?: boolean;
   labels: Record<string, string>;
   options: Record<string, string>;
   createdAt: string;
@@ -41,6 +47,21 @@ export interface Allocations {
   networks: Allocation[];
 }
 
+/**
+ * A host's WireGuard identity, public parts only: the private key never leaves the
+ * agent's state directory.
+ */
+export interface HostWireGuard {
+  /** Curve25519 public key, standard base64 (44 characters), as `wg` prints it. */
+  publicKey: string;
+  /** This host's address on the WireGuard device (the VTEP `local` of encrypted networks). */
+  tunnelIp: string;
+  /** UDP port WireGuard listens on, on the underlay address. */
+  port: number;
+  /** Which implementation runs the device. */
+  backend: 'kernel' | 'wireguard-go';
+}
+
 /** Permanent record of a host that registered at least once. */
 export interface HostRecord {
   name: string;
@@ -56,6 +77,8 @@ export interface HostRecord {
    * while the host is alive. Absent in records of agents older than this field.
    */
   routes: string[];
+  /** Present when the host can carry encrypted networks. */
+  wireguard?: HostWireGuard;
   registeredAt: string;
   lastSeen: string;
 }
@@ -65,6 +88,11 @@ export interface HostAlive {
   name: string;
   underlayIp: string;
   since: string;
+  /**
+   * Present when the host can carry encrypted networks: peers make it a WireGuard
+   * peer while this record lives (it goes with the liveness lease).
+   */
+  wireguard?: HostWireGuard;
 }
 
 /** A host's lease on one subnet of a network. */

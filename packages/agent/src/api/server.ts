@@ -73,6 +73,10 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
     })),
     alivePeers: [...agent.alive].filter((h) => h !== host).sort(),
     egress: agent.egress,
+    // built field by field: the status object is the agent's, and only public parts go out
+    encryption: agent.encryption.available
+      ? { available: true, backend: agent.encryption.backend, device: agent.encryption.device, publicKey: agent.encryption.publicKey, tunnelIp: agent.encryption.tunnelIp, port: agent.encryption.port }
+      : { available: false, reason: agent.encryption.reason },
   }));
   return app;
 }

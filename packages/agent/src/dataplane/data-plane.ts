@@ -53,10 +53,18 @@ export interface VtepSpec {
   vni: number;
   /** MTU in bytes of the bridge, the VXLAN device and endpoint veths (underlay MTU - 50). */
   mtu: number;
-  /** Local underlay address for the VXLAN socket (in the agent's namespace). */
+  /**
+   * Local address of the VTEP (in the agent's namespace): the underlay address, or on
+   * encrypted networks this host's WireGuard tunnel address.
+   */
   underlayIp: string;
-  /** The VXLAN device's underlay link in the agent's namespace, e.g. `eth0`. */
-  underlayDevice: string;
+  /**
+   * The VXLAN device's underlay link in the agent's namespace, e.g. `eth0`; null on
+   * encrypted networks: no `dev`, the route to the peer's tunnel address picks the
+   * WireGuard device. (A `dev` would tie vxlan0 to it, and the kernel deletes VXLAN
+   * devices whose lower device goes away, as a restarted wireguard-go's TUN does.)
+   */
+  underlayDevice: string | null;
 }
 
 /** One (host, network) namespace and its devices. */
@@ -77,7 +85,7 @@ export interface Peer {
   vtepIp: string;
   /** The remote VXLAN device's MAC, lower-case `aa:bb:cc:dd:ee:ff`. */
   vtepMac: string;
-  /** The remote host's underlay address (VXLAN packets go there). */
+  /** Where VXLAN packets go: the remote host's underlay address, or on encrypted networks its WireGuard tunnel address. */
   underlayIp: string;
 }
 

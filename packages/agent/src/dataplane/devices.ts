@@ -136,7 +136,7 @@ async function ensureBridge(log: Logger | undefined, sock: RtNetlinkSocket, spec
 }
 
 /** Why an existing vxlan0 cannot be kept, or undefined when it is compatible. */
-function vxlanMismatch(vx: LinkMessage, spec: VtepSpec, underlayIndex: number): string | undefined {
+function vxlanMismatch(vx: LinkMessage, spec: VtepSpec, underlayIndex: number | undefined): string | undefined {
   if (linkKind(vx) !== 'vxlan') return `kind ${linkKind(vx)}, want vxlan`;
   const raw = linkInfoData(vx);
   const d = raw ? ifla.parseVxlan(raw) : {};
@@ -146,7 +146,7 @@ function vxlanMismatch(vx: LinkMessage, spec: VtepSpec, underlayIndex: number): 
   if (port !== VXLAN_PORT) diffs.push(`dstport ${port}, want ${VXLAN_PORT}`);
   if (d.learning !== 0) diffs.push('learning on');
   if (ipv4Text(d.local) !== spec.underlayIp) diffs.push(`local ${ipv4Text(d.local)}, want ${spec.underlayIp}`);
-  if (d.link !== underlayIndex) diffs.push(`dev index ${d.link}, want ${underlayIndex} (${spec.underlayDevice})`);
+  if ((d.link ?? 0) !== (underlayIndex ?? 0)) diffs.push(`dev index ${d.link}, want ${underlayIndex ?? 'none'} (${spec.underlayDevice ?? 'no dev'})`);
   // IFLA_LINK_NETNSID is reported only when the device's socket lives in another
   // namespace: without it the device was made inside and sends nowhere useful.
   if (vx.attrs.linkNetnsid === undefined) diffs.push('UDP socket not in the agent namespace');
@@ -158,12 +158,14 @@ function vxlanMismatch(vx: LinkMessage, spec: VtepSpec, underlayIndex: number): 
  * subnet is leased).
  *
  * Equivalent to: ip link add vxlan0 netns NS mtu MTU up type vxlan id VNI dstport 4789 nolearning
- * local UNDERLAY_IP dev UNDERLAY_DEV
+ * local UNDERLAY_IP dev UNDERLAY_DEV      (encrypted: local TUNNEL_IP, no dev)
  */
 async function ensureVxlan(s: NetnsSockets, log: Logger | undefined, h: NsHandle, spec: VtepSpec): Promise<LinkMessage> {
-  const underlay = await getLinkByName(s.agent, spec.underlayDevice);
-  const underlayIndex = underlay?.data.index;
-  if (underlayIndex === undefined) throw new Error(`underlay device ${spec.underlayDevice} not found in the agent namespace`);
+  let underlayIndex: number | undefined;
+  if (spec.underlayDevice !== null) {
+    underlayIndex = (await getLinkByName(s.agent, spec.underlayDevice))?.data.index;
+    if (underlayIndex === undefined) throw new Error(`underlay device ${spec.underlayDevice} not found in the agent namespace`);
+  }
   let vx = await getLinkByName(h.sock, VXLAN_NAME);
   const mismatch = vx && vxlanMismatch(vx, spec, underlayIndex);
   if (vx && mismatch) {
@@ -180,7 +182,7 @@ async function ensureVxlan(s: NetnsSockets, log: Logger | undefined, h: NsHandle
     const data = ifla.formatVxlan({
       id: spec.vni,
       local: ipv4Buffer(spec.underlayIp),
-      link: underlayIndex,
+      ...(underlayIndex !== undefined ? { link: underlayIndex } : {}),
       port: Buffer.from([VXLAN_PORT >> 8, VXLAN_PORT & 0xff]),
       learning: 0,
     });

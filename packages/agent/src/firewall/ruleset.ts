@@ -28,6 +28,14 @@
  *   means every local address (`fib daddr type local`; loopback excluded in output,
  *   which would need route_localnet).
  *
+ * - Input (filter), only while encrypted networks are joined: VXLAN (UDP 4789) with
+ *   an encrypted network's VNI that did not come out of the WireGuard device is
+ *   dropped. The kernel's VXLAN socket listens on every address and demultiplexes by
+ *   VNI alone, so without it anyone on the underlay could inject plaintext frames
+ *   into an encrypted network (Docker guards its encrypted VNIs the same way, with
+ *   an iptables u32 match). The VNI is the 24 bits at byte 12 of the UDP header
+ *   (8 bytes UDP, then VXLAN flags and VNI).
+ *
  * Every interpolated value is checked here before it is written: interface names
  * against the generated pattern, addresses and CIDRs parsed, ports integers 1-65535,
  * protocols from a closed list, comments hex. Nothing user-typed reaches the text
@@ -63,6 +71,10 @@ export interface FirewallState {
   /** CIDRs of the internal networks on this host. */
   internalNetworks: string[];
   ports: DnatRule[];
+  /** VNIs of the encrypted networks on this host; absent or empty: no input chain. */
+  encryptedVnis?: number[];
+  /** The WireGuard device their VXLAN must come from (required with encryptedVnis). */
+  wireguardDevice?: string;
 }
 
 export const EMPTY_STATE: FirewallState = Object.freeze({ uplinks: [], networks: [], internalNetworks: [], ports: [] });
@@ -129,6 +141,17 @@ export function renderTable(state: FirewallState): string {
     })
     .sort((a, b) => (parseIpv4(a.hostIp) ?? 0) - (parseIpv4(b.hostIp) ?? 0) || a.hostPort - b.hostPort || a.protocol.localeCompare(b.protocol));
 
+  const vnis = [...new Set(state.encryptedVnis ?? [])].sort((a, b) => a - b);
+  for (const v of vnis) if (!Number.isInteger(v) || v < 1 || v > 0xffffff) throw new TypeError(`invalid VNI ${v}`);
+  const wg = state.wireguardDevice ?? '';
+  if (vnis.length > 0 && !/^[A-Za-z0-9_.-]{1,15}$/.test(wg)) throw new TypeError(`invalid WireGuard device name "${wg}"`);
+  const input = vnis.length === 0 ? [] : [
+    '\tchain input {',
+    '\t\ttype filter hook input priority filter; policy accept;',
+    `\t\tiifname != "${wg}" udp dport 4789 @th,96,24 { ${vnis.join(', ')} } counter drop comment "plaintext VXLAN of encrypted networks"`,
+    '\t}',
+  ];
+
   const dnat = (chain: 'prerouting' | 'output') =>
     ports.map((p) => `\t\t${portMatch(p, chain)} dnat to ${p.containerIp}:${p.containerPort} comment "endpoint ${p.endpointId.slice(0, 12)}"`);
 
@@ -159,6 +182,7 @@ export function renderTable(state: FirewallState): string {
     '\t\tiifname @uplinks oifname @uplinks drop',
     '\t\toifname @uplinks drop',
     '\t}',
+    ...input,
     '\tchain prerouting {',
     '\t\ttype nat hook prerouting priority dstnat; policy accept;',
     ...dnat('prerouting'),

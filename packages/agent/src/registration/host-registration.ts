@@ -14,7 +14,7 @@
  * written at once, an unchanged poll writes nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HostAlive, HostRecord, Keys, Lease, Logger, Store } from '@vxnet/common';
+import type { HostAlive, HostRecord, HostWireGuard, Keys, Lease, Logger, Store } from '@vxnet/common';
 
 export interface RegistrationOptions {
   store: Store;
@@ -27,6 +27,8 @@ export interface RegistrationOptions {
   ttlSeconds: number;
   /** Destinations of the host namespace's routes not made by vxnet (readHostRoutes in production). May throw. */
   readRoutes: () => Promise<string[]>;
+  /** This host's WireGuard identity (public parts), when it can carry encrypted networks: written to hosts/<host> and alive/<host>. */
+  wireguard?: HostWireGuard;
   log: Logger;
 }
 
@@ -111,7 +113,9 @@ export class HostRegistration {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         const lease = await this.o.store.grantLease(this.o.ttlSeconds);
-        const alive: HostAlive = { name: this.o.host, underlayIp: this.o.underlayIp, since: new Date().toISOString() };
+        const alive: HostAlive = {
+          name: this.o.host, underlayIp: this.o.underlayIp, since: new Date().toISOString(), ...(this.o.wireguard ? { wireguard: this.o.wireguard } : {}),
+        };
         await this.o.store.put(this.o.keys.hostAlive(this.o.host), JSON.stringify(alive), { lease: lease.id });
         this.lease = lease;
         lease.onLost((err) => {
@@ -155,6 +159,7 @@ export class HostRegistration {
       agentVersion: this.o.agentVersion,
       networks: this.networks,
       routes: this.routes,
+      ...(this.o.wireguard ? { wireguard: this.o.wireguard } : {}),
       registeredAt: this.registeredAt,
       lastSeen: new Date().toISOString(),
     };

@@ -5,10 +5,13 @@
  * users hit this as silent overlaps (moby#19499, moby#33626).
  *
  * Why nothing needs to be told apart as "ours": the agent makes no device, address or
- * route in the host namespace. Each network's bridge and VXLAN device live in the
+ * route in the host namespace for a network. Each network's bridge and VXLAN device live in the
  * network's own namespace (the VXLAN device is born there, see ensureNetwork), and
  * container veths join that namespace and the sandbox. So every route read here is
- * somebody else's.
+ * somebody else's, with one deliberate exception: the WireGuard device of encrypted
+ * networks (wireguard/) holds this host's tunnel address with the pool's prefix length,
+ * so the pool is reported as a connected subnet, and the controller keeps networks
+ * out of it just as it must.
  */
 import { networkOf, type Cidr } from '@vxnet/common';
 import { rt } from 'netlink';

@@ -107,3 +107,13 @@ t.test('every interpolated value is validated', async (t) => {
   ];
   for (const [what, over, message] of bad) t.throws(() => renderTable({ ...STATE, ...over }), { name: 'TypeError', message }, what);
 });
+
+t.test('input: plaintext VXLAN of encrypted networks dropped unless it came out of the WireGuard device; no chain without them', async (t) => {
+  t.notMatch(renderTable(STATE), /chain input/, 'no encrypted network: no input chain (the table as before)');
+  const text = renderTable({ ...STATE, encryptedVnis: [4098, 4097, 4098], wireguardDevice: 'vxwg0' });
+  t.match(text, '\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n' +
+    '\t\tiifname != "vxwg0" udp dport 4789 @th,96,24 { 4097, 4098 } counter drop comment "plaintext VXLAN of encrypted networks"\n\t}');
+  t.throws(() => renderTable({ ...STATE, encryptedVnis: [0x1000000], wireguardDevice: 'vxwg0' }), /invalid VNI/);
+  t.throws(() => renderTable({ ...STATE, encryptedVnis: [4097], wireguardDevice: 'x" accept; #' }), /invalid WireGuard device name/);
+  t.throws(() => renderTable({ ...STATE, encryptedVnis: [4097] }), /invalid WireGuard device name/);
+});

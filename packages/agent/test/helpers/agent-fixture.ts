@@ -18,6 +18,7 @@ import { Agent } from '../../src/agent.js';
 import type { DataPlane, EndpointSpec, HandoffEndpointSpec, HostAddress, NetworkPlaneSpec, Peer, UplinkSpec, VtepSpec } from '../../src/dataplane/index.js';
 import { DataPlaneFailed } from '../../src/errors.js';
 import { Firewall } from '../../src/firewall/index.js';
+import type { Encryption } from '../../src/wireguard/index.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 import type { BindTarget, PortProbe } from '../../src/ports/port-probe.js';
 import { HostRegistration } from '../../src/registration/host-registration.js';
@@ -37,6 +38,8 @@ export const nsOf = (net: NetworkSpec) => `vxnet-${net.id.slice(0, 12)}`;
 /** One network namespace as the fake kernel holds it. */
 export interface FakeNs {
   vtepMac: string;
+  /** The last VTEP spec given (local address, device, MTU). */
+  vtep?: VtepSpec;
   subnet?: string;
   veths: Set<string>;
   peers: Map<string, Peer>;
@@ -90,7 +93,11 @@ export class FakeDataPlane implements DataPlane {
   }
 
   ensureVtep(spec: VtepSpec) {
-    return this.step('ensureVtep', spec.netns, () => ({ vtepMac: this.make(spec.netns).vtepMac }));
+    return this.step('ensureVtep', spec.netns, () => {
+      const ns = this.make(spec.netns);
+      ns.vtep = { netns: spec.netns, vni: spec.vni, mtu: spec.mtu, underlayIp: spec.underlayIp, underlayDevice: spec.underlayDevice };
+      return { vtepMac: ns.vtepMac };
+    });
   }
 
   ensureNetwork(spec: NetworkPlaneSpec) {
@@ -245,6 +252,8 @@ export class TestStore extends MemoryStore {
 export interface FixtureOptions {
   /** A real Firewall over a FakeNft: 'ok', or 'broken' (nft's check fails: egress unavailable). None by default. */
   firewall?: 'ok' | 'broken';
+  /** The host's WireGuard (a fake Encryption); none by default: encrypted networks are refused. */
+  encryption?: Encryption;
 }
 
 export interface Fixture {
@@ -291,7 +300,7 @@ export async function fixture(t: Test, networks: NetworkSpec[] = [NET], opts: Fi
     return { leases, agent: new Agent({
       store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayDevice: 'eth0', underlayMtu: 1500,
       endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, reservedFile: files.reserved,
-      dataplane: dp, leases, registration, log,
+      dataplane: dp, leases, registration, log, ...(opts.encryption ? { encryption: opts.encryption } : {}),
       ...(opts.firewall ? { firewall: new Firewall({ nft, forwarding: { ensure: () => false }, log }), portProbe, firewallCheckMs: 0 } : {}),
     }) };
   };

@@ -11,6 +11,18 @@ export async function netInspectCommand(ref: string, flags: { json?: boolean }, 
   return 0;
 }
 
+/** The WireGuard implementations of the hosts holding a subnet, e.g. "wireguard-go on h1, h2". */
+function encryptionBackends(hosts: NetworkDetail['hosts']): string {
+  const by = new Map<string, string[]>();
+  for (const h of hosts) {
+    if (!h.alive) continue;
+    const b = h.encryption ?? 'no WireGuard';
+    by.set(b, [...(by.get(b) ?? []), h.host]);
+  }
+  if (by.size === 0) return 'no live host has joined yet';
+  return [...by].map(([b, hs]) => `${b} on ${hs.join(', ')}`).join('; ');
+}
+
 export function formatNetworkDetail({ network: n, hosts }: NetworkDetail, now = Date.now()): string {
   const out: string[] = [];
   out.push(fields([
@@ -20,7 +32,8 @@ export function formatNetworkDetail({ network: n, hosts }: NetworkDetail, now = 
     ['Subnet', n.subnet],
     ['Host subnets', `/${n.hostSubnetLength}`],
     ['VNI', String(n.vni)],
-    ['MTU', n.mtu === null ? 'auto (underlay MTU - 50)' : String(n.mtu)],
+    ['MTU', n.mtu === null ? (n.encrypted ? 'auto (underlay MTU - 80 WireGuard - 50)' : 'auto (underlay MTU - 50)') : String(n.mtu)],
+    ['Encrypted', n.encrypted ? `yes: VXLAN between hosts inside WireGuard (${encryptionBackends(hosts)})` : 'no'],
     ['Internal', n.internal ? 'yes: no way out of the overlay (no egress, no published ports)' : 'no: containers reach beyond the overlay through their host (masqueraded)'],
     ['Labels', formatKeyValues(n.labels)],
     ['Options', formatKeyValues(n.options)],

@@ -92,6 +92,12 @@ export interface AgentStatus {
   alivePeers: string[];
   /** Whether containers can reach beyond the overlay from this host (nftables works), and why not. */
   egress: { available: boolean; reason: string | null };
+  /**
+   * Whether this host can carry encrypted networks: its WireGuard backend, device,
+   * public key, tunnel address and port, or why not. Public parts only. Absent from
+   * agents older than encryption.
+   */
+  encryption?: { available: true; backend: 'kernel' | 'wireguard-go'; device: string; publicKey: string; tunnelIp: string; port: number } | { available: false; reason: string };
 }
 
 export const createEndpointBodySchema = {

@@ -23,6 +23,8 @@ export interface HostOnNetwork {
   underlayIp: string;
   vtepMac: string;
   alive: boolean;
+  /** Encrypted networks, live hosts with WireGuard: which implementation encrypts (HostWireGuard.backend). */
+  encryption?: 'kernel' | 'wireguard-go';
   expiresAt: string;
   endpoints: EndpointRecord[];
 }

@@ -29,8 +29,30 @@ export interface ValidRequest {
   vni: number | undefined;
   mtu: number | null;
   internal: boolean;
+  /** `--opt encrypted` (see encryptedOption). */
+  encrypted: boolean;
   labels: Record<string, string>;
   options: Record<string, string>;
+}
+
+/** The option that asks for an encrypted network, Docker's spelling (`--opt encrypted`). */
+export const ENCRYPTED_OPTION = 'encrypted';
+const YES = ['', 'true', 'yes', '1'];
+const NO = ['false', 'no', '0'];
+
+/**
+ * Whether `options` ask for encryption: `encrypted` absent, or false/no/0: no;
+ * present empty (`--opt encrypted=`, Docker's `--opt encrypted`), true/yes/1: yes.
+ * Anything else is a problem (returned as text): a typo must never give a plaintext
+ * network to someone who asked for an encrypted one.
+ */
+export function encryptedOption(options: Record<string, string> | undefined): boolean | string {
+  const v = options?.[ENCRYPTED_OPTION];
+  if (v === undefined) return false;
+  const lower = typeof v === 'string' ? v.toLowerCase() : '';
+  if (YES.includes(lower)) return true;
+  if (NO.includes(lower)) return false;
+  return `invalid option ${ENCRYPTED_OPTION}="${String(v)}": use encrypted (or encrypted=true) to encrypt the network's traffic between hosts, encrypted=false not to`;
 }
 
 /** Ranges no network may overlap, each with the reason shown to the user. */
@@ -99,6 +121,8 @@ export function validateCreateRequest(req: CreateNetworkRequest): ValidRequest {
       if (typeof v !== 'string' || v.length > 1024) problems.push(`invalid ${what} value for "${k}": a string of at most 1024 characters`);
     }
   }
+  const encrypted = encryptedOption(req.options);
+  if (typeof encrypted === 'string') problems.push(encrypted);
   if (problems.length > 0) throw new InvalidArgument(problems.join('; '));
   return {
     name,
@@ -108,6 +132,7 @@ export function validateCreateRequest(req: CreateNetworkRequest): ValidRequest {
     vni: req.vni,
     mtu: req.mtu ?? null,
     internal: req.internal ?? false,
+    encrypted: encrypted === true,
     labels: { ...(req.labels ?? {}) },
     options: { ...(req.options ?? {}) },
   };

@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   addressAt, parseCidr, subnetFromKey,
-  type Allocation, type Allocations, type EndpointRecord, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
+  type Allocation, type Allocations, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
-  AllocationContention, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
+  AllocationContention, EncryptionUnavailable, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
 } from '../errors.js';
 import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
 import { allocate, validateCreateRequest, type HostRoute, type PoolConfig } from './allocate.js';
@@ -35,6 +35,7 @@ export class NetworkService {
    */
   async create(req: CreateNetworkRequest): Promise<NetworkSpec> {
     const valid = validateCreateRequest(req);
+    if (valid.encrypted) await this.checkEncryptionPossible(valid.name);
     const id = randomBytes(32).toString('hex');
     const routes = await this.liveHostRoutes();
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -65,6 +66,7 @@ export class NetworkService {
         vni: picked.vni,
         mtu: valid.mtu,
         internal: valid.internal,
+        ...(valid.encrypted ? { encrypted: true } : {}),
         labels: valid.labels,
         options: valid.options,
         createdAt: now,
@@ -112,7 +114,7 @@ export class NetworkService {
       this.store.list(this.k.networkEndpoints(network.id)),
       this.store.list(this.k.alive),
     ]);
-    const aliveHosts = new Set(alive.items.map((kv) => kv.key.slice(this.k.alive.length)));
+    const aliveHosts = new Map(alive.items.map((kv) => [kv.key.slice(this.k.alive.length), parseAlive(kv.value)]));
     const eps = endpoints.items.map((kv) => JSON.parse(kv.value) as EndpointRecord);
     const hosts = leases.items.map((kv) => {
       const l = JSON.parse(kv.value) as SubnetLease;
@@ -124,6 +126,8 @@ export class NetworkService {
         underlayIp: l.underlayIp,
         vtepMac: l.vtepMac,
         alive: aliveHosts.has(l.host),
+        // public parts only (HostWireGuard): which implementation encrypts this host's share
+        ...(network.encrypted && aliveHosts.get(l.host)?.wireguard ? { encryption: aliveHosts.get(l.host)?.wireguard?.backend } : {}),
         expiresAt: l.expiresAt,
         endpoints: eps.filter((e) => e.host === l.host).sort((a, b) => a.name.localeCompare(b.name)),
       };
@@ -179,6 +183,18 @@ export class NetworkService {
     return routes.sort((a, b) => a.host.localeCompare(b.host) || a.cidr.localeCompare(b.cidr));
   }
 
+  /**
+   * Refuse an encrypted network no live host could carry: hosts are alive and none
+   * published a WireGuard identity. With no live host yet (a cluster being set up),
+   * or some hosts able, it is allowed; a host without WireGuard refuses to join it
+   * (the agent's VXNET_ENCRYPTION_UNAVAILABLE) and is never sent its traffic in plaintext.
+   */
+  private async checkEncryptionPossible(name: string): Promise<void> {
+    const alive = (await this.store.list(this.k.alive)).items.map((kv) => ({ host: kv.key.slice(this.k.alive.length), rec: parseAlive(kv.value) }));
+    if (alive.length === 0 || alive.some((a) => a.rec.wireguard !== undefined)) return;
+    throw new EncryptionUnavailable(name, alive.map((a) => a.host).sort().join(', '));
+  }
+
   private async readAllocations(): Promise<{ doc: Allocations; modRevision: number }> {
     const kv = await this.store.get(this.k.allocations);
     return kv ? { doc: JSON.parse(kv.value) as Allocations, modRevision: kv.modRevision } : { doc: { networks: [] }, modRevision: 0 };
@@ -206,6 +222,15 @@ export class NetworkService {
     }));
     if (missing.size > 0) this.log.warn({ claims: [...missing] }, 'reclaiming allocations of networks whose create never finished');
     return { networks: doc.networks.filter((a) => !missing.has(a.id)) };
+  }
+}
+
+/** An alive record, or {} when it cannot be parsed (inspect still answers). */
+function parseAlive(value: string): Partial<HostAlive> {
+  try {
+    return JSON.parse(value) as Partial<HostAlive>;
+  } catch {
+    return {};
   }
 }
 
