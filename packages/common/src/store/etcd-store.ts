@@ -20,6 +20,7 @@ import {
   type CallContext,
 } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
 import { toKeyValue } from './etcd-key-value.js';
@@ -86,11 +87,13 @@ export class EtcdStore implements Store {
   private readonly watchBackoff: BackoffOptions;
   private readonly watches = new Set<EtcdWatch>();
   private readonly leases = new Set<EtcdLease>();
+  private readonly requestTimeoutMs: number;
   private closed = false;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new InvalidArgument('EtcdStore needs at least one endpoint');
     const timeout = opts.requestTimeoutMs ?? 5000;
+    this.requestTimeoutMs = timeout;
     this.endpoints = opts.endpoints.join(',');
     this.log = opts.logger?.child({ component: 'etcd-store' });
     this.watchBackoff = opts.watchBackoff ?? { initialMs: 100, maxMs: 3000 };
@@ -221,13 +224,33 @@ export class EtcdStore implements Store {
     if (this.closed) throw new StoreClosed();
   }
 
-  /** Run one request, translating etcd3's errors into the catalogue's; `lease` names the lease a write binds to. */
+  /**
+   * Run one request, translating etcd3's errors into the catalogue's; `lease` names the
+   * lease a write binds to.
+   *
+   * Failover: etcd3 tries each member once per attempt, so a request fails at once
+   * while the cluster elects a new leader (followers answer "no leader", the dead
+   * leader's address refuses). An election takes about one election timeout (1 s by
+   * default), so a StoreUnavailable is retried with a short backoff until one request
+   * timeout has passed since the first try; a later try that fails is what the caller
+   * sees. Retrying is safe for every operation here: put is idempotent, a
+   * compare-and-put or create whose first try did land fails its compare on the
+   * retry and returns the current record (which the caller must compare with what it
+   * wrote, see the controller's network create), delete of a deleted key is false.
+   */
   private async call<T>(fn: () => Promise<T>, lease?: string): Promise<T> {
     this.checkOpen();
-    try {
-      return await fn();
-    } catch (err) {
-      throw translateError(err, this.endpoints, this.closed, lease);
+    const deadline = Date.now() + this.requestTimeoutMs;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 400)) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = translateError(err, this.endpoints, this.closed, lease);
+        if (!(e instanceof StoreUnavailable) || this.closed || Date.now() + delay >= deadline) throw e;
+        this.log?.debug({ err: e, retryInMs: delay }, 'store request failed, retrying');
+        await sleep(delay);
+        this.checkOpen();
+      }
     }
   }
 }
