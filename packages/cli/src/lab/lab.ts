@@ -112,7 +112,8 @@ export function validateLabOptions(opts: LabUpOptions): void {
     const usable = Math.max(0, cidrSize(cidr.prefixLength) - 2);
     const reserved = reservedAddresses(opts);
     if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + reserved > usable) {
-      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + reserved} (hosts + store members + controllers + router)`);
+      const more = [(opts.storeMembers ?? 1) > 1 ? ` + ${(opts.storeMembers ?? 1) - 1} more etcd members` : '', (opts.controllers ?? 1) > 1 ? ` + ${(opts.controllers ?? 1) - 1} more controllers` : ''].join('');
+      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + reserved} (hosts + store + controller + router${more})`);
     }
     if (!outsideNetworkFor(cidr)) problems.push(`underlay ${cidr.text} overlaps both networks the lab's outside can use (${OUTSIDE_NETWORKS.join(', ')}): choose a smaller underlay`);
   } catch (err) {
