@@ -19,7 +19,7 @@ import {
   type Lease as Etcd3Lease,
   type CallContext,
 } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
@@ -102,7 +102,10 @@ export class EtcdStore implements Store {
       // A deadline on unary calls only: a deadline on the watch or keepalive stream
       // would end it after `timeout` ms.
       defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF, host: hostBreaker },
+      // no global retry: etcd3's (3 tries at once, each with a fresh deadline) would make
+      // a cluster without a majority answer after 3 deadlines; call() retries instead,
+      // spaced out for an election and bounded by one request timeout in all
+      faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF, host: hostBreaker, global: noop },
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.tls && Object.keys(opts.tls).length > 0 ? { credentials: etcdCredentials(opts.tls) } : {}),
     });
@@ -228,12 +231,13 @@ export class EtcdStore implements Store {
    * Run one request, translating etcd3's errors into the catalogue's; `lease` names the
    * lease a write binds to.
    *
-   * Failover: etcd3 tries each member once per attempt, so a request fails at once
-   * while the cluster elects a new leader (followers answer "no leader", the dead
-   * leader's address refuses). An election takes about one election timeout (1 s by
+   * Failover: each try goes to one member (etcd3 shuffles them and skips those whose
+   * circuit is open), so a request fails at once when it meets the dead member or a
+   * follower without a leader during an election. An election takes about one election timeout (1 s by
    * default), so a StoreUnavailable is retried with a short backoff until one request
-   * timeout has passed since the first try; a later try that fails is what the caller
-   * sees. Retrying is safe for every operation here: put is idempotent, a
+   * timeout has passed since the first try (a try already under way keeps its own
+   * deadline: at most two request timeouts in all); the last failure is what the
+   * caller sees. Retrying is safe for every operation here: put is idempotent, a
    * compare-and-put or create whose first try did land fails its compare on the
    * retry and returns the current record (which the caller must compare with what it
    * wrote, see the controller's network create), delete of a deleted key is false.
