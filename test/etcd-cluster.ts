@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       const elected = await until(async () => {
         const s = await status();
         return s.store.leader !== null && s.store.leader !== leader;
-      }, 20_000, 100);
+      }, 20_000, 250);
       newLeaderMs = Math.round((uptime() - killedAt) * 1000);
       t.ok(elected.value, `a new leader within ${newLeaderMs} ms (as lab status sees it)`);
     })();
