@@ -32,10 +32,11 @@ const PINGER = 'while :; do if ping -c1 -W1 web >/dev/null 2>&1; then r=ok; else
 if (!isRoot) {
   t.plan(0, 'skip: lab tests need root (network namespaces)');
 } else {
-  await main();
+  // one parent test: the lab lives as long as it does (its teardown removes the lab)
+  t.test('a 3-host lab with 3 etcd members and 2 controllers', (t) => main(t));
 }
 
-async function main(): Promise<void> {
+async function main(t: Test): Promise<void> {
   const { home, cleanup } = tempHome('etcd-cluster');
   const env = { VXNET_HOME: home };
   const lab = uniqueLabName('ha');
@@ -83,7 +84,11 @@ async function main(): Promise<void> {
     const tries = lines.map((l) => l.split(' ')).filter(([at]) => Number(at) >= from && Number(at) <= to);
     return { ok: tries.filter(([, r]) => r === 'ok').length, lost: tries.filter(([, r]) => r === 'lost').length };
   };
-  /** Milliseconds from `started` (uptime) until `name` resolves in the pinger on h2, polled inside the container. */
+  /**
+   * Milliseconds from `start` (a run) returning until `name` resolves in the pinger on
+   * h2, polled inside the container every ~25 ms; negative when it resolved before the
+   * run returned (its endpoint is written before the container starts).
+   */
   const resolvedAfter = async (name: string, start: () => Promise<unknown>) => {
     const poll = run(['-H', 'h2', 'exec', 'pinger', 'sh', '-c', `while ! nslookup ${name} >/dev/null 2>&1; do usleep 20000; done; cut -d" " -f1 /proc/uptime`], 30_000);
     await sleep(1000); // the loop is running
@@ -93,8 +98,8 @@ async function main(): Promise<void> {
     return Math.round((found - started) * 1000);
   };
   const hostsAlive = async () => {
-    const hosts = JSON.parse(await ok(['host', 'ls', '--json'])) as Array<{ name: string; alive: boolean }>;
-    return hosts.filter((h) => h.alive).map((h) => h.name).sort();
+    const hosts = JSON.parse(await ok(['host', 'ls', '--json'])) as Array<{ name: string; state: 'alive' | 'dead' }>;
+    return hosts.filter((h) => h.state === 'alive').map((h) => h.name).sort();
   };
 
   await t.test('lab status: 3 members with one leader, 2 controllers; every daemon has every member', async (t) => {

@@ -333,6 +333,8 @@ function translateError(err: unknown, endpoints: string, closed: boolean, lease?
   if (closed || err instanceof ClientClosedError) return new StoreClosed();
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof EtcdLeaseInvalidError) return new StoreLeaseLost(lease ?? '(unknown)', 'the server does not have it', e);
+  // etcd without a majority answers nothing: say so instead of gRPC's "4 DEADLINE_EXCEEDED: …, LB pick: …"
+  if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(e.message)) return new StoreUnavailable(endpoints, 'no answer within the request timeout (a cluster without a majority of its members answers nothing)', e);
   if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, e.message, e);
   return e;
 }
