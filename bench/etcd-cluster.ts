@@ -41,8 +41,12 @@ function vxAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
   });
 }
 
-/** A watcher for `name` inside container pid's network namespace, asking `server`; resolves once it polls. */
-async function watch(pid: number, name: string, server: string): Promise<Promise<number>> {
+/**
+ * A watcher for `name` inside container pid's network namespace, asking `server`;
+ * resolves once it polls, with `done` (wrapped: an async function returning a promise
+ * would wait for it).
+ */
+async function watch(pid: number, name: string, server: string): Promise<{ done: Promise<number> }> {
   const p = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, WAITNAME, name, '20000', server], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -54,9 +58,10 @@ async function watch(pid: number, name: string, server: string): Promise<Promise
       else reject(new Error(`${name}: ${r.error}`));
     });
   });
+  done.catch(() => undefined); // awaited by the caller; a run that fails first must not make this unhandled
   while (!out.includes('ready') && p.exitCode === null) await sleep(5);
   await sleep(200);
-  return done;
+  return { done };
 }
 
 async function measure(members: number): Promise<Result> {
@@ -90,7 +95,7 @@ async function measure(members: number): Promise<Result> {
     const resolved: number[] = [];
     for (let i = -1; i < RUNS; i++) { // one untimed round first
       const name = `c${i + 1}`;
-      const done = await watch(probe.pid, name, server);
+      const { done } = await watch(probe.pid, name, server);
       const t0 = Date.now();
       await vxAsync(env, ['-H', 'h1', 'run', '-d', '--name', name, '--net', 'net1', 'busybox']);
       const runMs = Date.now() - t0;
