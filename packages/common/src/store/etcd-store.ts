@@ -64,7 +64,7 @@ export interface EtcdStoreOptions {
   endpoints: string[];
   /** Parent logger; the store logs through `logger.child({ component: 'etcd-store' })`. */
   logger?: Logger;
-  /** Deadline of each unary request, in ms (streams have none). Default 5000. */
+  /** Time each unary request may take, in ms, retries included (each try gets half); streams have none. Default 5000. */
   requestTimeoutMs?: number;
   /** Retry delays of a broken watch, in ms. Default 100 doubling up to 3000. */
   watchBackoff?: BackoffOptions;
@@ -100,8 +100,10 @@ export class EtcdStore implements Store {
     this.client = new Etcd3({
       hosts: opts.endpoints,
       // A deadline on unary calls only: a deadline on the watch or keepalive stream
-      // would end it after `timeout` ms.
-      defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      // would end it. Half the request timeout per try: a member that vanished without
+      // a reset (host down, link cut: the connect hangs until ARP gives up, ~3 s) must
+      // leave time to retry on another member within the request timeout (call()).
+      defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + Math.max(1000, Math.floor(timeout / 2)) }),
       // no global retry: etcd3's (3 tries at once, each with a fresh deadline) would make
       // a cluster without a majority answer after 3 deadlines; call() retries instead,
       // spaced out for an election and bounded by one request timeout in all
@@ -235,9 +237,8 @@ export class EtcdStore implements Store {
    * circuit is open), so a request fails at once when it meets the dead member or a
    * follower without a leader during an election. An election takes about one election timeout (1 s by
    * default), so a StoreUnavailable is retried with a short backoff until one request
-   * timeout has passed since the first try (a try already under way keeps its own
-   * deadline: at most two request timeouts in all); the last failure is what the
-   * caller sees. Retrying is safe for every operation here: put is idempotent, a
+   * timeout has passed since the first try (each try has half of it: at most one and
+   * a half request timeouts in all); the last failure is what the caller sees. Retrying is safe for every operation here: put is idempotent, a
    * compare-and-put or create whose first try did land fails its compare on the
    * retry and returns the current record (which the caller must compare with what it
    * wrote, see the controller's network create), delete of a deleted key is false.
