@@ -6,7 +6,7 @@
  * second and stamps each try with the kernel's uptime, so losses can be placed in time.
  */
 import t, { type Test } from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cidrsOverlap, parseCidr, type Allocations, type NetworkSpec } from '@vxnet/common';
@@ -228,6 +228,23 @@ async function main(t: Test): Promise<void> {
     t.same(await hostsAlive(), ['h1', 'h2', 'h3'], 'every host alive');
     await ok(['lab', 'restart', 'store', '--member', String(victim.index)]);
     t.equal((await status()).health, 'running', 'healthy again once it is back');
+  });
+
+  await t.test('a member cut off without a reset (its link down): writes still succeed', async (t) => {
+    const s = await status();
+    const victim = s.store.members.find((m) => !m.leader) as MemberJson;
+    // as a host that vanished: no RST, the connect hangs until ARP gives up
+    execFileSync('ip', ['-n', victim.netns, 'link', 'set', 'eth0', 'down']);
+    t.teardown(() => execFileSync('ip', ['-n', victim.netns, 'link', 'set', 'eth0', 'up']));
+    const times: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = Date.now();
+      const c = await run(['net', 'create', `cut${i}`]);
+      times.push(Date.now() - t0);
+      t.equal(c.code, 0, `net create cut${i} works (${times.at(-1)} ms): ${c.stderr.trim()}`);
+    }
+    t.comment(`creates with member ${victim.index} cut off: ${times.join(', ')} ms`);
+    execFileSync('ip', ['-n', victim.netns, 'link', 'set', 'eth0', 'up']);
   });
 
   await t.test('the majority down: writes fail with "store unavailable", the data plane forwards, all resumes', async (t) => {
