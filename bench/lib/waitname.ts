@@ -1,8 +1,9 @@
 /**
  * A watcher for "when does NAME answer from here", run inside a container's network
- * namespace (nsenter --net=/proc/PID/ns/net node waitname.js NAME TIMEOUT_MS):
+ * namespace (nsenter --net=/proc/PID/ns/net node waitname.js NAME TIMEOUT_MS [SERVER]):
  *
- *   1. every 5 ms, an A query for NAME to Docker's embedded DNS (127.0.0.11:53), fire
+ *   1. every 5 ms, an A query for NAME to SERVER:53 (default Docker's embedded DNS,
+ *      127.0.0.11; a vxnet container's is the nameserver of its resolv.conf), fire
  *      and forget, so an upstream that stalls on unknown names never stalls the poll
  *      (what shared/anchors/docker/waitname.c does);
  *   2. once an answer carries an address, `ping -D -c1 -w TIMEOUT -i 0.005 IP`: an echo
@@ -55,7 +56,7 @@ export function firstAddress(msg: Buffer): string | undefined {
   return undefined;
 }
 
-async function main(name: string, timeoutMs: number): Promise<void> {
+async function main(name: string, timeoutMs: number, server: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const sock = createSocket('udp4');
   let id = 0;
@@ -66,7 +67,7 @@ async function main(name: string, timeoutMs: number): Promise<void> {
     });
     sock.on('error', reject);
   });
-  const send = () => sock.send(query(name, (id = (id + 1) & 0xffff)), 53, EMBEDDED_DNS);
+  const send = () => sock.send(query(name, (id = (id + 1) & 0xffff)), 53, server);
   send();
   process.stdout.write('ready\n');
   const timer = setInterval(send, EVERY_MS);
@@ -89,8 +90,8 @@ async function main(name: string, timeoutMs: number): Promise<void> {
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '')) {
-  const [name, timeout] = process.argv.slice(2);
-  main(name ?? '', Number(timeout ?? 30_000)).then(() => process.exit(0), (err: Error) => {
+  const [name, timeout, server] = process.argv.slice(2);
+  main(name ?? '', Number(timeout ?? 30_000), server ?? EMBEDDED_DNS).then(() => process.exit(0), (err: Error) => {
     process.stdout.write(`${JSON.stringify({ error: err.message })}\n`);
     process.exit(1); // the poll's interval would keep it alive
   });

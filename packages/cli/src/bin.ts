@@ -25,7 +25,8 @@ function build(): Command {
     .description('vxnet: multi-host overlay networks for containers (kernel VXLAN, etcd, runc)')
     .version(version)
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
-    .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port (default: $VXNET_CONTROLLER, then the current lab\'s controller)')
+    .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port, several comma-separated to fail over between them (default: $VXNET_CONTROLLER, then the current lab\'s controllers)')
+    .option('--request-timeout <seconds>', 'how long a request to the controllers may take, failover included (default: $VXNET_REQUEST_TIMEOUT, then 30)')
     .option('--token-file <file>', 'file holding the token of a TCP controller (default: $VXNET_TOKEN_FILE, then the current lab\'s controller token file)')
     .option('-H, --host <host>', 'engine to talk to: a host of the current lab (h1) or unix:///path/to/engine.sock (default: $VXNET_HOST; the only host of a one-host lab)')
     // usage errors too are one line, in the same form as every other error
@@ -44,6 +45,8 @@ function build(): Command {
     .option('--underlay <cidr>', 'underlay CIDR (TEST-NET-1 by default)', '192.0.2.0/24')
     .option('--dns-upstream <ip[:port],...>', 'DNS servers the agents forward other names to (default: none; lab hosts reach nothing outside the lab)')
     .option('--store <kind>', 'the store the lab runs: etcd or redis', 'etcd')
+    .option('--store-members <n>', 'etcd members to run, 1, 3 or 5, each in a namespace of its own; daemons get every member (default 1)')
+    .option('--controllers <n>', 'controllers to run, 1-3, each in a machine of its own; the CLI gets them all and fails over (default 1)')
     .option('--docker', 'also run a dockerd (Debian docker.io) on every host, with the image vxnet-busybox:latest; use it with `vxnet lab docker HOST -- ARGS`')
     .option('--podman', 'also set podman (Debian podman 4.3, CNI backend) up on every host, with the image localhost/vxnet-busybox:latest; use it with `vxnet lab podman HOST -- ARGS`')
     .option('--json', 'print the lab status as JSON')
@@ -58,7 +61,7 @@ function build(): Command {
     .option('--json', 'print JSON')
     .action(async (flags) => {
       const { labStatusCommand } = await import('./commands/lab-status.js');
-      process.exitCode = labStatusCommand({ ...flags, name: labName(flags) });
+      process.exitCode = await labStatusCommand({ ...flags, name: labName(flags) });
     });
 
   lab.command('ls')
@@ -108,9 +111,11 @@ function build(): Command {
     .option('-s, --signal <signal>', 'signal to send (TERM, KILL, STOP, CONT, ...)', 'TERM')
     .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent, engine or docker (for a host)')
+    .option('--member <n>', 'with store: one etcd member of a cluster (1-based, see `lab status`); with controller: which controller')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labKillCommand } = await import('./commands/lab-kill.js');
-      process.exitCode = await labKillCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) });
+      const { labTarget } = await import('./commands/lab-target.js');
+      process.exitCode = await labKillCommand(labTarget(target, daemon, flags.member), { ...flags, name: labName(flags) });
     });
 
   lab.command('restart')
@@ -118,9 +123,11 @@ function build(): Command {
     .option('--name <name>', 'lab name (default: the current lab)')
     .argument('<target>', 'a host (h1), `store`, `controller` or `outside`')
     .argument('[daemon]', 'agent, engine or docker (for a host)')
+    .option('--member <n>', 'with store: one etcd member of a cluster (1-based, see `lab status`); with controller: which controller')
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labRestartCommand } = await import('./commands/lab-restart.js');
-      process.exitCode = await labRestartCommand({ target, ...(daemon !== undefined ? { daemon } : {}) }, { ...flags, name: labName(flags) }, logger());
+      const { labTarget } = await import('./commands/lab-target.js');
+      process.exitCode = await labRestartCommand(labTarget(target, daemon, flags.member), { ...flags, name: labName(flags) }, logger());
     });
 
   lab.command('down')

@@ -1,6 +1,16 @@
 /**
  * How the CLI reaches the controller: `--controller URL`, else VXNET_CONTROLLER, else
- * the current lab's controller. URLs are `unix:///path/to/socket` or `http://host:port`.
+ * the current lab's controllers. URLs are `unix:///path/to/socket` or `http://host:port`,
+ * several of them comma-separated for a site that runs several controllers.
+ *
+ * Failover (controllers are stateless, so any of them serves any request): the
+ * controllers are tried in the order given, all within one request timeout. The next
+ * one is tried when a connection could not be made (nothing was sent: safe for every
+ * request), or, for a read, when the request was sent and no answer came. A write
+ * whose answer never came may have been applied: it is not re-sent blindly; see
+ * {@link callWrite} for how a create is made safe to retry. An answer, even an error,
+ * is final: a controller that answers "store unavailable" speaks for the store, which
+ * every controller shares.
  *
  * The unix socket is root-only and needs no token. Over TCP the controller wants
  * `Authorization: Bearer <token>` (unless it runs with --insecure); the token is read
@@ -13,8 +23,17 @@ import { resolveLab } from './context.js';
 import { ControllerUnreachable, NoController, TokenUnreadable } from './errors.js';
 import { readLabState } from './lab/lab-state.js';
 
+/** The controllers to try, in order, and how to reach each. */
 export interface ControllerTarget {
-  /** For messages: the URL as given. */
+  /** For messages: the URL list as given. */
+  url: string;
+  endpoints: ControllerEndpoint[];
+  /** One request timeout, ms: every controller of the list is tried within it. */
+  timeoutMs: number;
+}
+
+export interface ControllerEndpoint {
+  /** For messages: this controller's URL. */
   url: string;
   socketPath?: string;
   host?: string;
@@ -29,6 +48,8 @@ export interface ControllerFlags {
   controller?: string;
   lab?: string;
   tokenFile?: string;
+  /** Seconds (`--request-timeout`), else $VXNET_REQUEST_TIMEOUT, else 30. */
+  requestTimeout?: string;
 }
 
 /**
@@ -37,27 +58,41 @@ export interface ControllerFlags {
  * unreadable or empty).
  */
 export function resolveController(flags: ControllerFlags): ControllerTarget {
-  let url = flags.controller ?? (process.env.VXNET_CONTROLLER || undefined);
-  if (url === undefined) {
+  let list = flags.controller ?? (process.env.VXNET_CONTROLLER || undefined);
+  if (list === undefined) {
     let lab: string | undefined;
     try {
       lab = resolveLab(flags.lab);
     } catch {
       throw new NoController();
     }
-    url = readLabState(lab)?.controller?.url;
-    if (url === undefined) throw new NoController();
+    const state = readLabState(lab);
+    if (state?.controller?.url === undefined) throw new NoController();
+    list = [state.controller, ...(state.moreControllers ?? [])].map((c) => c.url).join(',');
   }
-  if (url.startsWith('unix://')) return { url, socketPath: url.slice('unix://'.length) };
-  const m = /^http:\/\/([^/:]+):([0-9]{1,5})\/?$/.exec(url);
-  if (!m) throw new InvalidArgument(`invalid controller URL "${url}": use unix:///path or http://host:port`);
-  const source = tokenSource(flags);
-  return {
-    url,
-    host: m[1] as string,
-    port: Number(m[2]),
-    ...(source ? { token: readToken(url, source), tokenFrom: `${source.file} (${source.via})` } : {}),
-  };
+  const urls = list.split(',').map((u) => u.trim()).filter((u) => u !== '');
+  if (urls.length === 0) throw new InvalidArgument(`invalid controller URL "${list}": use unix:///path or http://host:port, comma-separated for several`);
+  let source: TokenSource | undefined | null = null; // read once, only when a TCP controller needs it
+  const endpoints = urls.map((url): ControllerEndpoint => {
+    if (url.startsWith('unix://')) return { url, socketPath: url.slice('unix://'.length) };
+    const m = /^http:\/\/([^/:]+):([0-9]{1,5})\/?$/.exec(url);
+    if (!m) throw new InvalidArgument(`invalid controller URL "${url}": use unix:///path or http://host:port, comma-separated for several`);
+    if (source === null) source = tokenSource(flags);
+    return {
+      url,
+      host: m[1] as string,
+      port: Number(m[2]),
+      ...(source ? { token: readToken(url, source), tokenFrom: `${source.file} (${source.via})` } : {}),
+    };
+  });
+  return { url: urls.join(','), endpoints, timeoutMs: requestTimeoutMs(flags) };
+}
+
+function requestTimeoutMs(flags: ControllerFlags): number {
+  const [text, via] = flags.requestTimeout !== undefined ? [flags.requestTimeout, '--request-timeout'] : [process.env.VXNET_REQUEST_TIMEOUT || undefined, '$VXNET_REQUEST_TIMEOUT'];
+  if (text === undefined) return REQUEST_TIMEOUT_MS;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || Number(text) < 1 || Number(text) > 3600) throw new InvalidArgument(`invalid ${via} "${text}": expected seconds, 1-3600`);
+  return Math.round(Number(text) * 1000);
 }
 
 interface TokenSource {
@@ -90,23 +125,101 @@ function readToken(url: string, source: TokenSource): string {
   return token;
 }
 
+/** The default request timeout, in ms: every controller of the list is tried within it. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** A request that failed without an answer: `sent` when it may have reached the controller. */
+class NoAnswer extends Error {
+  constructor(readonly endpoint: ControllerEndpoint, readonly sent: boolean, override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+/** What {@link callEach} reports of a write that got no answer from some controller. */
+export interface Outcome<T> {
+  value: T;
+  /** A controller that may have applied the write before the one that answered, if any. */
+  unknownAt?: string;
+}
+
 /**
  * One API call. Resolves with the parsed JSON body on 2xx; throws a VxnetError with the
- * controller's code and message otherwise, or ControllerUnreachable.
+ * controller's code and message otherwise, or ControllerUnreachable when no controller
+ * answered. A GET goes to the next controller after any failure without an answer;
+ * other methods only when nothing was sent (use {@link callWrite} to retry those).
  */
 export async function call<T>(target: ControllerTarget, method: string, path: string, body?: unknown): Promise<T> {
+  return (await callEach<T>(target, method, path, body, method === 'GET')).value;
+}
+
+/**
+ * A write that can be retried on the next controller even after it was sent and no
+ * answer came, because the caller makes the retry safe: `afterUnknown` is called with
+ * the error of a retry that followed an unknown outcome (e.g. "name taken" after a
+ * create that may have landed) and returns the value to report instead, or undefined
+ * to let the error stand. Resolves with the value and, when an earlier try's outcome
+ * was unknown, the controller it went to.
+ */
+export async function callWrite<T>(
+  target: ControllerTarget, method: string, path: string, body: unknown, afterUnknown: (err: VxnetError) => Promise<T | undefined>,
+): Promise<Outcome<T>> {
   try {
-    return await callJson<T>(target, method, path, body, {
-      timeoutMs: 30_000,
-      who: 'the controller',
-      unreachable: (err) => new ControllerUnreachable(target.url, err.message, err),
+    return await callEach<T>(target, method, path, body, true);
+  } catch (err) {
+    const unknownAt = (err as { unknownAt?: string }).unknownAt;
+    if (!(err instanceof VxnetError) || unknownAt === undefined) throw err;
+    const value = await afterUnknown(err);
+    if (value === undefined) throw err;
+    return { value, unknownAt };
+  }
+}
+
+async function callEach<T>(target: ControllerTarget, method: string, path: string, body: unknown, retrySent: boolean): Promise<Outcome<T>> {
+  const deadline = Date.now() + target.timeoutMs;
+  const failures: NoAnswer[] = [];
+  let unknownAt: string | undefined;
+  for (const [i, ep] of target.endpoints.entries()) {
+    // leave each controller still to try an equal share of what is left (a hung one must not eat it all)
+    const left = target.endpoints.length - i;
+    const timeoutMs = Math.max(500, Math.floor((deadline - Date.now()) / left));
+    try {
+      const value = await callOne<T>(ep, method, path, body, timeoutMs);
+      return unknownAt === undefined ? { value } : { value, unknownAt };
+    } catch (err) {
+      if (err instanceof VxnetError && unknownAt !== undefined) Object.assign(err, { unknownAt });
+      if (!(err instanceof NoAnswer)) throw err;
+      failures.push(err);
+      if (err.sent && method !== 'GET') {
+        if (!retrySent) throw unreachable(target, failures, method);
+        unknownAt ??= ep.url;
+      }
+    }
+  }
+  throw unreachable(target, failures, method);
+}
+
+function unreachable(target: ControllerTarget, failures: NoAnswer[], method: string): Error {
+  const what = failures.map((f) => (target.endpoints.length > 1 ? `${f.endpoint.url}: ${f.cause.message}` : f.cause.message)).join('; ');
+  const maybe = failures.some((f) => f.sent) && method !== 'GET'
+    ? ' (the request was sent and no answer came: it may or may not have been applied; check before retrying)'
+    : '';
+  const last = failures.at(-1);
+  return new ControllerUnreachable(target.url, `${what}${maybe}`, last?.cause);
+}
+
+async function callOne<T>(ep: ControllerEndpoint, method: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  try {
+    return await callJson<T>(ep, method, path, body, {
+      timeoutMs,
+      who: `the controller at ${ep.url}`,
+      unreachable: (err, how) => new NoAnswer(ep, how?.sent ?? true, err),
     });
   } catch (err) {
     // The controller's 401 says only "authentication required"; say how to fix it.
     if (err instanceof VxnetError && err.statusCode === 401) {
-      err.message += target.token === undefined
-        ? ` by the controller at ${target.url}: pass --token-file FILE or set VXNET_TOKEN_FILE (the controller's token file, /var/lib/vxnet/controller/token by default)`
-        : `: the controller at ${target.url} refused the token in ${target.tokenFrom}`;
+      err.message += ep.token === undefined
+        ? ` by the controller at ${ep.url}: pass --token-file FILE or set VXNET_TOKEN_FILE (the controller's token file, /var/lib/vxnet/controller/token by default)`
+        : `: the controller at ${ep.url} refused the token in ${ep.tokenFrom}`;
     }
     throw err;
   }

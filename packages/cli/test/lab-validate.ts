@@ -23,6 +23,18 @@ t.test('lab options: every problem in one error', async (t) => {
   t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', dnsUpstream: '300.1.1.1' }), /invalid --dns-upstream "300\.1\.1\.1"/);
 });
 
+t.test('lab options: etcd members and controllers', async (t) => {
+  t.doesNotThrow(() => validateLabOptions({ name: 'lab', hosts: 3, underlay: '192.0.2.0/24', storeMembers: 3, controllers: 2 }));
+  t.doesNotThrow(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/29', storeMembers: 3 }), '1 host + 3 members, a controller and the router fill a /29');
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 2, underlay: '192.0.2.0/29', storeMembers: 3 }), /lab needs 7 \(hosts \+ store \+ controller \+ router \+ 2 more etcd members\)/);
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/29', storeMembers: 3, controllers: 2 }), /\+ 2 more etcd members \+ 1 more controllers/);
+  for (const n of [0, 2, 4, 7]) {
+    t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', storeMembers: n }), new RegExp(`invalid --store-members "${n}": expected 1, 3, 5`), `${n} members`);
+  }
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', storeMembers: 3, store: 'redis' }), /--store-members 3 needs --store etcd/);
+  t.throws(() => validateLabOptions({ name: 'lab', hosts: 1, underlay: '192.0.2.0/24', controllers: 4 }), /invalid --controllers "4": expected 1-3/);
+});
+
 t.test('the outside: a TEST-NET that is not the underlay, router .1, outside host .10', async (t) => {
   t.equal(outsideNetworkFor(parseCidr('192.0.2.0/24'))?.text, '198.51.100.0/24');
   t.equal(outsideNetworkFor(parseCidr('198.51.100.0/24'))?.text, '203.0.113.0/24', 'an underlay on 198.51.100.0/24 gets 203.0.113.0/24');

@@ -49,7 +49,7 @@ export function defineError(code: string, statusCode: number, template: string):
 export const InvalidArgument = defineError('VXNET_INVALID_ARGUMENT', 400, '%s');
 /** A daemon's configuration (file, environment, flags): the daemon name, then every problem. */
 export const ConfigInvalid = defineError('VXNET_CONFIG_INVALID', 400, 'invalid %s configuration: %s');
-export const StoreUnavailable = defineError('VXNET_STORE_UNAVAILABLE', 503, 'could not reach the store at %s: %s');
+export const StoreUnavailable = defineError('VXNET_STORE_UNAVAILABLE', 503, 'store unavailable at %s: %s');
 export const StoreLeaseLost = defineError('VXNET_STORE_LEASE_LOST', 503, 'lease %s was lost: %s');
 export const StoreClosed = defineError('VXNET_STORE_CLOSED', 500, 'the store client is closed');
 export const StoreWatchInterrupted = defineError('VXNET_STORE_WATCH_INTERRUPTED', 503, 'the watch on prefix %s was interrupted (%s); retrying');

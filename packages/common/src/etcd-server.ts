@@ -18,8 +18,15 @@ export interface EtcdServerOptions {
   listenClientUrls: string[];
   /** Client URLs advertised to the cluster; defaults to listenClientUrls. */
   advertiseClientUrls?: string[];
-  /** Peer URL (single-member cluster), e.g. 'http://127.0.0.1:23800'. */
+  /** Peer URL (single-member cluster), e.g. 'http://127.0.0.1:23800'; a cluster member's own peer URL. */
   peerUrl: string;
+  /**
+   * Every member of a cluster, name -> peer URL (this member included), for
+   * `--initial-cluster`; absent: a single-member cluster of this member alone.
+   */
+  initialCluster?: Record<string, string>;
+  /** `--initial-cluster-token`: keeps members of two clusters made from the same list apart. Default etcd's. */
+  initialClusterToken?: string;
   /** File that receives etcd's stdout and stderr. */
   logFile: string;
   /** Path of a network namespace to run in, e.g. /run/netns/vx-lab.etcd. */
@@ -41,7 +48,8 @@ export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
     '--advertise-client-urls', (opts.advertiseClientUrls ?? opts.listenClientUrls).join(','),
     '--listen-peer-urls', opts.peerUrl,
     '--initial-advertise-peer-urls', opts.peerUrl,
-    '--initial-cluster', `${opts.name}=${opts.peerUrl}`,
+    '--initial-cluster', initialCluster(opts),
+    ...(opts.initialClusterToken ? ['--initial-cluster-token', opts.initialClusterToken] : []),
     '--initial-cluster-state', 'new',
     '--log-outputs', 'stderr',
   ];
@@ -50,6 +58,57 @@ export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
   } catch (err) {
     throw new EtcdStartFailed(opts.name, (err as Error).message, err);
   }
+}
+
+function initialCluster(opts: EtcdServerOptions): string {
+  if (!opts.initialCluster) return `${opts.name}=${opts.peerUrl}`;
+  if (opts.initialCluster[opts.name] !== opts.peerUrl) {
+    throw new EtcdStartFailed(opts.name, `initialCluster must list this member at its peer URL ${opts.peerUrl}`);
+  }
+  return Object.entries(opts.initialCluster).map(([name, url]) => `${name}=${url}`).join(',');
+}
+
+/** One member as `etcdctl endpoint status` sees it; `error` set when it did not answer. */
+export interface EtcdMemberStatus {
+  endpoint: string;
+  /** Its member id (hex), when it answered. */
+  id?: string;
+  /** True when this member is the leader (as it reports). */
+  leader: boolean;
+  /** Raft term and index it reports. */
+  raftTerm?: number;
+  raftIndex?: number;
+  error?: string;
+}
+
+/**
+ * Ask each endpoint for its status (`etcdctl endpoint status -w json`, one call per
+ * endpoint so a dead member costs one timeout and hides nothing), inside `netnsPath`
+ * when given. Never throws: a member that does not answer has `error`.
+ */
+export async function etcdMemberStatus(endpoints: string[], opts: { netnsPath?: string; timeoutMs?: number } = {}): Promise<EtcdMemberStatus[]> {
+  const secs = Math.max(1, Math.ceil((opts.timeoutMs ?? 1000) / 1000));
+  return Promise.all(endpoints.map(async (endpoint): Promise<EtcdMemberStatus> => {
+    const r = await etcdctl(['--endpoints', endpoint, `--command-timeout=${secs}s`, `--dial-timeout=${secs}s`, 'endpoint', 'status', '-w', 'json'], opts.netnsPath);
+    if (!r.ok) return { endpoint, leader: false, error: r.output.trim().split('\n').pop() || 'no answer' };
+    try {
+      const [st] = JSON.parse(r.output.slice(r.output.indexOf('['))) as Array<{ Status: { header: { member_id: number | string }; leader: number | string; raftTerm: number; raftIndex: number } }>;
+      if (!st) return { endpoint, leader: false, error: 'no status in the answer' };
+      // member ids are 64-bit: JSON.parse rounds them, so compare the text
+      const text = r.output;
+      const member = /"member_id":(\d+)/.exec(text)?.[1];
+      const leader = /"leader":(\d+)/.exec(text)?.[1];
+      return {
+        endpoint,
+        ...(member ? { id: BigInt(member).toString(16) } : {}),
+        leader: member !== undefined && member === leader,
+        raftTerm: st.Status.raftTerm,
+        raftIndex: st.Status.raftIndex,
+      };
+    } catch (err) {
+      return { endpoint, leader: false, error: `unreadable status: ${(err as Error).message}` };
+    }
+  }));
 }
 
 /**

@@ -21,8 +21,12 @@ export interface CallOptions {
   timeoutMs: number | null;
   /** Who answered, for messages: "the engine", "the controller at unix:///…". */
   who: string;
-  /** The error for a connection that failed (daemon not running, socket missing). */
-  unreachable: (err: Error) => Error;
+  /**
+   * The error for a request that got no answer: the connection failed (daemon not
+   * running, socket missing: `sent` false), or broke or timed out after it was made
+   * (`sent` true: the daemon may have acted on the request).
+   */
+  unreachable: (err: Error, how?: { sent: boolean }) => Error;
 }
 
 /**
@@ -61,8 +65,14 @@ export function callJson<T>(target: HttpTarget, method: string, path: string, bo
         reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', status, e?.message ?? `${opts.who} answered ${status}`));
       });
     });
+    let connected = false;
+    req.on('socket', (socket) => {
+      // a reused keep-alive socket is connected already; a new one says so on 'connect'
+      if (!socket.connecting) connected = true;
+      else socket.once('connect', () => { connected = true; });
+    });
     req.on('timeout', () => req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`)));
-    req.on('error', (err) => reject(opts.unreachable(err)));
+    req.on('error', (err) => reject(opts.unreachable(err, { sent: connected })));
     if (payload !== undefined) req.write(payload);
     req.end();
   });

@@ -4,8 +4,8 @@ import { LAB_DOCKER_IMAGE } from '../lab/docker-image.js';
 import { printJson, table } from '../output.js';
 
 /** `vxnet lab status [--name L] [--json]`: exit 0 when the lab is healthy, 1 when degraded. */
-export function labStatusCommand(flags: { name?: string; json?: boolean }): number {
-  const status = labStatus(resolveLab(flags.name));
+export async function labStatusCommand(flags: { name?: string; json?: boolean }): Promise<number> {
+  const status = await labStatus(resolveLab(flags.name));
   if (flags.json) printJson(status);
   else printStatus(status);
   return status.health === 'running' ? 0 : 1;
@@ -26,12 +26,18 @@ export function printStatus(s: LabStatus): void {
   ])));
   out.push('');
   out.push(table(['SERVICE', 'ENDPOINT', 'PID', 'STATE'], [
-    [s.store.kind, s.store.url, String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped'],
-    ['controller', `${s.controller.tcpUrl} ${s.controller.url}`, String(s.controller.pid ?? '-'), s.controller.running ? 'running' : 'stopped'],
+    ...(s.store.members
+      ? s.store.members.map((m) => [`etcd ${m.index}`, m.endpoint, String(m.pid ?? '-'), `${m.health}${m.leader ? ', leader' : ''}`])
+      : [[s.store.kind, s.store.url, String(s.store.pid ?? '-'), s.store.running ? 'running' : 'stopped']]),
+    ...s.controllers.map((c) => [c.name === 'ctl' ? 'controller' : `controller ${c.name}`, `${c.tcpUrl} ${c.url}`, String(c.pid ?? '-'), c.running ? 'running' : 'stopped']),
     ...(s.outside
       ? [['outside', `${s.outside.ip} tcp+udp/7 echo, tcp/9 discard, http :80`, String(s.outside.pid ?? '-'), outsideState(s.outside)]]
       : []),
   ]));
+  if (s.store.members) {
+    out.push('');
+    out.push(`store: ${s.store.url} (${s.store.members.length} members; leader: ${s.store.leader ? `member ${s.store.leader}` : 'none'})`);
+  }
   if (s.outside) {
     out.push('');
     out.push(`outside: ${s.outside.ip} in ${s.outside.network} (namespace ${s.outside.netns}), behind router ${s.outside.routerNetns}`

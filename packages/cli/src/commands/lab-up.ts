@@ -13,21 +13,32 @@ export interface LabUpFlags {
   store?: string;
   docker?: boolean;
   podman?: boolean;
+  storeMembers?: string;
+  controllers?: string;
   json?: boolean;
 }
 
-/** `vxnet lab up [--name L] [--hosts N] [--underlay CIDR] [--store etcd|redis] [--docker] [--podman] [--json]` */
+/** `vxnet lab up [--name L] [--hosts N] [--underlay CIDR] [--store etcd|redis] [--store-members 1|3|5] [--controllers N] [--docker] [--podman] [--json]` */
 export async function labUpCommand(flags: LabUpFlags, log: Logger): Promise<number> {
   const hostsText = flags.hosts ?? String(DEFAULT_HOSTS);
   if (!/^[0-9]+$/.test(hostsText)) throw new InvalidArgument(`invalid --hosts "${hostsText}": expected a whole number of hosts, at least 1`);
+  const count = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    if (!/^[0-9]+$/.test(text)) throw new InvalidArgument(`invalid ${flag} "${text}": expected a whole number`);
+    return Number(text);
+  };
+  const storeMembers = count('--store-members', flags.storeMembers);
+  const controllers = count('--controllers', flags.controllers);
   const started = Date.now();
   const state = await labUp({
     name: flags.name ?? 'lab', hosts: Number(hostsText), underlay: flags.underlay ?? DEFAULT_UNDERLAY, ...(flags.dnsUpstream ? { dnsUpstream: flags.dnsUpstream } : {}),
     ...(flags.store ? { store: flags.store as LabStoreKind } : {}),
     ...(flags.docker ? { docker: true } : {}),
     ...(flags.podman ? { podman: true } : {}),
+    ...(storeMembers !== undefined ? { storeMembers } : {}),
+    ...(controllers !== undefined ? { controllers } : {}),
   }, log);
-  const status = labStatus(state.name);
+  const status = await labStatus(state.name);
   if (flags.json) {
     printJson(status);
     return 0;

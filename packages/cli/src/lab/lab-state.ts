@@ -137,6 +137,12 @@ export interface LabState {
     dataDir: string;
     logFile: string;
     process?: ProcessRecord;
+    /**
+     * An etcd cluster (`lab up --store-members 3`): every member, member 1 first (its
+     * netns, address, data and log are the store's own above, and `process` mirrors
+     * its process). Absent for a single etcd or Redis.
+     */
+    members?: LabStoreMember[];
   };
   controller: LabMachine & LabDaemon & {
     /** Where the CLI reaches it from the root namespace: unix:///…/ctl/run/controller.sock */
@@ -148,6 +154,28 @@ export interface LabState {
   };
   /** Absent in labs made before the outside existed. */
   outside?: LabOutside;
+  /** `lab up --controllers 2`: the controllers after the first (ctl2, …), each in a machine of its own. */
+  moreControllers?: LabController[];
+}
+
+/** A controller of the lab: its machine, daemon and where it answers. */
+export type LabController = LabState['controller'];
+
+/** One member of a lab's etcd cluster, in a namespace of its own on the underlay. */
+export interface LabStoreMember {
+  /** etcd member name: vxnet-<lab>-<n>. */
+  name: string;
+  /** 1-based, as `lab kill store --member N` names it. */
+  index: number;
+  netns: string;
+  underlayIp: string;
+  /** Its client URL, http://IP:2379. */
+  clientUrl: string;
+  /** Its peer URL, http://IP:2380. */
+  peerUrl: string;
+  dataDir: string;
+  logFile: string;
+  process?: ProcessRecord;
 }
 
 export function labDir(name: string): string {

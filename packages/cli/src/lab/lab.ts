@@ -20,6 +20,10 @@
  *                   when the underlay overlaps it)
  *   vx-<lab>.out    eth0 = <outside>.10: the outside host, routes only to the underlay,
  *                   running a TCP/UDP echo (7), discard (9) and HTTP (80) responder
+ *   vx-<lab>.etcd2  with --store-members 3: members 2 and 3 of the etcd cluster, at the
+ *   vx-<lab>.etcd3  addresses below the router's (member 1 stays vx-<lab>.etcd)
+ *   vx-<lab>.ctl2   with --controllers 2: a second controller machine, below the etcd
+ *                   members, with the first controller's token (one token per site)
  *
  * Lab names cannot contain '.', so the prefix `vx-<lab>.` belongs to one lab only and
  * several labs can be up at once, even on the same underlay CIDR; the daemons' own
@@ -31,7 +35,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
-  InvalidArgument, addressAt, parseIpv4, type Cidr, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess,
+  InvalidArgument, addressAt, parseIpv4, type Cidr, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess, etcdMemberStatus,
   waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
@@ -44,7 +48,8 @@ import {
 import { LAB_DOCKER_IMAGE, busyboxImageTar } from './docker-image.js';
 import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNetns } from './ip.js';
 import {
-  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabPodman, type LabState, type LabStoreKind,
+  LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabController, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabPodman, type LabState, type LabStoreKind,
+  type LabStoreMember,
 } from './lab-state.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 import { LAB_PODMAN_IMAGE, importPodmanImage, planPodman, podmanTools, removePodmanContainers, setupPodmanHost } from './podman.js';
@@ -55,6 +60,10 @@ export const DEFAULT_HOSTS = 3;
 const LAB_NAME = /^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/;
 /** Underlay addresses kept for the lab's own services: the store, the controller and the router (from the top). */
 const RESERVED_ADDRESSES = 3;
+/** etcd cluster sizes a lab runs: odd, so that a majority survives the loss of a minority. */
+const STORE_MEMBER_COUNTS = [1, 3, 5];
+const MAX_CONTROLLERS = 3;
+const ETCD_PEER_PORT = 2380;
 const UNDERLAY_MTU = 1500;
 const CONTROLLER_PORT = 7070;
 const ETCD_PORT = 2379;
@@ -72,6 +81,15 @@ export interface LabUpOptions {
   docker?: boolean;
   /** Also set podman up on every host (podman.ts), with the image localhost/vxnet-busybox:latest imported. */
   podman?: boolean;
+  /** etcd members to run (1, 3 or 5; default 1), each in a namespace of its own. */
+  storeMembers?: number;
+  /** Controllers to run (1-3; default 1), each in a machine of its own. */
+  controllers?: number;
+}
+
+/** Addresses the lab's services take from the top of the underlay, beyond the hosts'. */
+function reservedAddresses(opts: Pick<LabUpOptions, 'storeMembers' | 'controllers'>): number {
+  return RESERVED_ADDRESSES + ((opts.storeMembers ?? 1) - 1) + ((opts.controllers ?? 1) - 1);
 }
 
 const UPSTREAM = /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/;
@@ -92,8 +110,10 @@ export function validateLabOptions(opts: LabUpOptions): void {
   try {
     const cidr = parseCidr(opts.underlay, 'underlay CIDR');
     const usable = Math.max(0, cidrSize(cidr.prefixLength) - 2);
-    if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + RESERVED_ADDRESSES > usable) {
-      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + RESERVED_ADDRESSES} (hosts + store + controller + router)`);
+    const reserved = reservedAddresses(opts);
+    if (Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts + reserved > usable) {
+      const more = [(opts.storeMembers ?? 1) > 1 ? ` + ${(opts.storeMembers ?? 1) - 1} more etcd members` : '', (opts.controllers ?? 1) > 1 ? ` + ${(opts.controllers ?? 1) - 1} more controllers` : ''].join('');
+      problems.push(`underlay ${cidr.text} is too small for ${opts.hosts} hosts: it has ${usable} usable addresses and the lab needs ${opts.hosts + reserved} (hosts + store + controller + router${more})`);
     }
     if (!outsideNetworkFor(cidr)) problems.push(`underlay ${cidr.text} overlaps both networks the lab's outside can use (${OUTSIDE_NETWORKS.join(', ')}): choose a smaller underlay`);
   } catch (err) {
@@ -101,6 +121,16 @@ export function validateLabOptions(opts: LabUpOptions): void {
   }
   if (opts.store !== undefined && !LAB_STORE_KINDS.includes(opts.store)) {
     problems.push(`invalid --store "${opts.store as string}": expected ${LAB_STORE_KINDS.join(' or ')}`);
+  }
+  if (opts.storeMembers !== undefined) {
+    if (!STORE_MEMBER_COUNTS.includes(opts.storeMembers)) {
+      problems.push(`invalid --store-members "${opts.storeMembers}": expected ${STORE_MEMBER_COUNTS.join(', ')} (an odd count: a majority must survive losing a minority)`);
+    } else if (opts.storeMembers > 1 && opts.store === 'redis') {
+      problems.push(`--store-members ${opts.storeMembers} needs --store etcd: the lab runs one Redis (Redis Cluster is not supported)`);
+    }
+  }
+  if (opts.controllers !== undefined && (!Number.isInteger(opts.controllers) || opts.controllers < 1 || opts.controllers > MAX_CONTROLLERS)) {
+    problems.push(`invalid --controllers "${opts.controllers}": expected 1-${MAX_CONTROLLERS}`);
   }
   for (const u of opts.dnsUpstream?.split(',') ?? []) {
     if (!UPSTREAM.test(u) || parseIpv4(u.split(':')[0] ?? '') === undefined) problems.push(`invalid --dns-upstream "${u}": expected IP or IP:port`);
@@ -165,6 +195,27 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     stateDir: join(m.dir, 'lib', kind),
   });
   const ctl = machine('ctl', controllerIp);
+  const controllerOf = (m: LabMachine): LabController => ({
+    ...m,
+    ...daemon(m, 'controller', 'controller.sock'),
+    url: `unix://${join(m.dir, 'run', 'controller.sock')}`,
+    tcpUrl: `http://${m.underlayIp}:${CONTROLLER_PORT}`,
+    tokenFile: join(m.dir, 'lib', 'controller', 'token'),
+  });
+  // more members and controllers take the addresses below the router's, so a
+  // one-member, one-controller lab keeps the addresses it always had
+  const memberCount = storeKind === 'etcd' ? opts.storeMembers ?? 1 : 1;
+  const members: LabStoreMember[] | undefined = memberCount > 1
+    ? Array.from({ length: memberCount }, (_, i) => {
+      const ip = i === 0 ? storeIp : addressAt(underlay, -4 - i);
+      return {
+        name: `vxnet-${opts.name}-${i + 1}`, index: i + 1, netns: i === 0 ? `${prefix}etcd` : `${prefix}etcd${i + 1}`, underlayIp: ip,
+        clientUrl: `http://${ip}:${ETCD_PORT}`, peerUrl: `http://${ip}:${ETCD_PEER_PORT}`,
+        dataDir: join(dir, i === 0 ? 'etcd' : `etcd${i + 1}`), logFile: join(dir, i === 0 ? 'etcd.log' : `etcd${i + 1}.log`),
+      };
+    })
+    : undefined;
+  const moreControllers = Array.from({ length: (opts.controllers ?? 1) - 1 }, (_, i) => controllerOf(machine(`ctl${i + 2}`, addressAt(underlay, -4 - memberCount - i))));
   const state: LabState = {
     name: opts.name,
     phase: 'creating',
@@ -185,20 +236,17 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     }),
     store: storeKind === 'etcd'
       ? {
-        kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp, url: `etcd://${storeIp}:${ETCD_PORT}`,
-        endpoints: [`http://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
+        kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp,
+        url: `etcd://${(members ?? [{ underlayIp: storeIp }]).map((m) => `${m.underlayIp}:${ETCD_PORT}`).join(',')}`,
+        endpoints: members ? members.map((m) => m.clientUrl) : [`http://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
+        ...(members ? { members } : {}),
       }
       : {
         kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `redis://${storeIp}:${REDIS_PORT}/0`,
         endpoints: [`redis://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
       },
-    controller: {
-      ...ctl,
-      ...daemon(ctl, 'controller', 'controller.sock'),
-      url: `unix://${join(ctl.dir, 'run', 'controller.sock')}`,
-      tcpUrl: `http://${controllerIp}:${CONTROLLER_PORT}`,
-      tokenFile: join(ctl.dir, 'lib', 'controller', 'token'),
-    },
+    controller: controllerOf(ctl),
+    ...(moreControllers.length > 0 ? { moreControllers } : {}),
     outside: planOutside(prefix, outsideNetworkFor(underlay) as Cidr, routerIp, join(dir, 'outside.log')),
   };
   writeLabState(state);
@@ -240,11 +288,13 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   };
   for (const host of state.hosts) attach(host.netns, `p-${host.name}`, host.underlayIp);
   attach(state.store.netns, 'p-store', state.store.underlayIp);
+  for (const m of state.store.members?.slice(1) ?? []) attach(m.netns, `p-store${m.index}`, m.underlayIp);
   attach(state.controller.netns, 'p-ctl', state.controller.underlayIp);
+  for (const [i, c] of (state.moreControllers ?? []).entries()) attach(c.netns, `p-ctl${i + 2}`, c.underlayIp);
   const outside = state.outside as LabOutside;
   attach(outside.routerNetns, 'p-rt', outside.routerUnderlayIp);
   buildOutside(outside, state.underlay, state.mtu, recordNetns);
-  for (const m of [state.controller, ...state.hosts]) setDefaultRoute(m.netns, outside.routerUnderlayIp);
+  for (const m of [...controllers(state), ...state.hosts]) setDefaultRoute(m.netns, outside.routerUnderlayIp);
   log.debug({ namespaces: state.namespaces.length }, 'underlay and outside ready');
 
   const { store } = state;
@@ -252,7 +302,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   const responder = startOutside(state, outside);
 
   // the machines, while the store starts
-  for (const m of [state.controller, ...state.hosts]) {
+  for (const m of [...controllers(state), ...state.hosts]) {
     const dirs = machineDirs(labDir(state.name), m.name);
     m.keeper = startMachine(m.name, m.netns, dirs, join(m.dir, 'machine.log'));
     writeLabState(state);
@@ -275,6 +325,14 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   });
   await launch(state, ctl, 'controller', ctl, 'vxnet-controller');
   log.debug({ pid: ctl.process?.pid }, 'controller healthy');
+  for (const c of state.moreControllers ?? []) {
+    // one token per site: a client with the token file reaches any controller
+    mkdirSync(dirname(c.tokenFile), { recursive: true, mode: 0o700 });
+    writeFileSync(c.tokenFile, readFileSync(ctl.tokenFile), { mode: 0o600, flag: 'wx' });
+    c.command = daemonCommand('controller', c, { ...storeSettings, listen: `${c.underlayIp}:${CONTROLLER_PORT}`, underlay: [state.underlay] });
+    await launch(state, c, 'controller', c, `vxnet-controller on ${c.name}`);
+    log.debug({ pid: c.process?.pid, machine: c.name }, 'controller healthy');
+  }
 
   for (const host of state.hosts) {
     // lab hosts reach nothing outside the lab: forward only where the user says
@@ -318,7 +376,10 @@ async function launchDockerd(state: LabState, h: LabHost, d: LabDockerd): Promis
 function startStore(state: LabState): ProcessRecord {
   const { store } = state;
   let proc: ProcessRecord;
-  if (store.kind === 'etcd') {
+  if (store.members) {
+    for (const m of store.members) startMember(state, m);
+    proc = store.members[0]?.process as ProcessRecord;
+  } else if (store.kind === 'etcd') {
     proc = spawnEtcd({
       name: `vxnet-${state.name}`,
       dataDir: store.dataDir,
@@ -346,6 +407,35 @@ function startStore(state: LabState): ProcessRecord {
   return proc;
 }
 
+/** The lab's controllers, the first one first. */
+function controllers(state: LabState): LabController[] {
+  return [state.controller, ...(state.moreControllers ?? [])];
+}
+
+/**
+ * Start one member of the lab's etcd cluster in its namespace and record it. The same
+ * command line starts it again: with its data directory there, etcd ignores the
+ * initial-cluster flags and rejoins as the member it was.
+ */
+function startMember(state: LabState, m: LabStoreMember): ProcessRecord {
+  const members = state.store.members ?? [];
+  m.process = spawnEtcd({
+    name: m.name,
+    dataDir: m.dataDir,
+    listenClientUrls: [m.clientUrl, `http://127.0.0.1:${ETCD_PORT}`],
+    advertiseClientUrls: [m.clientUrl],
+    peerUrl: m.peerUrl,
+    initialCluster: Object.fromEntries(members.map((x) => [x.name, x.peerUrl])),
+    initialClusterToken: `vxnet-${state.name}`,
+    logFile: m.logFile,
+    netnsPath: netnsPath(m.netns),
+    detached: true,
+  });
+  if (m.index === 1) state.store.process = m.process;
+  writeLabState(state);
+  return m.process;
+}
+
 /** Start the outside responder in its namespace and record it. */
 function startOutside(state: LabState, outside: LabOutside): ProcessRecord {
   outside.process = startResponder(outside);
@@ -367,6 +457,12 @@ function labRedisPassword(file: string): string {
 function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
   const { store } = state;
   const wait = { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) };
+  if (store.members) {
+    // a member is healthy once the cluster has a leader: every member must have started
+    return Promise.all(store.members.map((m) => waitEtcdHealthy(m.clientUrl, {
+      netnsPath: netnsPath(m.netns), isAlive: () => m.process !== undefined && isAlive(m.process),
+    }))).then(() => undefined);
+  }
   if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, wait);
   return waitRedisReady(store.url, { ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim() });
 }
@@ -437,14 +533,15 @@ async function removeLab(name: string, log: Logger): Promise<LabRemoval> {
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.engine)));
   await Promise.all((state?.hosts ?? []).map((h) => stop(h.agent)));
   await stop(state?.controller);
-  for (const p of [state?.store.process, state?.outside?.process]) {
+  for (const c of state?.moreControllers ?? []) await stop(c);
+  for (const p of [state?.store.process, ...(state?.store.members ?? []).map((m) => m.process), state?.outside?.process]) {
     if (p && isAlive(p)) {
       processes.push(p.pid);
       await stopProcess(p);
     }
   }
   // then each machine with everything still in it: containers, runc shims, the keeper
-  const machines: LabMachine[] = state ? [state.controller, ...state.hosts] : [];
+  const machines: LabMachine[] = state ? [...controllers(state), ...state.hosts] : [];
   for (const m of machines) processes.push(...(await sweepMachine(m.netns, m.keeper)));
   // Docker's containers live in namespaces of their own, found by the cgroup their dockerd put them in
   for (const h of state?.hosts ?? []) {
@@ -524,8 +621,16 @@ export interface LabStatus {
     /** The host's podman (labs made with --podman), else null: its cgroup tree (root view), containers.conf and image. */
     podman: { cgroupRoot: string; containersConf: string; image: string } | null;
   }>;
-  store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
+  store: {
+    kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string;
+    /** An etcd cluster (--store-members 3): each member as it answers `etcdctl endpoint status`; absent for one etcd or Redis. */
+    members?: LabMemberStatus[];
+    /** The member that leads (its index), null when none answers as leader; absent without members. */
+    leader?: number | null;
+  };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
+  /** Every controller, the first (`controller` above) included. */
+  controllers: Array<{ name: string; url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string }>;
   /** The outside beyond the router (outside.ts); null for a lab made before it existed. */
   outside: {
     netns: string; ip: string; network: string; routerNetns: string; routerIp: string; routerUnderlayIp: string;
@@ -539,20 +644,69 @@ export interface LabStatus {
   problems: string[];
 }
 
+/** One etcd member in `lab status`. */
+export interface LabMemberStatus {
+  index: number;
+  name: string;
+  endpoint: string;
+  netns: string;
+  underlayIp: string;
+  pid: number | null;
+  running: boolean;
+  /** healthy: it answered its status; unreachable: running but silent; stopped: its process is gone. */
+  health: 'healthy' | 'unreachable' | 'stopped';
+  leader: boolean;
+  raftTerm: number | null;
+  error: string | null;
+  logFile: string;
+}
+
 const running = (rec: ProcessRecord | undefined): boolean => rec !== undefined && isAlive(rec);
 
-export function labStatus(name: string): LabStatus {
+/** Each member's process and answer (one `etcdctl endpoint status` each, 1 s at most, all at once). */
+async function memberStatus(state: LabState): Promise<LabMemberStatus[] | undefined> {
+  const members = state.store.members;
+  if (!members) return undefined;
+  // asked from member 1's namespace: it reaches every member over the underlay even when member 1 is dead
+  const answers = netnsExists(state.store.netns)
+    ? await etcdMemberStatus(members.map((m) => m.clientUrl), { netnsPath: netnsPath(state.store.netns), timeoutMs: 1000 })
+    : [];
+  return members.map((m, i) => {
+    const a = answers[i];
+    const up = running(m.process);
+    const answered = a !== undefined && a.error === undefined;
+    return {
+      index: m.index, name: m.name, endpoint: m.clientUrl, netns: m.netns, underlayIp: m.underlayIp, pid: m.process?.pid ?? null, running: up,
+      health: !up ? 'stopped' : answered ? 'healthy' : 'unreachable', leader: up && answered && a.leader, raftTerm: a?.raftTerm ?? null,
+      error: up && !answered ? a?.error ?? 'its namespace is missing' : null, logFile: m.logFile,
+    };
+  });
+}
+
+export async function labStatus(name: string): Promise<LabStatus> {
   const state = readLabState(name);
   if (!state) throw new LabNotFound(name, knownLabsHint());
   const problems: string[] = [];
   for (const ns of state.namespaces) if (!netnsExists(ns)) problems.push(`namespace ${ns} is missing`);
   const proc = state.store.process;
-  if (!running(proc)) problems.push(proc ? `${state.store.kind} (pid ${proc.pid}) is not running` : `${state.store.kind} was never started`);
+  const members = await memberStatus(state);
+  if (members) {
+    for (const m of members) {
+      if (m.health === 'stopped') problems.push(`etcd member ${m.index} (${m.name}${m.pid ? `, pid ${m.pid}` : ''}) is not running`);
+      else if (m.health === 'unreachable') problems.push(`etcd member ${m.index} (${m.name}, pid ${m.pid}) does not answer: ${m.error}`);
+    }
+    const healthy = members.filter((m) => m.health === 'healthy').length;
+    if (healthy <= members.length / 2) problems.push(`the etcd cluster has no majority: ${healthy} of ${members.length} members answer, so the store takes no writes`);
+    else if (!members.some((m) => m.leader)) problems.push('the etcd cluster has no leader (an election may be under way)');
+  } else if (!running(proc)) {
+    problems.push(proc ? `${state.store.kind} (pid ${proc.pid}) is not running` : `${state.store.kind} was never started`);
+  }
   const check = (what: string, rec: ProcessRecord | undefined) => {
     if (!running(rec)) problems.push(rec ? `${what} (pid ${rec.pid}) is not running` : `${what} was never started`);
   };
-  for (const m of [state.controller, ...state.hosts]) check(`the machine ${m.name}`, m.keeper);
+  for (const m of [...controllers(state), ...state.hosts]) check(`the machine ${m.name}`, m.keeper);
   check('the controller', state.controller.process);
+  for (const c of state.moreControllers ?? []) check(`the controller on ${c.name}`, c.process);
   for (const h of state.hosts) {
     check(`the agent of ${h.name}`, h.agent.process);
     check(`the engine of ${h.name}`, h.engine.process);
@@ -600,6 +754,7 @@ export function labStatus(name: string): LabStatus {
       running: running(proc),
       netns: state.store.netns,
       logFile: state.store.logFile,
+      ...(members ? { members, leader: members.find((m) => m.leader)?.index ?? null } : {}),
     },
     controller: {
       url: state.controller.url,
@@ -610,6 +765,9 @@ export function labStatus(name: string): LabStatus {
       netns: state.controller.netns,
       logFile: state.controller.logFile,
     },
+    controllers: controllers(state).map((c) => ({
+      name: c.name, url: c.url, tcpUrl: c.tcpUrl, pid: c.process?.pid ?? null, running: running(c.process), netns: c.netns, logFile: c.logFile,
+    })),
     outside: outside
       ? {
         netns: outside.netns, ip: outside.ip, network: outside.network,
@@ -654,10 +812,13 @@ function signalNumber(sig: NodeJS.Signals): number {
 export interface LabTarget {
   target: string;
   daemon?: string;
+  /** With `store`: one etcd member (1-based) of a cluster; with `controller`: which controller (1-based). */
+  member?: number;
 }
 
 type Resolved =
   | { kind: 'store'; what: string }
+  | { kind: 'member'; what: string; member: LabStoreMember }
   | { kind: 'outside'; what: string; outside: LabOutside }
   | { kind: 'docker'; what: string; host: LabHost; dockerd: LabDockerd }
   | { kind: DaemonKind; what: string; machine: LabMachine; daemon: LabDaemon };
@@ -665,6 +826,24 @@ type Resolved =
 function resolveTarget(state: LabState, t: LabTarget): Resolved {
   if (t.target === 'store' || t.target === 'controller' || t.target === 'outside') {
     if (t.daemon !== undefined) throw new InvalidArgument(`\`${t.target}\` takes no daemon name (got "${t.daemon}")`);
+    if (t.member !== undefined) {
+      if (t.target === 'store') {
+        const members = state.store.members ?? [];
+        const m = members.find((x) => x.index === t.member);
+        if (!m) {
+          throw new InvalidArgument(members.length > 0
+            ? `lab "${state.name}" has no etcd member ${t.member} (members: 1-${members.length})`
+            : `lab "${state.name}" runs a single ${state.store.kind}, not a cluster: --member needs a lab made with --store-members 3`);
+        }
+        return { kind: 'member', what: `etcd member ${m.index} (${m.name})`, member: m };
+      }
+      if (t.target === 'controller') {
+        const c = controllers(state)[t.member - 1];
+        if (!c) throw new InvalidArgument(`lab "${state.name}" has no controller ${t.member} (controllers: 1-${controllers(state).length})`);
+        return { kind: 'controller', what: t.member === 1 ? 'the controller' : `the controller on ${c.name}`, machine: c, daemon: c };
+      }
+      throw new InvalidArgument('`outside` takes no --member');
+    }
     if (t.target === 'outside') {
       if (!state.outside) throw new InvalidArgument(`lab "${state.name}" has no outside (it was made before the outside existed: recreate it)`);
       return { kind: 'outside', what: 'the outside responder', outside: state.outside };
@@ -694,7 +873,8 @@ export async function labKill(name: string, t: LabTarget, signal = 'SIGTERM'): P
   const sig = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as NodeJS.Signals;
   if (constants.signals[sig] === undefined) throw new InvalidArgument(`unknown signal "${signal}" (e.g. TERM, KILL, STOP, CONT)`);
   const r = resolveTarget(state, t);
-  const rec = r.kind === 'store' ? state.store.process : r.kind === 'outside' ? r.outside.process : r.kind === 'docker' ? r.dockerd.process : r.daemon.process;
+  const rec = r.kind === 'store' ? state.store.process : r.kind === 'member' ? r.member.process : r.kind === 'outside' ? r.outside.process : r.kind === 'docker' ? r.dockerd.process : r.daemon.process;
+  if (r.kind === 'store' && state.store.members) return killMembers(state, sig);
   if (!rec || !isAlive(rec)) throw new InvalidArgument(`${r.what} of lab "${name}" is not running; nothing was signalled`);
   process.kill(rec.pid, sig);
   if (sig === 'SIGTERM' || sig === 'SIGKILL') {
@@ -704,15 +884,35 @@ export async function labKill(name: string, t: LabTarget, signal = 'SIGTERM'): P
   return { what: r.what, pid: rec.pid, signal: sig };
 }
 
+/** `lab kill store` on a cluster: every member that runs (pid: the first one signalled). */
+async function killMembers(state: LabState, sig: NodeJS.Signals): Promise<{ what: string; pid: number; signal: string }> {
+  const live = (state.store.members ?? []).filter((m) => m.process && isAlive(m.process));
+  if (live.length === 0) throw new InvalidArgument(`no etcd member of lab "${state.name}" is running; nothing was signalled`);
+  for (const m of live) process.kill((m.process as ProcessRecord).pid, sig);
+  if (sig === 'SIGTERM' || sig === 'SIGKILL') {
+    const deadline = Date.now() + 15_000;
+    while (live.some((m) => isAlive(m.process as ProcessRecord)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  }
+  return { what: `etcd members ${live.map((m) => m.index).join(', ')}`, pid: (live[0]?.process as ProcessRecord).pid, signal: sig };
+}
+
 /** Stop a lab daemon (if running) and start it again from its recorded command line; waits until healthy. */
 export async function labRestart(name: string, t: LabTarget, log: Logger): Promise<{ what: string; pid: number }> {
   const state = readLabState(name);
   if (!state) throw new LabNotFound(name, knownLabsHint());
   requireRoot('vxnet lab restart');
   const r = resolveTarget(state, t);
+  if (r.kind === 'member') {
+    if (r.member.process) await stopProcess(r.member.process);
+    const proc = startMember(state, r.member);
+    await waitEtcdHealthy(r.member.clientUrl, { netnsPath: netnsPath(r.member.netns), isAlive: () => isAlive(proc) });
+    log.info({ lab: name, pid: proc.pid, member: r.member.index }, 'etcd member restarted');
+    return { what: r.what, pid: proc.pid };
+  }
   if (r.kind === 'store') {
     const old = state.store.process;
     if (old) await stopProcess(old);
+    for (const m of state.store.members ?? []) if (m.process) await stopProcess(m.process);
     const proc = startStore(state);
     await waitStore(state, proc);
     log.info({ lab: name, pid: proc.pid, store: state.store.kind }, 'store restarted');

@@ -19,7 +19,8 @@ import {
   type Lease as Etcd3Lease,
   type CallContext,
 } from 'etcd3';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
 import { toKeyValue } from './etcd-key-value.js';
@@ -63,7 +64,7 @@ export interface EtcdStoreOptions {
   endpoints: string[];
   /** Parent logger; the store logs through `logger.child({ component: 'etcd-store' })`. */
   logger?: Logger;
-  /** Deadline of each unary request, in ms (streams have none). Default 5000. */
+  /** Time each unary request may take, in ms, retries included (each try gets half); streams have none. Default 5000. */
   requestTimeoutMs?: number;
   /** Retry delays of a broken watch, in ms. Default 100 doubling up to 3000. */
   watchBackoff?: BackoffOptions;
@@ -86,20 +87,27 @@ export class EtcdStore implements Store {
   private readonly watchBackoff: BackoffOptions;
   private readonly watches = new Set<EtcdWatch>();
   private readonly leases = new Set<EtcdLease>();
+  private readonly requestTimeoutMs: number;
   private closed = false;
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.endpoints.length === 0) throw new InvalidArgument('EtcdStore needs at least one endpoint');
     const timeout = opts.requestTimeoutMs ?? 5000;
+    this.requestTimeoutMs = timeout;
     this.endpoints = opts.endpoints.join(',');
     this.log = opts.logger?.child({ component: 'etcd-store' });
     this.watchBackoff = opts.watchBackoff ?? { initialMs: 100, maxMs: 3000 };
     this.client = new Etcd3({
       hosts: opts.endpoints,
       // A deadline on unary calls only: a deadline on the watch or keepalive stream
-      // would end it after `timeout` ms.
-      defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF, host: hostBreaker },
+      // would end it. Half the request timeout per try: a member that vanished without
+      // a reset (host down, link cut: the connect hangs until ARP gives up, ~3 s) must
+      // leave time to retry on another member within the request timeout (call()).
+      defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + Math.max(1000, Math.floor(timeout / 2)) }),
+      // no global retry: etcd3's (3 tries at once, each with a fresh deadline) would make
+      // a cluster without a majority answer after 3 deadlines; call() retries instead,
+      // spaced out for an election and bounded by one request timeout in all
+      faultHandling: { watchBackoff: WATCH_MANAGER_BACKOFF, host: hostBreaker, global: noop },
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.tls && Object.keys(opts.tls).length > 0 ? { credentials: etcdCredentials(opts.tls) } : {}),
     });
@@ -221,13 +229,33 @@ export class EtcdStore implements Store {
     if (this.closed) throw new StoreClosed();
   }
 
-  /** Run one request, translating etcd3's errors into the catalogue's; `lease` names the lease a write binds to. */
+  /**
+   * Run one request, translating etcd3's errors into the catalogue's; `lease` names the
+   * lease a write binds to.
+   *
+   * Failover: each try goes to one member (etcd3 shuffles them and skips those whose
+   * circuit is open), so a request fails at once when it meets the dead member or a
+   * follower without a leader during an election. An election takes about one election timeout (1 s by
+   * default), so a StoreUnavailable is retried with a short backoff until one request
+   * timeout has passed since the first try (each try has half of it: at most one and
+   * a half request timeouts in all); the last failure is what the caller sees. Retrying is safe for every operation here: put is idempotent, a
+   * compare-and-put or create whose first try did land fails its compare on the
+   * retry and returns the current record (which the caller must compare with what it
+   * wrote, see the controller's network create), delete of a deleted key is false.
+   */
   private async call<T>(fn: () => Promise<T>, lease?: string): Promise<T> {
     this.checkOpen();
-    try {
-      return await fn();
-    } catch (err) {
-      throw translateError(err, this.endpoints, this.closed, lease);
+    const deadline = Date.now() + this.requestTimeoutMs;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 400)) {
+      try {
+        return await fn();
+      } catch (err) {
+        const e = translateError(err, this.endpoints, this.closed, lease);
+        if (!(e instanceof StoreUnavailable) || this.closed || Date.now() + delay >= deadline) throw e;
+        this.log?.debug({ err: e, retryInMs: delay }, 'store request failed, retrying');
+        await sleep(delay);
+        this.checkOpen();
+      }
     }
   }
 }
@@ -306,6 +334,8 @@ function translateError(err: unknown, endpoints: string, closed: boolean, lease?
   if (closed || err instanceof ClientClosedError) return new StoreClosed();
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof EtcdLeaseInvalidError) return new StoreLeaseLost(lease ?? '(unknown)', 'the server does not have it', e);
+  // etcd without a majority answers nothing: say so instead of gRPC's "4 DEADLINE_EXCEEDED: …, LB pick: …"
+  if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(e.message)) return new StoreUnavailable(endpoints, 'no answer within the request timeout (a cluster without a majority of its members answers nothing)', e);
   if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, e.message, e);
   return e;
 }

@@ -2,11 +2,18 @@
  * Networks: create (name, VNI and subnet claimed in one compare-and-put of the
  * allocations document, see common/src/keys.ts), resolve, inspect, remove.
  * Stateless: every call reads the store, so any number of controllers can serve.
+ *
+ * The claim is the commit point of a create, and its outcome can be unknown: with an
+ * etcd cluster, a leader that dies after committing the claim but before answering
+ * makes the client retry on another member, whose compare then fails against our own
+ * claim (or the store stays unreachable and we get StoreUnavailable). A claim carries
+ * the new network's random id, so reading the document back tells which happened:
+ * our id is there, the create goes on; it is not, the claim did not land.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  addressAt, parseCidr, subnetFromKey,
+  StoreUnavailable, addressAt, parseCidr, subnetFromKey,
   type Allocation, type Allocations, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
@@ -52,8 +59,8 @@ export class NetworkService {
       }
       const now = new Date().toISOString();
       const claim: Allocation = { id, name: valid.name, vni: picked.vni, subnet: picked.subnet, claimedAt: now };
-      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: [...doc.networks, claim] }), modRevision);
-      if (!res.ok) {
+      const landed = await this.claim(id, claim, doc, modRevision);
+      if (!landed) {
         await sleep(Math.random() * Math.min(attempt, 10)); // jitter spreads racing controllers apart
         continue;
       }
@@ -74,6 +81,19 @@ export class NetworkService {
       try {
         await this.store.put(this.k.network(id), JSON.stringify(spec));
       } catch (err) {
+        // The put may have landed (an unknown outcome, as the claim's): only a record
+        // that is surely absent lets the claim go. Otherwise the claim stays, and a
+        // create that finds the name taken reclaims it after STALE_CLAIM_MS if the
+        // record never appeared (withoutStaleClaims).
+        const record = await this.store.get(this.k.network(id)).catch(() => 'unknown' as const);
+        if (record === 'unknown') {
+          this.log.error({ err, network: { id, name: spec.name } }, 'network record write failed with an unknown outcome; its claim stays until reclaimed');
+          throw err;
+        }
+        if (record !== undefined) {
+          this.log.info({ network: { id, name: spec.name, subnet: spec.subnet, vni: spec.vni }, attempt }, 'network created (its record write answered late)');
+          return spec;
+        }
         await this.releaseClaim(id).catch((e: unknown) => this.log.error({ err: e, network: { id } }, 'could not release allocation after failed create'));
         throw err;
       }
@@ -81,6 +101,34 @@ export class NetworkService {
       return spec;
     }
     throw new AllocationContention(valid.name, String(MAX_ATTEMPTS));
+  }
+
+  /**
+   * Compare-and-put the allocations document with `claim` added. True when our claim
+   * is in the store afterwards, false when another write won the race; throws
+   * StoreUnavailable when the store cannot say (the re-read failed too).
+   */
+  private async claim(id: string, claim: Allocation, doc: Allocations, modRevision: number): Promise<boolean> {
+    const ours = (value: string | undefined) => value !== undefined && (JSON.parse(value) as Allocations).networks.some((a) => a.id === id);
+    try {
+      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: [...doc.networks, claim] }), modRevision);
+      if (res.ok) return true;
+      if (ours(res.current?.value)) {
+        this.log.info({ network: { id, name: claim.name } }, 'claim landed on an earlier try of the same request');
+        return true;
+      }
+      return false;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      const kv = await this.store.get(this.k.allocations); // throws StoreUnavailable in turn when still unreachable
+      if (ours(kv?.value)) {
+        this.log.info({ network: { id, name: claim.name } }, 'claim landed although its write failed');
+        return true;
+      }
+      // Not there, and it never will be: etcd serves a linearizable read only after its
+      // leader has committed in its own term, which commits or drops every older entry.
+      return false;
+    }
   }
 
   /** Every network, sorted by name. */
