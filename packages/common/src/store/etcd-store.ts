@@ -22,6 +22,7 @@ import {
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
+import { explainTlsError } from '../tls.js';
 import { toKeyValue } from './etcd-key-value.js';
 import { WatchedLease } from './watched-lease.js';
 import { EtcdWatch, type BackoffOptions } from './etcd-watch.js';
@@ -306,6 +307,7 @@ function translateError(err: unknown, endpoints: string, closed: boolean, lease?
   if (closed || err instanceof ClientClosedError) return new StoreClosed();
   const e = err instanceof Error ? err : new Error(String(err));
   if (e instanceof EtcdLeaseInvalidError) return new StoreLeaseLost(lease ?? '(unknown)', 'the server does not have it', e);
-  if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, e.message, e);
+  // a refused TLS handshake surfaces as UNAVAILABLE too: say which certificate is at fault
+  if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, explainTlsError(e), e);
   return e;
 }
