@@ -27,14 +27,33 @@ export interface AppOptions {
    * before any route runs. bin.ts gives it to the TCP listener's app only.
    */
   token?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM); with `clientCa`, a client must
+   * present a certificate that CA signed or the handshake fails (Node answers with a
+   * `certificate required`, `unknown ca` or `certificate expired` alert). bin.ts gives it
+   * to the TCP listener's app only.
+   */
+  tls?: { cert: string; key: string; clientCa?: string };
 }
 
 export async function build(opts: AppOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  const options = {
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // unknown fields are an error, not silently dropped (fastify's default removes them)
     ajv: { customOptions: { removeAdditional: false } },
-  });
+  };
+  // the routes do not care which server carries them: one instance type for both
+  const app = opts.tls
+    ? Fastify({
+      ...options,
+      https: {
+        cert: opts.tls.cert,
+        key: opts.tls.key,
+        minVersion: 'TLSv1.2',
+        ...(opts.tls.clientCa !== undefined ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+      },
+    }) as unknown as FastifyInstance
+    : Fastify(options);
   const networks = new NetworkService(opts.store, opts.keys, opts.pool, opts.logger.child({ component: 'networks' }));
   const cluster = new ClusterView(opts.store, opts.keys, networks);
 

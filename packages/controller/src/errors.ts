@@ -13,3 +13,4 @@ export const AllocationContention = defineError('VXNET_ALLOCATION_CONTENTION', 5
 export const LeaseNotFound = defineError('VXNET_LEASE_NOT_FOUND', 404, 'no lease on subnet %s of network "%s"');
 export const Unauthorized = defineError('VXNET_UNAUTHORIZED', 401, 'authentication required');
 export const TokenFileInvalid = defineError('VXNET_TOKEN_FILE_INVALID', 500, 'could not start the controller: token file %s %s');
+export const TlsFileInvalid = defineError('VXNET_TLS_FILE_INVALID', 500, 'could not start the controller: %s');
