@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 import { labsDir } from '../context.js';
+import type { LabPki } from './pki.js';
 
 export type LabPhase = 'creating' | 'up' | 'removing';
 
@@ -141,13 +142,15 @@ export interface LabState {
   controller: LabMachine & LabDaemon & {
     /** Where the CLI reaches it from the root namespace: unix:///…/ctl/run/controller.sock */
     url: string;
-    /** Where hosts reach it: http://IP:7070 (bearer token required) */
+    /** Where hosts reach it: https://IP:7070 (a client certificate of the lab's CA and the bearer token required) */
     tcpUrl: string;
     /** The bearer token the controller generated at its first start (mode 0600). */
     tokenFile: string;
   };
   /** Absent in labs made before the outside existed. */
   outside?: LabOutside;
+  /** The lab's CA and certificates (pki.ts); absent in labs made before TLS. */
+  pki?: LabPki;
 }
 
 export function labDir(name: string): string {

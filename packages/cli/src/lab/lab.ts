@@ -10,11 +10,13 @@
  *                   an agent and an engine with their default settings (and with
  *                   `--docker` a dockerd, docker.ts; with `--podman` podman's
  *                   configuration and the host's own cgroup tree, podman.ts)
- *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
+ *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379, TLS only,
+ *                   client certificates of the lab's CA required (pki.ts)
  *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
  *                   with fsync always, as docs/deploy.md asks of a real site)
  *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
- *                   (bearer token) and on /run/vxnet/controller.sock for the CLI
+ *                   (HTTPS, a client certificate of the lab's CA and the bearer token)
+ *                   and on /run/vxnet/controller.sock for the CLI
  *   vx-<lab>.rt     eth0 = the one before that: the router, every machine's default
  *                   gateway; eth1 = <outside>.1 (198.51.100.0/24, or 203.0.113.0/24
  *                   when the underlay overlaps it)
@@ -32,7 +34,7 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   InvalidArgument, addressAt, parseIpv4, type Cidr, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess,
-  waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
+  waitEtcdHealthy, waitRedisReady, type EtcdClientTls, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, LabWithoutPodman, MissingTool, NotRoot } from '../errors.js';
@@ -46,6 +48,7 @@ import { addNetns, deleteNetns, ip, listNetns, netnsExists, netnsPath, pidsInNet
 import {
   LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabPodman, type LabState, type LabStoreKind,
 } from './lab-state.js';
+import { makeLabPki, type LabPki } from './pki.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 import { LAB_PODMAN_IMAGE, importPodmanImage, planPodman, podmanTools, removePodmanContainers, setupPodmanHost } from './podman.js';
 import { OUTSIDE_NETWORKS, OUTSIDE_SERVICES, buildOutside, missingSockets, outsideNetworkFor, planOutside, setDefaultRoute, startResponder, waitResponder } from './outside.js';
@@ -136,7 +139,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   validateLabOptions(opts);
   requireRoot('vxnet lab up');
   const storeKind = opts.store ?? 'etcd';
-  requireTools(['ip', 'nsenter', 'unshare', 'mount', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
+  requireTools(['ip', 'nsenter', 'unshare', 'mount', 'openssl', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
   if (opts.docker) dockerTools();
   if (opts.podman) podmanTools();
   mkdirSync(labsDir(), { recursive: true });
@@ -185,8 +188,8 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     }),
     store: storeKind === 'etcd'
       ? {
-        kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp, url: `etcd://${storeIp}:${ETCD_PORT}`,
-        endpoints: [`http://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
+        kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp, url: `etcds://${storeIp}:${ETCD_PORT}`,
+        endpoints: [`https://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
       }
       : {
         kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `redis://${storeIp}:${REDIS_PORT}/0`,
@@ -196,7 +199,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       ...ctl,
       ...daemon(ctl, 'controller', 'controller.sock'),
       url: `unix://${join(ctl.dir, 'run', 'controller.sock')}`,
-      tcpUrl: `http://${controllerIp}:${CONTROLLER_PORT}`,
+      tcpUrl: `https://${controllerIp}:${CONTROLLER_PORT}`,
       tokenFile: join(ctl.dir, 'lib', 'controller', 'token'),
     },
     outside: planOutside(prefix, outsideNetworkFor(underlay) as Cidr, routerIp, join(dir, 'outside.log')),
@@ -247,6 +250,14 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const m of [state.controller, ...state.hosts]) setDefaultRoute(m.netns, outside.routerUnderlayIp);
   log.debug({ namespaces: state.namespaces.length }, 'underlay and outside ready');
 
+  // the CA and every certificate, before anything that uses them starts
+  const pki = makeLabPki(join(labDir(state.name), 'pki'), {
+    ...(state.store.kind === 'etcd' ? { etcdIp: state.store.underlayIp } : {}),
+    controllerIp: state.controller.underlayIp,
+    hosts: state.hosts.map((h) => h.name),
+  });
+  state.pki = pki;
+  writeLabState(state);
   const { store } = state;
   const proc = startStore(state);
   const responder = startOutside(state, outside);
@@ -265,12 +276,19 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   await waitResponder(outside, responder);
   log.debug({ pid: responder.pid, ip: outside.ip }, 'outside responder listening');
 
-  // the same store settings as a real host's /etc/vxnet/*.json
-  const storeSettings = { store: store.url, ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}) };
+  // the same store settings as a real host's /etc/vxnet/*.json, each daemon with its own client certificate
+  const storeSettings = (client: string) => ({
+    store: store.url,
+    ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}),
+    ...(store.kind === 'etcd' ? { storeCa: pki.ca, storeCert: pki.clients[client]?.cert, storeKey: pki.clients[client]?.key } : {}),
+  });
   const ctl = state.controller;
   ctl.command = daemonCommand('controller', ctl, {
-    ...storeSettings,
+    ...storeSettings('controller'),
     listen: `${ctl.underlayIp}:${CONTROLLER_PORT}`,
+    tlsCert: pki.controller.cert,
+    tlsKey: pki.controller.key,
+    tlsClientCa: pki.ca,
     underlay: [state.underlay],
   });
   await launch(state, ctl, 'controller', ctl, 'vxnet-controller');
@@ -279,7 +297,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const host of state.hosts) {
     // lab hosts reach nothing outside the lab: forward only where the user says
     host.agent.command = daemonCommand('agent', host.agent, {
-      ...storeSettings,
+      ...storeSettings(host.name),
       dnsUpstreams: state.dnsUpstream ? state.dnsUpstream.split(',') : [],
     });
     host.engine.command = daemonCommand('engine', host.engine, {});
@@ -319,11 +337,14 @@ function startStore(state: LabState): ProcessRecord {
   const { store } = state;
   let proc: ProcessRecord;
   if (store.kind === 'etcd') {
+    const pki = state.pki;
     proc = spawnEtcd({
       name: `vxnet-${state.name}`,
       dataDir: store.dataDir,
-      listenClientUrls: [`http://${store.underlayIp}:${ETCD_PORT}`, `http://127.0.0.1:${ETCD_PORT}`],
+      // clients over TLS with certificates of the lab's CA, on every address: no plain-text port
+      listenClientUrls: [`https://${store.underlayIp}:${ETCD_PORT}`, `https://127.0.0.1:${ETCD_PORT}`],
       advertiseClientUrls: store.endpoints,
+      ...(pki?.etcd ? { clientTls: { certFile: pki.etcd.cert, keyFile: pki.etcd.key, trustedCaFile: pki.ca } } : {}),
       peerUrl: 'http://127.0.0.1:2380',
       logFile: store.logFile,
       netnsPath: netnsPath(store.netns),
@@ -364,10 +385,16 @@ function labRedisPassword(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** What etcdctl presents to the lab's etcd: the CA and the `admin` client certificate. */
+export function etcdctlTls(pki: LabPki): EtcdClientTls {
+  const admin = pki.clients.admin as { cert: string; key: string };
+  return { caFile: pki.ca, certFile: admin.cert, keyFile: admin.key };
+}
+
 function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
   const { store } = state;
   const wait = { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) };
-  if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, wait);
+  if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, { ...wait, ...(state.pki ? { tls: etcdctlTls(state.pki) } : {}) });
   return waitRedisReady(store.url, { ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim() });
 }
 
@@ -526,6 +553,11 @@ export interface LabStatus {
   }>;
   store: { kind: LabStoreKind; url: string; endpoints: string[]; pid: number | null; running: boolean; netns: string; logFile: string };
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
+  /**
+   * The lab's CA and the `admin` client certificate (the CLI's and etcdctl's), e.g.
+   * `etcdctl --cacert CA --cert CERT --key KEY`; null for a lab made before TLS.
+   */
+  tls: { ca: string; cert: string; key: string } | null;
   /** The outside beyond the router (outside.ts); null for a lab made before it existed. */
   outside: {
     netns: string; ip: string; network: string; routerNetns: string; routerIp: string; routerUnderlayIp: string;
@@ -610,6 +642,7 @@ export function labStatus(name: string): LabStatus {
       netns: state.controller.netns,
       logFile: state.controller.logFile,
     },
+    tls: state.pki ? { ca: state.pki.ca, cert: etcdctlTls(state.pki).certFile, key: etcdctlTls(state.pki).keyFile } : null,
     outside: outside
       ? {
         netns: outside.netns, ip: outside.ip, network: outside.network,
