@@ -15,7 +15,7 @@
  * token file. With none of them, no token is sent, and a 401 says how to give one.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidArgument, VxnetError, callJson, certificateProblem, explainTlsError } from '@vxnet/common';
+import { InvalidArgument, VxnetError, callJson, certificateProblem, describeTlsError, explainTlsError, probeTls, sharpenRefusal } from '@vxnet/common';
 import { resolveLab } from './context.js';
 import { ControllerUnreachable, NoController, TlsFileUnreadable, TokenUnreadable } from './errors.js';
 import { readLabState } from './lab/lab-state.js';
@@ -158,6 +158,12 @@ export async function call<T>(target: ControllerTarget, method: string, path: st
       unreachable: (err) => new ControllerUnreachable(target.url, explainTlsError(err), err),
     });
   } catch (err) {
+    // A refused client certificate often arrives as a reset: the server closes on the
+    // request we had already sent. Ask again with a bare handshake, which reads the alert.
+    if (err instanceof ControllerUnreachable && target.tls && target.host !== undefined && describeTlsError(err.cause) === undefined) {
+      const refused = await probeTls(`https://${target.host}:${target.port}`, target.tls);
+      if (refused?.tls) throw new ControllerUnreachable(target.url, `TLS: ${sharpenRefusal(refused.why, target.tls)}`, err);
+    }
     // The controller's 401 says only "authentication required"; say how to fix it.
     if (err instanceof VxnetError && err.statusCode === 401) {
       err.message += target.token === undefined

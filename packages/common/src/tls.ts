@@ -72,6 +72,35 @@ export function explainTlsError(err: Error): string {
   return why === undefined ? err.message : `TLS: ${why}`;
 }
 
+const BAD_CERTIFICATE = ALERTS.find(([re]) => re.source === 'alert bad certificate')?.[1] as string;
+
+/**
+ * Sharpen a server's `bad certificate` with what we know about our own side. Go's
+ * crypto/tls before 1.21 (etcd 3.4 on Debian 12) answers every refused client
+ * certificate, and a missing one, with that alert; but if we sent none, it was
+ * "none", and if ours is not signed by the CA we trust for the server (one CA for a
+ * site, as docs/deploy.md and the lab make it), it is most likely of another CA.
+ */
+export function sharpenRefusal(why: string, tls: { ca?: string; cert?: string }): string {
+  if (why !== BAD_CERTIFICATE) return why;
+  if (tls.cert === undefined) return 'the server requires a client certificate and none was sent (no client certificate configured)';
+  if (tls.ca !== undefined && !issuedBy(tls.cert, tls.ca)) {
+    return 'the server does not trust our client certificate (unknown CA: it is not signed by the CA we trust for the server, so most likely by another CA than the server\'s)';
+  }
+  return why;
+}
+
+/** Whether PEM certificate `cert` was signed by (the first certificate of) PEM `ca`. */
+export function issuedBy(cert: string, ca: string): boolean {
+  try {
+    const c = new X509Certificate(cert);
+    const issuer = new X509Certificate(ca);
+    return c.checkIssued(issuer) && c.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Why the certificate in PEM `pem` cannot be used now (expired, not yet valid, not a
  * certificate), or undefined. `what` names it for the message ("storeCert /etc/…").

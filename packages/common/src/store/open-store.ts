@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigInvalid, StoreTlsRefused } from '../errors.js';
-import { certificateProblem, probeTls } from '../tls.js';
+import { certificateProblem, probeTls, sharpenRefusal } from '../tls.js';
 import type { Store } from './store.js';
 import { parseStoreUrl } from './store-url.js';
 
@@ -63,7 +63,7 @@ export async function openStore(settings: StoreSettings, logger?: Logger): Promi
 async function refuseBadTls(urls: string[], tls: { ca?: string; cert?: string; key?: string }): Promise<void> {
   const results = await Promise.all(urls.map(async (url) => ({ url, failure: await probeTls(url, tls) })));
   const refused = results.find((r) => r.failure?.tls);
-  if (refused?.failure) throw new StoreTlsRefused(refused.url, refused.failure.why);
+  if (refused?.failure) throw new StoreTlsRefused(refused.url, sharpenRefusal(refused.failure.why, tls));
 }
 
 function readSecret(key: string, path: string): string {
