@@ -222,7 +222,9 @@ if (!isRoot) {
     t.equal((await vxnet(['lab', 'down', '--name', a], env)).code, 0);
     t.same(netnsWithPrefix(`vx-${a}.`), [], 'lab a is gone');
     t.equal(netnsWithPrefix(`vx-${b}.`).length, 7, 'lab b keeps its 7 namespaces');
-    const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'http://203.0.113.254:2379', 'endpoint', 'health'], env);
+    const tls = JSON.parse((await vxnet(['lab', 'status', '--name', b, '--json'], env)).stdout).tls as { ca: string; cert: string; key: string };
+    const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'https://203.0.113.254:2379',
+      '--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key, 'endpoint', 'health'], env);
     t.equal(r.code, 0, 'lab b etcd still healthy');
   });
 }
