@@ -30,6 +30,7 @@ export interface CertFiles {
 }
 
 export interface CaFiles extends CertFiles {
+  /** Where the CA lives (its files are `ca.crt`, `ca.key`). */
   dir: string;
 }
 
