@@ -160,6 +160,9 @@ export function probeTls(url: string, tls: { ca?: string; cert?: string; key?: s
       socket.resume(); // read, so that an alert sent after the handshake surfaces as 'error'
       setTimeout(() => finish(undefined), opts.graceMs ?? 300);
     });
+    // A TLS 1.3 server sends its session tickets once it has accepted our certificate
+    // (Go's crypto/tls and OpenSSL alike): no need to wait out the grace period.
+    socket.on('session', () => finish(undefined));
     socket.on('error', (err) => {
       const why = describeTlsError(err);
       finish(why === undefined ? { tls: false, why: err.message } : { tls: true, why });
