@@ -12,8 +12,9 @@
  *                   configuration and the host's own cgroup tree, podman.ts)
  *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379, TLS only,
  *                   client certificates of the lab's CA required (pki.ts)
- *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
- *                   with fsync always, as docs/deploy.md asks of a real site)
+ *   (vx-<lab>.redis with --store redis: redis-server on :6379, TLS only with client
+ *                   certificates like etcd, a password, appendonly with fsync always,
+ *                   as docs/deploy.md asks of a real site)
  *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
  *                   (HTTPS, a client certificate of the lab's CA and the bearer token)
  *                   and on /run/vxnet/controller.sock for the CLI
@@ -192,8 +193,8 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
         endpoints: [`https://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
       }
       : {
-        kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `redis://${storeIp}:${REDIS_PORT}/0`,
-        endpoints: [`redis://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
+        kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `rediss://${storeIp}:${REDIS_PORT}/0`,
+        endpoints: [`rediss://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
       },
     controller: {
       ...ctl,
@@ -252,7 +253,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
 
   // the CA and every certificate, before anything that uses them starts
   const pki = makeLabPki(join(labDir(state.name), 'pki'), {
-    ...(state.store.kind === 'etcd' ? { etcdIp: state.store.underlayIp } : {}),
+    etcdIp: state.store.underlayIp, // the store's server certificate, etcd's or Redis's
     controllerIp: state.controller.underlayIp,
     hosts: state.hosts.map((h) => h.name),
   });
@@ -280,7 +281,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   const storeSettings = (client: string) => ({
     store: store.url,
     ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}),
-    ...(store.kind === 'etcd' ? { storeCa: pki.ca, storeCert: pki.clients[client]?.cert, storeKey: pki.clients[client]?.key } : {}),
+    storeCa: pki.ca, storeCert: pki.clients[client]?.cert, storeKey: pki.clients[client]?.key,
   });
   const ctl = state.controller;
   ctl.command = daemonCommand('controller', ctl, {
@@ -357,6 +358,7 @@ function startStore(state: LabState): ProcessRecord {
       bind: store.underlayIp,
       port: REDIS_PORT,
       password: labRedisPassword(store.passwordFile as string),
+      ...(state.pki?.etcd ? { tls: { certFile: state.pki.etcd.cert, keyFile: state.pki.etcd.key, caFile: state.pki.ca } } : {}),
       logFile: store.logFile,
       netnsPath: netnsPath(store.netns),
       detached: true,
@@ -395,7 +397,10 @@ function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
   const { store } = state;
   const wait = { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) };
   if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, { ...wait, ...(state.pki ? { tls: etcdctlTls(state.pki) } : {}) });
-  return waitRedisReady(store.url, { ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim() });
+  const tls = state.pki ? etcdctlTls(state.pki) : undefined;
+  return waitRedisReady(store.url, {
+    ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim(), ...(tls ? { tls: { caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
+  });
 }
 
 /** Start a daemon in its machine, record it, wait until its API answers. */

@@ -3,7 +3,8 @@
  * certificates a real site would issue from its own CA (docs/deploy.md "TLS"):
  *
  *   ca.crt, ca.key           the lab's CA (EC P-256, 10 years)
- *   etcd.crt/.key            etcd's server certificate, SAN = its underlay IP and 127.0.0.1
+ *   etcd.crt/.key            the store's server certificate (etcd's, or Redis's with
+ *                            --store redis), SAN = its underlay IP and 127.0.0.1
  *   controller.crt/.key      the controller's TCP API, SAN = its underlay IP
  *   <name>-client.crt/.key   client certificates: the controller's and each agent's
  *                            (etcd clients), and `admin` for the CLI and etcdctl
@@ -154,7 +155,7 @@ function signExpired(ca: CaFiles, csr: string, ext: string, cert: string, dir: s
 export interface LabPki {
   dir: string;
   ca: string;
-  /** etcd's server certificate (absent with --store redis). */
+  /** The store's server certificate (etcd's, or Redis's with --store redis), SAN = its underlay IP and 127.0.0.1. */
   etcd?: CertFiles;
   /** The controller's TCP API. */
   controller: CertFiles;
@@ -167,6 +168,7 @@ export interface LabPki {
  * lab's host names (h1…), `etcdIp` etcd's underlay address (undefined: no etcd).
  */
 export function makeLabPki(dir: string, plan: { etcdIp?: string; controllerIp: string; hosts: string[] }): LabPki {
+  // `etcdIp` is the store's address whichever store runs there
   const ca = makeCa(dir);
   const clients: Record<string, CertFiles> = {};
   for (const name of ['admin', 'controller', ...plan.hosts]) clients[name] = issue(ca, dir, `${name}-client`, { commonName: name });
