@@ -26,10 +26,13 @@ import { ms, summarize, time, writeReport } from './lib/stats.js';
 const SELF = fileURLToPath(import.meta.url);
 const VXNET = fileURLToPath(new URL('../../packages/cli/bin/vxnet.js', import.meta.url));
 
-interface Inner { trials: number; netId: string; netnses: string[]; endpoint: string }
+interface Inner { trials: number; netId: string; netnses: string[]; endpoint: string; /** The lab's CA and admin client certificate, PEM file paths (the lab's etcd is TLS only). */ tls?: { ca: string; cert: string; key: string } }
 
 async function inner(cfg: Inner): Promise<void> {
-  const store = new EtcdStore({ endpoints: [cfg.endpoint] });
+  const store = new EtcdStore({
+    endpoints: [cfg.endpoint],
+    ...(cfg.tls ? { tls: { ca: readFileSync(cfg.tls.ca, 'utf8'), cert: readFileSync(cfg.tls.cert, 'utf8'), key: readFileSync(cfg.tls.key, 'utf8') } } : {}),
+  });
   const dp = new NetlinkDataPlane();
   const k = keys();
   const liveness = await store.grantLease(30);
@@ -117,7 +120,12 @@ async function outer(trials: number): Promise<void> {
       // the agent's namespace for the network, reached from outside the machine through its keeper's root
       netnses.push(`/proc/${h.keeper.pid}/root/run/netns/vxnet-${netId.slice(0, 12)}`);
     }
-    const cfg: Inner = { trials, netId, netnses, endpoint: 'http://127.0.0.1:2379' };
+    const pki = state.pki as { ca: string; clients: Record<string, { cert: string; key: string }> } | undefined;
+    const admin = pki?.clients.admin;
+    const cfg: Inner = {
+      trials, netId, netnses, endpoint: `${pki ? 'https' : 'http'}://127.0.0.1:2379`,
+      ...(pki && admin ? { tls: { ca: pki.ca, cert: admin.cert, key: admin.key } } : {}),
+    };
     const r = spawnSync('nsenter', [`--net=/run/netns/${state.store.netns}`, '--', process.execPath, SELF, '--inner', JSON.stringify(cfg)], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`inner run failed (${r.status})`);
   } finally {

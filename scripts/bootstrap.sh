@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(etcd-server etcd-client runc busybox-static iproute2 iputils-ping redis-server util-linux systemd nftables iptables)
+debs=(etcd-server etcd-client runc busybox-static iproute2 iputils-ping redis-server openssl util-linux systemd nftables iptables)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -32,6 +32,11 @@ if (!isRoot) {
   const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
   const ctlSock: string = labState().controller.url.slice('unix://'.length);
   const host = (name: string): HostJson => labState().hosts.find((h: { name: string }) => h.name === name);
+  /** etcdctl's flags for the lab's etcd: TLS with the lab's admin client certificate (pki.ts). */
+  const labEtcdctlTls = (): string[] => {
+    const pki = labState().pki as { ca: string; clients: Record<string, { cert: string; key: string }> } | undefined;
+    return pki ? ['--cacert', pki.ca, '--cert', pki.clients.admin?.cert ?? '', '--key', pki.clients.admin?.key ?? ''] : [];
+  };
   const agentSock = (h: string): string => host(h).agent.socket;
 
   const createNet = async (body: object) => {
@@ -273,7 +278,7 @@ if (!isRoot) {
       const subnet = `10.99.${i}.0/24`;
       const now = new Date().toISOString();
       const rec = { networkId: net3.id, subnet, host: fake, underlayIp: '198.51.100.200', vtepMac: '02:00:00:00:00:0' + i, acquiredAt: now, renewedAt: now, expiresAt: new Date(Date.now() + 3600_000).toISOString() };
-      onHost(host('h1'), ['etcdctl', '--endpoints', labState().store.endpoints[0], 'put', `/vxnet/leases/${net3.id}/10.99.${i}.0_24`, JSON.stringify(rec)]);
+      onHost(host('h1'), ['etcdctl', '--endpoints', labState().store.endpoints[0], ...labEtcdctlTls(), 'put', `/vxnet/leases/${net3.id}/10.99.${i}.0_24`, JSON.stringify(rec)]);
     }
     t.equal((await attach('h1', 'net3', sandbox('h1', 'e1'), 'e1')).status, 201);
     t.equal((await attach('h2', 'net3', sandbox('h2', 'e2'), 'e2')).status, 201);

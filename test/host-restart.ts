@@ -59,7 +59,10 @@ if (!isRoot) {
   t.test('the lab starts each daemon with --config and default settings only', async (t) => {
     const s = state();
     for (const h of s.hosts) {
-      t.same(Object.keys(JSON.parse(readFileSync(h.agent.config, 'utf8'))).sort(), ['dnsUpstreams', 'store'], `${h.name}: agent config holds only site settings`);
+      // the store's TLS files are site settings too: each host has its own client certificate
+      const agentConfig = JSON.parse(readFileSync(h.agent.config, 'utf8')) as Record<string, string>;
+      t.same(Object.keys(agentConfig).sort(), ['dnsUpstreams', 'store', 'storeCa', 'storeCert', 'storeKey'], `${h.name}: agent config holds only site settings`);
+      t.match(agentConfig.storeCert, new RegExp(`/pki/${h.name}-client\\.crt$`), `${h.name}: its own client certificate`);
       t.same(JSON.parse(readFileSync(h.engine.config, 'utf8')), {}, `${h.name}: engine config is empty (all defaults)`);
       for (const d of [h.agent, h.engine]) {
         const cmdline = readFileSync(`/proc/${d.process!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);

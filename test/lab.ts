@@ -37,13 +37,13 @@ if (!isRoot) {
       ['h3', `${prefix}h3`, '198.51.100.3'],
     ]);
     t.equal(status.store.kind, 'etcd');
-    t.equal(status.store.url, 'etcd://198.51.100.254:2379', 'the store URL the daemons are given');
-    t.same(status.store.endpoints, ['http://198.51.100.254:2379']);
+    t.equal(status.store.url, 'etcds://198.51.100.254:2379', 'the store URL the daemons are given: TLS');
+    t.same(status.store.endpoints, ['https://198.51.100.254:2379']);
     t.type(status.store.pid, 'number');
     t.equal(status.store.running, true);
     t.equal(status.controller.running, true);
     t.type(status.controller.pid, 'number');
-    t.equal(status.controller.tcpUrl, 'http://198.51.100.253:7070');
+    t.equal(status.controller.tcpUrl, 'https://198.51.100.253:7070');
     t.equal(status.controller.url, `unix://${join(home, 'labs', name, 'ctl', 'run', 'controller.sock')}`, 'the controller machine\'s /run/vxnet, bound into the lab directory');
     for (const h of status.hosts) t.type(h.pids.machine, 'number', `${h.name} is a machine with a keeper`);
     const hn = await vxnet(['lab', 'exec', 'h2', '--', 'hostname'], env);
@@ -55,7 +55,8 @@ if (!isRoot) {
     t.match(ping.stdout, /1 received/);
 
     for (const h of ['h1', 'h2', 'h3']) {
-      const health = await vxnet(['lab', 'exec', h, '--', 'etcdctl', '--endpoints', 'http://198.51.100.254:2379', 'endpoint', 'health'], env);
+      const health = await vxnet(['lab', 'exec', h, '--', 'etcdctl', '--endpoints', 'https://198.51.100.254:2379',
+        '--cacert', status.tls.ca, '--cert', status.tls.cert, '--key', status.tls.key, 'endpoint', 'health'], env);
       t.equal(health.code, 0, `etcd is healthy from ${h}`);
       t.match(health.stdout + health.stderr, /is healthy/);
     }
@@ -79,10 +80,14 @@ if (!isRoot) {
     // the controller's TCP port: a bearer token or 401, and nothing changes without one
     const tokenFile: string = status.controller.tokenFile;
     t.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the token the controller generated is 0600');
+    // over HTTPS with the lab's CA and admin client certificate: only the token varies
     const post = (auth: string) => vxnet(['lab', 'exec', 'h2', '--', process.execPath, '-e', [
-      'fetch(process.argv[1] + "/v1/networks", { method: "POST", headers: { "content-type": "application/json", ...(process.argv[2] ? { authorization: process.argv[2] } : {}) }, body: JSON.stringify({ name: "fromh2" }) })',
-      '.then(async (r) => { console.log(r.status); process.exit(0); }, (e) => { console.error(e.message); process.exit(2); })',
-    ].join(''), status.controller.tcpUrl, auth], env);
+      'const fs = require("node:fs"); const [url, auth, ca, cert, key] = process.argv.slice(1);',
+      'const req = require("node:https").request(url + "/v1/networks", { method: "POST", ca: fs.readFileSync(ca), cert: fs.readFileSync(cert), key: fs.readFileSync(key),',
+      '  headers: { "content-type": "application/json", ...(auth ? { authorization: auth } : {}) } },',
+      '  (r) => { console.log(r.statusCode); r.resume(); r.on("end", () => process.exit(0)); });',
+      'req.on("error", (e) => { console.error(e.message); process.exit(2); }); req.end(JSON.stringify({ name: "fromh2" }));',
+    ].join('\n'), status.controller.tcpUrl, auth, status.tls.ca, status.tls.cert, status.tls.key], env);
     t.equal((await post('')).stdout.trim(), '401', 'no token: 401');
     t.equal((await post('Bearer wrong')).stdout.trim(), '401', 'wrong token: 401');
     t.equal(JSON.parse((await vxnet(['net', 'ls', '--json'], env)).stdout).length, 0, 'no network was created');
@@ -217,7 +222,9 @@ if (!isRoot) {
     t.equal((await vxnet(['lab', 'down', '--name', a], env)).code, 0);
     t.same(netnsWithPrefix(`vx-${a}.`), [], 'lab a is gone');
     t.equal(netnsWithPrefix(`vx-${b}.`).length, 7, 'lab b keeps its 7 namespaces');
-    const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'http://203.0.113.254:2379', 'endpoint', 'health'], env);
+    const tls = JSON.parse((await vxnet(['lab', 'status', '--name', b, '--json'], env)).stdout).tls as { ca: string; cert: string; key: string };
+    const r = await vxnet(['lab', 'exec', '--name', b, 'h2', '--', 'etcdctl', '--endpoints', 'https://203.0.113.254:2379',
+      '--cacert', tls.ca, '--cert', tls.cert, '--key', tls.key, 'endpoint', 'health'], env);
     t.equal(r.code, 0, 'lab b etcd still healthy');
   });
 }

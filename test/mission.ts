@@ -32,7 +32,18 @@ async function mission(t: Test, store: 'etcd' | 'redis'): Promise<void> {
 
   const status = JSON.parse(await ok(['lab', 'status', '--json']));
   t.equal(status.store.kind, store, `lab status shows the store: ${store}`);
-  t.match(status.store.url, store === 'etcd' ? /^etcd:\/\/192\.0\.2\.254:2379$/ : /^redis:\/\/192\.0\.2\.254:6379\/0$/);
+  // over TLS with client certificates (the lab's default), etcd and Redis alike
+  t.match(status.store.url, store === 'etcd' ? /^etcds:\/\/192\.0\.2\.254:2379$/ : /^rediss:\/\/192\.0\.2\.254:6379\/0$/);
+  if (store === 'redis') {
+    // Redis serves TLS only, and only to clients with a certificate of the lab's CA (issue 13)
+    const redisCli = async (...args: string[]) => {
+      const r = await vxnet(['lab', 'exec', 'h1', '--', 'redis-cli', '--no-auth-warning', '-h', '192.0.2.254', '-p', '6379', ...args, 'PING'], env);
+      return `${r.stdout}${r.stderr}`;
+    };
+    t.notMatch(await redisCli(), /PONG|NOAUTH/, 'plain-text Redis: no answer');
+    t.notMatch(await redisCli('--tls', '--cacert', status.tls.ca), /PONG|NOAUTH/, 'TLS without a client certificate: no answer');
+    t.match(await redisCli('--tls', '--cacert', status.tls.ca, '--cert', status.tls.cert, '--key', status.tls.key), /NOAUTH/, 'TLS with the lab\'s certificate: Redis answers (and wants the password)');
+  }
   t.match(await ok(['lab', 'status']), new RegExp(`^${store}\\s+${status.store.url.replace(/[/.]/g, '\\$&')}\\s+\\d+\\s+running$`, 'm'), 'and in its table');
 
   await ok(['net', 'create', '-d', 'overlay', 'net1']);

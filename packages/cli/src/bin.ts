@@ -25,9 +25,12 @@ function build(): Command {
     .description('vxnet: multi-host overlay networks for containers (kernel VXLAN, etcd, runc)')
     .version(version)
     .option('--lab <name>', 'lab to act on (default: $VXNET_LAB, then the current lab)')
-    .option('--controller <url>', 'controller to talk to: unix:///path/to/socket or http://host:port, several comma-separated to fail over between them (default: $VXNET_CONTROLLER, then the current lab\'s controllers)')
+    .option('--controller <url>', 'controller to talk to: unix:///path/to/socket, https://host:port or http://host:port, several comma-separated to fail over between them (default: $VXNET_CONTROLLER, then the current lab\'s controllers)')
     .option('--request-timeout <seconds>', 'how long a request to the controllers may take, failover included (default: $VXNET_REQUEST_TIMEOUT, then 30)')
     .option('--token-file <file>', 'file holding the token of a TCP controller (default: $VXNET_TOKEN_FILE, then the current lab\'s controller token file)')
+    .option('--ca-file <file>', 'PEM CA that signed an https:// controller\'s certificate (default: $VXNET_CA_FILE, then the current lab\'s CA, then the system\'s CAs)')
+    .option('--cert-file <file>', 'PEM client certificate for an https:// controller that asks for one, with --key-file (default: $VXNET_CERT_FILE, then the current lab\'s admin certificate)')
+    .option('--key-file <file>', 'PEM private key of --cert-file (default: $VXNET_KEY_FILE, then the current lab\'s admin key)')
     .option('-H, --host <host>', 'engine to talk to: a host of the current lab (h1) or unix:///path/to/engine.sock (default: $VXNET_HOST; the only host of a one-host lab)')
     // usage errors too are one line, in the same form as every other error
     .configureOutput({ outputError: (str, write) => write(`vxnet: ${str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help)\n`) })

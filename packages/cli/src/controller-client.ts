@@ -1,7 +1,8 @@
 /**
  * How the CLI reaches the controller: `--controller URL`, else VXNET_CONTROLLER, else
- * the current lab's controllers. URLs are `unix:///path/to/socket` or `http://host:port`,
- * several of them comma-separated for a site that runs several controllers.
+ * the current lab's controllers. URLs are `unix:///path/to/socket`, `https://host:port`
+ * or `http://host:port` (a controller started with plaintext), several of them
+ * comma-separated for a site that runs several controllers.
  *
  * Failover (controllers are stateless, so any of them serves any request): the
  * controllers are tried in the order given, all within one request timeout. The next
@@ -12,15 +13,21 @@
  * is final: a controller that answers "store unavailable" speaks for the store, which
  * every controller shares.
  *
+ * Over HTTPS the server's certificate is checked against `--ca-file FILE`, else
+ * VXNET_CA_FILE, else the current lab's CA, else the system's CAs; a client
+ * certificate (`--cert-file`/`--key-file`, VXNET_CERT_FILE/VXNET_KEY_FILE, else the
+ * current lab's `admin` certificate) is presented when the controller asks for one.
+ * A refused handshake says which certificate is at fault (common/tls.ts).
+ *
  * The unix socket is root-only and needs no token. Over TCP the controller wants
  * `Authorization: Bearer <token>` (unless it runs with --insecure); the token is read
  * from `--token-file FILE`, else VXNET_TOKEN_FILE, else the current lab's controller
  * token file. With none of them, no token is sent, and a 401 says how to give one.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidArgument, VxnetError, callJson } from '@vxnet/common';
+import { InvalidArgument, VxnetError, callJson, certificateProblem, describeTlsError, explainTlsError, probeTls, sharpenRefusal } from '@vxnet/common';
 import { resolveLab } from './context.js';
-import { ControllerUnreachable, NoController, TokenUnreadable } from './errors.js';
+import { ControllerUnreachable, NoController, TlsFileUnreadable, TokenUnreadable } from './errors.js';
 import { readLabState } from './lab/lab-state.js';
 
 /** The controllers to try, in order, and how to reach each. */
@@ -41,6 +48,8 @@ export interface ControllerEndpoint {
   token?: string;
   /** For messages: where the token came from, e.g. `/root/t (--token-file)`. */
   tokenFrom?: string;
+  /** https:// targets: the CA and client certificate (PEM), as loaded. */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 /** The global flags that choose the controller (`vxnet --controller URL`, `--lab NAME`, `--token-file FILE`). */
@@ -50,6 +59,11 @@ export interface ControllerFlags {
   tokenFile?: string;
   /** Seconds (`--request-timeout`), else $VXNET_REQUEST_TIMEOUT, else 30. */
   requestTimeout?: string;
+  /** CA of the controller's certificate (https://). */
+  caFile?: string;
+  /** Client certificate and its key, for a controller that asks for one. */
+  certFile?: string;
+  keyFile?: string;
 }
 
 /**
@@ -71,18 +85,20 @@ export function resolveController(flags: ControllerFlags): ControllerTarget {
     list = [state.controller, ...(state.moreControllers ?? [])].map((c) => c.url).join(',');
   }
   const urls = list.split(',').map((u) => u.trim()).filter((u) => u !== '');
-  if (urls.length === 0) throw new InvalidArgument(`invalid controller URL "${list}": use unix:///path or http://host:port, comma-separated for several`);
+  const usage = 'use unix:///path, https://host:port or http://host:port, comma-separated for several';
+  if (urls.length === 0) throw new InvalidArgument(`invalid controller URL "${list}": ${usage}`);
   let source: TokenSource | undefined | null = null; // read once, only when a TCP controller needs it
   const endpoints = urls.map((url): ControllerEndpoint => {
     if (url.startsWith('unix://')) return { url, socketPath: url.slice('unix://'.length) };
-    const m = /^http:\/\/([^/:]+):([0-9]{1,5})\/?$/.exec(url);
-    if (!m) throw new InvalidArgument(`invalid controller URL "${url}": use unix:///path or http://host:port, comma-separated for several`);
+    const m = /^(https?):\/\/([^/:]+):([0-9]{1,5})\/?$/.exec(url);
+    if (!m) throw new InvalidArgument(`invalid controller URL "${url}": ${usage}`);
     if (source === null) source = tokenSource(flags);
     return {
       url,
-      host: m[1] as string,
-      port: Number(m[2]),
+      host: m[2] as string,
+      port: Number(m[3]),
       ...(source ? { token: readToken(url, source), tokenFrom: `${source.file} (${source.via})` } : {}),
+      ...(m[1] === 'https' ? { tls: clientTls(url, flags) } : {}),
     };
   });
   return { url: urls.join(','), endpoints, timeoutMs: requestTimeoutMs(flags) };
@@ -93,6 +109,47 @@ function requestTimeoutMs(flags: ControllerFlags): number {
   if (text === undefined) return REQUEST_TIMEOUT_MS;
   if (!/^[0-9]+(\.[0-9]+)?$/.test(text) || Number(text) < 1 || Number(text) > 3600) throw new InvalidArgument(`invalid ${via} "${text}": expected seconds, 1-3600`);
   return Math.round(Number(text) * 1000);
+}
+
+/**
+ * The CA and client certificate for an https:// controller, each from its flag, else
+ * its variable, else the current lab. Named files that cannot be read, and an expired
+ * client certificate, are refused here with the file's name.
+ */
+function clientTls(url: string, flags: ControllerFlags): { ca?: string; cert?: string; key?: string } {
+  let lab: ReturnType<typeof readLabState>;
+  try {
+    lab = readLabState(resolveLab(flags.lab));
+  } catch {
+    lab = undefined; // no lab: only flags and variables name files
+  }
+  const admin = lab?.pki?.clients.admin;
+  const pick = (flag: string, flagValue: string | undefined, envName: string, labFile: string | undefined) => {
+    if (flagValue) return { file: flagValue, via: flag };
+    if (process.env[envName]) return { file: process.env[envName] as string, via: `$${envName}` };
+    return labFile ? { file: labFile, via: `lab "${lab?.name}"` } : undefined;
+  };
+  const read = (what: string, src: { file: string; via: string } | undefined) => {
+    if (src === undefined) return undefined;
+    try {
+      return readFileSync(src.file, 'utf8');
+    } catch (err) {
+      throw new TlsFileUnreadable(what, url, src.file, src.via, (err as Error).message, err);
+    }
+  };
+  const certSrc = pick('--cert-file', flags.certFile, 'VXNET_CERT_FILE', admin?.cert);
+  const keySrc = pick('--key-file', flags.keyFile, 'VXNET_KEY_FILE', admin?.key);
+  if ((certSrc === undefined) !== (keySrc === undefined)) {
+    throw new InvalidArgument(`a client certificate needs both --cert-file and --key-file (or VXNET_CERT_FILE and VXNET_KEY_FILE); got only ${certSrc ? 'the certificate' : 'the key'}`);
+  }
+  const ca = read('the CA', pick('--ca-file', flags.caFile, 'VXNET_CA_FILE', lab?.pki?.ca));
+  const cert = read('the client certificate', certSrc);
+  const key = read('the client key', keySrc);
+  if (cert !== undefined) {
+    const why = certificateProblem(`the client certificate ${certSrc?.file} (${certSrc?.via})`, cert);
+    if (why !== undefined) throw new InvalidArgument(`could not talk to the controller at ${url}: ${why}`);
+  }
+  return { ...(ca !== undefined ? { ca } : {}), ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}) };
 }
 
 interface TokenSource {
@@ -212,9 +269,15 @@ async function callOne<T>(ep: ControllerEndpoint, method: string, path: string, 
     return await callJson<T>(ep, method, path, body, {
       timeoutMs,
       who: `the controller at ${ep.url}`,
-      unreachable: (err, how) => new NoAnswer(ep, how?.sent ?? true, err),
+      unreachable: (err, how) => new NoAnswer(ep, how?.sent ?? true, new Error(explainTlsError(err), { cause: err })),
     });
   } catch (err) {
+    // A refused client certificate often arrives as a reset: the server closes on the
+    // request we had already sent. Ask again with a bare handshake, which reads the alert.
+    if (err instanceof NoAnswer && ep.tls && ep.host !== undefined && describeTlsError(err.cause.cause) === undefined) {
+      const refused = await probeTls(`https://${ep.host}:${ep.port}`, ep.tls);
+      if (refused?.tls) throw new NoAnswer(ep, err.sent, new Error(`TLS: ${sharpenRefusal(refused.why, ep.tls)}`, { cause: err.cause }));
+    }
     // The controller's 401 says only "authentication required"; say how to fix it.
     if (err instanceof VxnetError && err.statusCode === 401) {
       err.message += ep.token === undefined

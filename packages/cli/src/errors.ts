@@ -12,6 +12,7 @@ export const LabUpFailed = defineError('VXNET_LAB_UP_FAILED', 500, 'could not br
 export const CommandFailed = defineError('VXNET_COMMAND_FAILED', 500, '%s failed: %s');
 export const NoController = defineError('VXNET_NO_CONTROLLER', 400, 'no controller to talk to: pass --controller URL, set VXNET_CONTROLLER, or run `vxnet lab up`');
 export const ControllerUnreachable = defineError('VXNET_CONTROLLER_UNREACHABLE', 503, 'could not reach the controller at %s: %s');
+export const TlsFileUnreadable = defineError('VXNET_TLS_FILE_UNREADABLE', 400, 'could not read %s for the controller at %s from %s (named by %s): %s');
 export const TokenUnreadable = defineError('VXNET_TOKEN_UNREADABLE', 400, 'could not read the token for the controller at %s from %s (named by %s): %s');
 export const NoEngine = defineError('VXNET_NO_ENGINE', 400, 'no engine to talk to: %s');
 export const EngineUnreachable = defineError('VXNET_ENGINE_UNREACHABLE', 503, 'could not reach the engine at %s: %s');

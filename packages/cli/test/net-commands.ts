@@ -273,7 +273,7 @@ async function main(): Promise<void> {
     const wrongFile = join(dir, 'wrong-token');
     writeFileSync(wrongFile, 'not-it\n', { mode: 0o600 });
     const port = await freePort();
-    const secured = await startController('secured', ['--listen', `127.0.0.1:${port}`, '--token-file', tokenFile, '--store-prefix', '/vxnet-auth/']);
+    const secured = await startController('secured', ['--listen', `127.0.0.1:${port}`, '--plaintext', '--token-file', tokenFile, '--store-prefix', '/vxnet-auth/']);
     const url = `http://127.0.0.1:${port}`;
     userError(t, await vxnet(['--controller', url, 'net', 'ls']), /authentication required by the controller at http:\/\/127\.0\.0\.1:\d+: pass --token-file FILE or set VXNET_TOKEN_FILE/, 'no token');
     userError(t, await vxnet(['--controller', url, 'net', 'ls'], { VXNET_TOKEN_FILE: wrongFile }), /authentication required: the controller at http:.* refused the token in .*wrong-token \(\$VXNET_TOKEN_FILE\)/, 'wrong token');

@@ -50,6 +50,7 @@ export const InvalidArgument = defineError('VXNET_INVALID_ARGUMENT', 400, '%s');
 /** A daemon's configuration (file, environment, flags): the daemon name, then every problem. */
 export const ConfigInvalid = defineError('VXNET_CONFIG_INVALID', 400, 'invalid %s configuration: %s');
 export const StoreUnavailable = defineError('VXNET_STORE_UNAVAILABLE', 503, 'store unavailable at %s: %s');
+export const StoreTlsRefused = defineError('VXNET_STORE_TLS_REFUSED', 503, 'could not connect to the store at %s over TLS: %s');
 export const StoreLeaseLost = defineError('VXNET_STORE_LEASE_LOST', 503, 'lease %s was lost: %s');
 export const StoreClosed = defineError('VXNET_STORE_CLOSED', 500, 'the store client is closed');
 export const StoreWatchInterrupted = defineError('VXNET_STORE_WATCH_INTERRUPTED', 503, 'the watch on prefix %s was interrupted (%s); retrying');

@@ -33,6 +33,27 @@ export interface EtcdServerOptions {
   netnsPath?: string;
   /** Keep the process out of our process group and do not keep Node alive for it. */
   detached?: boolean;
+  /**
+   * TLS on the client URLs (which must then be https://): etcd's certificate and key,
+   * and the CA whose certificates clients must present (`--client-cert-auth`: a client
+   * without one, or with one from another CA, is refused during the handshake).
+   */
+  clientTls?: EtcdServerTls;
+}
+
+/** PEM files of an etcd server's client-facing TLS. */
+export interface EtcdServerTls {
+  certFile: string;
+  keyFile: string;
+  /** CA of the client certificates etcd accepts. */
+  trustedCaFile: string;
+}
+
+/** PEM files etcdctl presents to a TLS etcd (`--cacert`, `--cert`, `--key`). */
+export interface EtcdClientTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /**
@@ -52,7 +73,16 @@ export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
     ...(opts.initialClusterToken ? ['--initial-cluster-token', opts.initialClusterToken] : []),
     '--initial-cluster-state', 'new',
     '--log-outputs', 'stderr',
+    ...(opts.clientTls ? [
+      '--cert-file', opts.clientTls.certFile,
+      '--key-file', opts.clientTls.keyFile,
+      '--trusted-ca-file', opts.clientTls.trustedCaFile,
+      '--client-cert-auth',
+    ] : []),
   ];
+  if (opts.clientTls && opts.listenClientUrls.some((u) => !u.startsWith('https://'))) {
+    throw new EtcdStartFailed(opts.name, `with clientTls every client URL must be https:// (got ${opts.listenClientUrls.join(', ')}): a plain-text port would bypass the client certificates`);
+  }
   try {
     return spawnDaemon({ command: 'etcd', args, logFile: opts.logFile, ...(opts.netnsPath ? { netnsPath: opts.netnsPath } : {}), detached: opts.detached ?? false });
   } catch (err) {
@@ -86,10 +116,10 @@ export interface EtcdMemberStatus {
  * endpoint so a dead member costs one timeout and hides nothing), inside `netnsPath`
  * when given. Never throws: a member that does not answer has `error`.
  */
-export async function etcdMemberStatus(endpoints: string[], opts: { netnsPath?: string; timeoutMs?: number } = {}): Promise<EtcdMemberStatus[]> {
+export async function etcdMemberStatus(endpoints: string[], opts: { netnsPath?: string; timeoutMs?: number; tls?: EtcdClientTls } = {}): Promise<EtcdMemberStatus[]> {
   const secs = Math.max(1, Math.ceil((opts.timeoutMs ?? 1000) / 1000));
   return Promise.all(endpoints.map(async (endpoint): Promise<EtcdMemberStatus> => {
-    const r = await etcdctl(['--endpoints', endpoint, `--command-timeout=${secs}s`, `--dial-timeout=${secs}s`, 'endpoint', 'status', '-w', 'json'], opts.netnsPath);
+    const r = await etcdctl(['--endpoints', endpoint, `--command-timeout=${secs}s`, `--dial-timeout=${secs}s`, ...etcdctlTlsArgs(opts.tls), 'endpoint', 'status', '-w', 'json'], opts.netnsPath);
     if (!r.ok) return { endpoint, leader: false, error: r.output.trim().split('\n').pop() || 'no answer' };
     try {
       const [st] = JSON.parse(r.output.slice(r.output.indexOf('['))) as Array<{ Status: { header: { member_id: number | string }; leader: number | string; raftTerm: number; raftIndex: number } }>;
@@ -115,17 +145,22 @@ export async function etcdMemberStatus(endpoints: string[], opts: { netnsPath?: 
  * Poll `etcdctl endpoint health` (inside `netnsPath` when given) until it passes.
  * Throws EtcdStartFailed after `timeoutMs`.
  */
-export async function waitEtcdHealthy(endpoint: string, opts: { netnsPath?: string; timeoutMs?: number; isAlive?: () => boolean } = {}): Promise<void> {
+export async function waitEtcdHealthy(endpoint: string, opts: { netnsPath?: string; timeoutMs?: number; isAlive?: () => boolean; tls?: EtcdClientTls } = {}): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let last = '';
   while (Date.now() < deadline) {
     if (opts.isAlive && !opts.isAlive()) throw new EtcdStartFailed(endpoint, 'the etcd process exited (see its log)');
-    const r = await etcdctl(['--endpoints', endpoint, '--command-timeout=1s', 'endpoint', 'health'], opts.netnsPath);
+    const r = await etcdctl(['--endpoints', endpoint, '--command-timeout=1s', ...etcdctlTlsArgs(opts.tls), 'endpoint', 'health'], opts.netnsPath);
     if (r.ok) return;
     last = r.output.trim().split('\n').pop() ?? '';
     await sleep(100);
   }
   throw new EtcdStartFailed(endpoint, `not healthy after ${opts.timeoutMs ?? 15_000} ms${last ? `: ${last}` : ''}`);
+}
+
+/** etcdctl's TLS flags for `tls` (none without). */
+export function etcdctlTlsArgs(tls: EtcdClientTls | undefined): string[] {
+  return tls ? ['--cacert', tls.caFile, '--cert', tls.certFile, '--key', tls.keyFile] : [];
 }
 
 function etcdctl(args: string[], netnsPath?: string): Promise<{ ok: boolean; output: string }> {

@@ -3,7 +3,8 @@
  * socket or TCP. The daemons answer errors as `{code, message}`; this turns them
  * back into VxnetErrors, so a user error crosses process boundaries intact.
  */
-import { request, type Agent } from 'node:http';
+import { request as httpRequest, type Agent } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { VxnetError } from './errors.js';
 
 export interface HttpTarget {
@@ -14,6 +15,11 @@ export interface HttpTarget {
   token?: string;
   /** Keep-alive agent, for clients that make many calls. */
   agent?: Agent;
+  /**
+   * HTTPS (TCP targets only): PEM CA that signed the server's certificate, and the
+   * client certificate and key to present when the server asks for one.
+   */
+  tls?: { ca?: string; cert?: string; key?: string };
 }
 
 export interface CallOptions {
@@ -36,10 +42,13 @@ export interface CallOptions {
 export function callJson<T>(target: HttpTarget, method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
+    const tls = target.socketPath === undefined ? target.tls : undefined;
+    const request = tls ? httpsRequest : httpRequest;
     const req = request({
       method,
       path,
       ...(target.socketPath ? { socketPath: target.socketPath } : { host: target.host, port: target.port }),
+      ...(tls ? { ...tls, rejectUnauthorized: true } : {}),
       ...(target.agent ? { agent: target.agent } : {}),
       // 0, not absent, for none: absent, Node's global agent applies its own 5 s socket timeout
       timeout: opts.timeoutMs ?? 0,

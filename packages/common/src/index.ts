@@ -13,3 +13,4 @@ export * from './netns-names.js';
 export * from './dns-address.js';
 export * from './config/index.js';
 export * from './redis-server.js';
+export * from './tls.js';

@@ -42,6 +42,18 @@ export interface RedisServerOptions {
   detached?: boolean;
   /** requirepass: clients authenticate as the default user with it. Required unless bind is loopback. */
   password?: string;
+  /**
+   * TLS only (`tls-port` = port, plain `port 0`) with client certificates of
+   * `caFile` required (`tls-auth-clients yes`).
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+/** PEM files redis-cli presents to a TLS Redis. */
+export interface RedisClientTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
 }
 
 /**
@@ -62,7 +74,10 @@ export function spawnRedis(opts: RedisServerOptions): ProcessRecord {
   writeFileSync(config, `${lines.join('\n')}\n`, { mode: 0o600 });
   const args = [
     config,
-    '--port', String(opts.port),
+    ...(opts.tls
+      ? ['--port', '0', '--tls-port', String(opts.port), '--tls-cert-file', opts.tls.certFile, '--tls-key-file', opts.tls.keyFile,
+        '--tls-ca-cert-file', opts.tls.caFile, '--tls-auth-clients', 'yes']
+      : ['--port', String(opts.port)]),
     '--bind', opts.bind,
     '--dir', opts.dataDir,
     '--appendonly', 'yes',
@@ -84,10 +99,10 @@ export function spawnRedis(opts: RedisServerOptions): ProcessRecord {
  */
 export async function waitRedisReady(
   url: string,
-  opts: { password?: string; netnsPath?: string; timeoutMs?: number; isAlive?: () => boolean } = {},
+  opts: { password?: string; netnsPath?: string; timeoutMs?: number; isAlive?: () => boolean; tls?: RedisClientTls } = {},
 ): Promise<void> {
   const u = new URL(url);
-  if (u.protocol !== 'redis:') throw new InvalidArgument(`waitRedisReady takes a redis:// URL, got ${u.protocol}//`);
+  if (u.protocol !== (opts.tls ? 'rediss:' : 'redis:')) throw new InvalidArgument(`waitRedisReady takes a ${opts.tls ? 'rediss' : 'redis'}:// URL${opts.tls ? ' with tls' : ''}, got ${u.protocol}//`);
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = u.port === '' ? '6379' : u.port;
   const timeoutMs = opts.timeoutMs ?? 15_000;
@@ -95,7 +110,8 @@ export async function waitRedisReady(
   let last = '';
   while (Date.now() < deadline) {
     if (opts.isAlive && !opts.isAlive()) throw new RedisStartFailed(url, 'the redis-server process exited (see its log)');
-    const r = await redisCli(['-h', host, '-p', port, 'PING'], opts.password, opts.netnsPath);
+    const tlsArgs = opts.tls ? ['--tls', '--cacert', opts.tls.caFile, '--cert', opts.tls.certFile, '--key', opts.tls.keyFile] : [];
+    const r = await redisCli(['-h', host, '-p', port, ...tlsArgs, 'PING'], opts.password, opts.netnsPath);
     if (r.trim() === 'PONG') return;
     last = r.trim().split('\n').pop() ?? '';
     await sleep(50);

@@ -7,13 +7,17 @@
  * (mode 0600, like dockerd's), so it needs no token; the TCP listener requires the
  * bearer token unless the operator started it with --insecure. The apps share the
  * store and nothing else (the controller keeps no state in memory).
+ *
+ * TCP is HTTPS (tlsCert, tlsKey; tlsClientCa asks for client certificates) unless the
+ * operator said plaintext: the config refuses a TCP listener with neither.
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createLogger, daemonConfig, isUserError, keys, openStore, parseCidr } from '@vxnet/common';
+import { certificateProblem, createLogger, daemonConfig, isUserError, keys, openStore, parseCidr, readPem } from '@vxnet/common';
 import { build, type AppOptions } from './app.js';
-import { CONTROLLER_CONFIG } from './config.js';
+import { CONTROLLER_CONFIG, type ControllerConfig } from './config.js';
+import { TlsFileInvalid } from './errors.js';
 import { loadOrCreateToken } from './token-file.js';
 
 async function main(): Promise<void> {
@@ -28,6 +32,7 @@ async function main(): Promise<void> {
     if (loaded.created) log.info({ tokenFile: cfg.tokenFile }, 'generated the token of the TCP listener');
     if (loaded.mode & 0o077) log.warn({ tokenFile: cfg.tokenFile, mode: loaded.mode.toString(8) }, 'the token file is readable by other users than its owner (chmod 600 it)');
   }
+  const tls = listenerTls(cfg);
   const store = await openStore(cfg, log.child({ component: 'store' }));
   const shared: Omit<AppOptions, 'logger'> = {
     store,
@@ -58,13 +63,18 @@ async function main(): Promise<void> {
     chmodSync(cfg.socket, 0o600);
   }
   if (cfg.listen) {
-    const remote = await build({ ...shared, logger: log.child({ listener: 'tcp' }), ...(token !== undefined ? { token } : {}) });
+    const remote = await build({ ...shared, logger: log.child({ listener: 'tcp' }), ...(token !== undefined ? { token } : {}), ...(tls ? { tls } : {}) });
     apps.push(remote);
+    // a refused handshake never reaches a route (nor fastify's log): log it, once per connection
+    remote.server.on('tlsClientError', (err: Error & { code?: string }, socket: { remoteAddress?: string }) => {
+      log.warn({ listener: 'tcp', client: socket.remoteAddress, err: { code: err.code, message: err.message } }, 'TLS handshake refused');
+    });
     const i = cfg.listen.lastIndexOf(':');
     await remote.listen({ host: cfg.listen.slice(0, i), port: Number(cfg.listen.slice(i + 1)) });
     if (cfg.insecure) log.warn({ listen: cfg.listen }, 'TCP listener without a token (--insecure): anyone who reaches it can change the cluster');
+    if (cfg.plaintext) log.warn({ listen: cfg.listen }, 'TCP listener in plain HTTP (--plaintext): the token and every request cross the network readable');
   }
-  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.store, tcpAuth: cfg.listen ? !cfg.insecure : null }, 'controller serving');
+  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.store, tcpAuth: cfg.listen ? !cfg.insecure : null, tcpTls: cfg.listen ? (tls ? (tls.clientCa ? 'mutual' : 'server') : 'none') : null }, 'controller serving');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -77,6 +87,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The TCP listener's PEM files, read and checked before anything listens; undefined without TLS. */
+function listenerTls(cfg: Readonly<ControllerConfig>): { cert: string; key: string; clientCa?: string } | undefined {
+  if (cfg.listen === null || cfg.tlsCert === null || cfg.tlsKey === null) return undefined;
+  const read = (key: string, path: string) => readPem(path, (why, err) => new TlsFileInvalid(`${key} ${path} ${why}`, err));
+  const cert = read('tlsCert', cfg.tlsCert);
+  const why = certificateProblem(`tlsCert ${cfg.tlsCert}`, cert);
+  if (why !== undefined) throw new TlsFileInvalid(why);
+  return { cert, key: read('tlsKey', cfg.tlsKey), ...(cfg.tlsClientCa !== null ? { clientCa: read('tlsClientCa', cfg.tlsClientCa) } : {}) };
 }
 
 main().catch((err: unknown) => {

@@ -14,3 +14,5 @@ export const LeaseNotFound = defineError('VXNET_LEASE_NOT_FOUND', 404, 'no lease
 export const Unauthorized = defineError('VXNET_UNAUTHORIZED', 401, 'authentication required');
 export const TokenFileInvalid = defineError('VXNET_TOKEN_FILE_INVALID', 500, 'could not start the controller: token file %s %s');
 export const EncryptionUnavailable = defineError('VXNET_ENCRYPTION_UNAVAILABLE', 409, 'could not create network "%s": --opt encrypted needs WireGuard, and none of the live hosts (%s) has it (install wireguard-tools, and wireguard-go where the kernel has no WireGuard); an encrypted network is never carried in plaintext');
+export const TlsFileInvalid = defineError('VXNET_TLS_FILE_INVALID', 500, 'could not start the controller: %s');
+export const ClientCertificateRefused = defineError('VXNET_CLIENT_CERTIFICATE_REFUSED', 403, 'the controller refused the client certificate: %s');

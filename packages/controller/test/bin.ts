@@ -56,7 +56,7 @@ if (missing) {
     const port = await freePort();
     const proc = spawnDaemon({
       command: process.execPath,
-      args: [CONTROLLER, '--store', endpoint, '--store-prefix', `/${name}/`, '--socket', socket, '--listen', `127.0.0.1:${port}`, ...extra],
+      args: [CONTROLLER, '--store', endpoint, '--store-prefix', `/${name}/`, '--socket', socket, '--listen', `127.0.0.1:${port}`, '--plaintext', ...extra],
       logFile,
       env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith('VXNET_') && e[0] !== 'NODE_OPTIONS')),
     });

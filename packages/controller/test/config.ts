@@ -5,7 +5,7 @@ import { runDaemonBin } from '@vxnet/common/testing';
 const BIN = fileURLToPath(new URL('../../bin/vxnet-controller.js', import.meta.url));
 
 t.test('vxnet-controller --print-config: defaults < file < environment < flags', async (t) => {
-  const r = runDaemonBin(BIN, { listen: '0.0.0.0:7070', store: 'etcd://192.0.2.1:2379,192.0.2.2:2379', logLevel: 'warn' },
+  const r = runDaemonBin(BIN, { listen: '0.0.0.0:7070', tlsCert: '/etc/vxnet/controller.crt', tlsKey: '/etc/vxnet/controller.key', store: 'etcd://192.0.2.1:2379,192.0.2.2:2379', logLevel: 'warn' },
     ['--print-config', '--underlay', '192.0.2.0/24', '--log-level', 'debug'], { VXNET_INSECURE: 'true', VXNET_DEFAULT_BLOCK_LENGTH: '20' });
   t.equal(r.code, 0, r.stderr);
   t.same(JSON.parse(r.stdout), {
@@ -20,6 +20,10 @@ t.test('vxnet-controller --print-config: defaults < file < environment < flags',
     socket: '/run/vxnet/controller.sock',
     tokenFile: '/var/lib/vxnet/controller/token',
     insecure: true,
+    tlsCert: '/etc/vxnet/controller.crt',
+    tlsKey: '/etc/vxnet/controller.key',
+    tlsClientCa: null,
+    plaintext: false,
     defaultPool: '10.128.0.0/9',
     defaultBlockLength: 20,
     underlay: ['192.0.2.0/24'],
@@ -39,4 +43,18 @@ t.test('vxnet-controller refuses a bad configuration with one line listing every
   t.match(r.stderr, 'socket: nothing to serve on');
   t.match(r.stderr, /defaultPool: must be an IPv4 CIDR: .*host bits are set/);
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+});
+
+t.test('vxnet-controller: TCP is HTTPS unless plaintext is asked for', async (t) => {
+  const plain = runDaemonBin(BIN, { listen: '0.0.0.0:7070' }, ['--print-config']);
+  t.equal(plain.code, 1, 'listen without tlsCert: refused');
+  t.match(plain.stderr, /listen: is served over HTTPS only: set tlsCert and tlsKey .*or plaintext: true \(--plaintext\)/);
+  const asked = runDaemonBin(BIN, { listen: '0.0.0.0:7070' }, ['--print-config', '--plaintext']);
+  t.equal(asked.code, 0, `--plaintext: allowed: ${asked.stderr}`);
+  const both = runDaemonBin(BIN, { listen: '0.0.0.0:7070', tlsCert: '/c.pem', tlsKey: '/k.pem', plaintext: true }, ['--print-config']);
+  t.equal(both.code, 1);
+  t.match(both.stderr, 'tlsCert: contradicts plaintext');
+  const half = runDaemonBin(BIN, { listen: '0.0.0.0:7070', tlsCert: '/c.pem' }, ['--print-config']);
+  t.equal(half.code, 1);
+  t.match(half.stderr, 'tlsCert: needs tlsKey');
 });

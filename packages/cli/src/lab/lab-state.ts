@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 import { labsDir } from '../context.js';
+import type { LabPki } from './pki.js';
 
 export type LabPhase = 'creating' | 'up' | 'removing';
 
@@ -147,13 +148,15 @@ export interface LabState {
   controller: LabMachine & LabDaemon & {
     /** Where the CLI reaches it from the root namespace: unix:///…/ctl/run/controller.sock */
     url: string;
-    /** Where hosts reach it: http://IP:7070 (bearer token required) */
+    /** Where hosts reach it: https://IP:7070 (a client certificate of the lab's CA and the bearer token required) */
     tcpUrl: string;
     /** The bearer token the controller generated at its first start (mode 0600). */
     tokenFile: string;
   };
   /** Absent in labs made before the outside existed. */
   outside?: LabOutside;
+  /** The lab's CA and certificates (pki.ts); absent in labs made before TLS. */
+  pki?: LabPki;
   /** `lab up --controllers 2`: the controllers after the first (ctl2, …), each in a machine of its own. */
   moreControllers?: LabController[];
 }
@@ -169,7 +172,7 @@ export interface LabStoreMember {
   index: number;
   netns: string;
   underlayIp: string;
-  /** Its client URL, http://IP:2379. */
+  /** Its client URL, https://IP:2379. */
   clientUrl: string;
   /** Its peer URL, http://IP:2380. */
   peerUrl: string;

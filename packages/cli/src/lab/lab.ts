@@ -10,11 +10,14 @@
  *                   an agent and an engine with their default settings (and with
  *                   `--docker` a dockerd, docker.ts; with `--podman` podman's
  *                   configuration and the host's own cgroup tree, podman.ts)
- *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379
- *   (vx-<lab>.redis with --store redis: redis-server on :6379, a password, appendonly
- *                   with fsync always, as docs/deploy.md asks of a real site)
+ *   vx-<lab>.etcd   eth0 = last usable address of the underlay; etcd on :2379, TLS only,
+ *                   client certificates of the lab's CA required (pki.ts)
+ *   (vx-<lab>.redis with --store redis: redis-server on :6379, TLS only with client
+ *                   certificates like etcd, a password, appendonly with fsync always,
+ *                   as docs/deploy.md asks of a real site)
  *   vx-<lab>.ctl    eth0 = the one before: a machine running the controller on :7070
- *                   (bearer token) and on /run/vxnet/controller.sock for the CLI
+ *                   (HTTPS, a client certificate of the lab's CA and the bearer token)
+ *                   and on /run/vxnet/controller.sock for the CLI
  *   vx-<lab>.rt     eth0 = the one before that: the router, every machine's default
  *                   gateway; eth1 = <outside>.1 (198.51.100.0/24, or 203.0.113.0/24
  *                   when the underlay overlaps it)
@@ -36,7 +39,7 @@ import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   InvalidArgument, addressAt, parseIpv4, type Cidr, cidrSize, isAlive, parseCidr, recordProcess, spawnEtcd, spawnRedis, stopProcess, etcdMemberStatus,
-  waitEtcdHealthy, waitRedisReady, type Logger, type ProcessRecord,
+  waitEtcdHealthy, waitRedisReady, type EtcdClientTls, type Logger, type ProcessRecord,
 } from '@vxnet/common';
 import { clearContextLab, labsDir, setContextLab } from '../context.js';
 import { LabExists, LabHostNotFound, LabLeftover, LabNotFound, LabUpFailed, LabWithoutDocker, LabWithoutPodman, MissingTool, NotRoot } from '../errors.js';
@@ -51,6 +54,7 @@ import {
   LAB_STORE_KINDS, labDir, readLabState, writeLabState, type LabController, type LabDaemon, type LabDockerd, type LabHost, type LabMachine, type LabOutside, type LabPodman, type LabState, type LabStoreKind,
   type LabStoreMember,
 } from './lab-state.js';
+import { makeLabPki, type LabPki } from './pki.js';
 import { enterArgs, machineDirs, setupMachine, startMachine, sweepMachine } from './machine.js';
 import { LAB_PODMAN_IMAGE, importPodmanImage, planPodman, podmanTools, removePodmanContainers, setupPodmanHost } from './podman.js';
 import { OUTSIDE_NETWORKS, OUTSIDE_SERVICES, buildOutside, missingSockets, outsideNetworkFor, planOutside, setDefaultRoute, startResponder, waitResponder } from './outside.js';
@@ -166,7 +170,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
   validateLabOptions(opts);
   requireRoot('vxnet lab up');
   const storeKind = opts.store ?? 'etcd';
-  requireTools(['ip', 'nsenter', 'unshare', 'mount', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
+  requireTools(['ip', 'nsenter', 'unshare', 'mount', 'openssl', ...(storeKind === 'etcd' ? ['etcd', 'etcdctl'] : ['redis-server', 'redis-cli'])]);
   if (opts.docker) dockerTools();
   if (opts.podman) podmanTools();
   mkdirSync(labsDir(), { recursive: true });
@@ -199,7 +203,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     ...m,
     ...daemon(m, 'controller', 'controller.sock'),
     url: `unix://${join(m.dir, 'run', 'controller.sock')}`,
-    tcpUrl: `http://${m.underlayIp}:${CONTROLLER_PORT}`,
+    tcpUrl: `https://${m.underlayIp}:${CONTROLLER_PORT}`,
     tokenFile: join(m.dir, 'lib', 'controller', 'token'),
   });
   // more members and controllers take the addresses below the router's, so a
@@ -210,7 +214,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       const ip = i === 0 ? storeIp : addressAt(underlay, -4 - i);
       return {
         name: `vxnet-${opts.name}-${i + 1}`, index: i + 1, netns: i === 0 ? `${prefix}etcd` : `${prefix}etcd${i + 1}`, underlayIp: ip,
-        clientUrl: `http://${ip}:${ETCD_PORT}`, peerUrl: `http://${ip}:${ETCD_PEER_PORT}`,
+        clientUrl: `https://${ip}:${ETCD_PORT}`, peerUrl: `http://${ip}:${ETCD_PEER_PORT}`,
         dataDir: join(dir, i === 0 ? 'etcd' : `etcd${i + 1}`), logFile: join(dir, i === 0 ? 'etcd.log' : `etcd${i + 1}.log`),
       };
     })
@@ -237,13 +241,13 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     store: storeKind === 'etcd'
       ? {
         kind: 'etcd', netns: `${prefix}etcd`, underlayIp: storeIp,
-        url: `etcd://${(members ?? [{ underlayIp: storeIp }]).map((m) => `${m.underlayIp}:${ETCD_PORT}`).join(',')}`,
-        endpoints: members ? members.map((m) => m.clientUrl) : [`http://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
+        url: `etcds://${(members ?? [{ underlayIp: storeIp }]).map((m) => `${m.underlayIp}:${ETCD_PORT}`).join(',')}`,
+        endpoints: members ? members.map((m) => m.clientUrl) : [`https://${storeIp}:${ETCD_PORT}`], dataDir: join(dir, 'etcd'), logFile: join(dir, 'etcd.log'),
         ...(members ? { members } : {}),
       }
       : {
-        kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `redis://${storeIp}:${REDIS_PORT}/0`,
-        endpoints: [`redis://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
+        kind: 'redis', netns: `${prefix}redis`, underlayIp: storeIp, url: `rediss://${storeIp}:${REDIS_PORT}/0`,
+        endpoints: [`rediss://${storeIp}:${REDIS_PORT}/0`], passwordFile: join(dir, 'redis', 'password'), dataDir: join(dir, 'redis'), logFile: join(dir, 'redis.log'),
       },
     controller: controllerOf(ctl),
     ...(moreControllers.length > 0 ? { moreControllers } : {}),
@@ -297,6 +301,15 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const m of [...controllers(state), ...state.hosts]) setDefaultRoute(m.netns, outside.routerUnderlayIp);
   log.debug({ namespaces: state.namespaces.length }, 'underlay and outside ready');
 
+  // the CA and every certificate, before anything that uses them starts
+  const pki = makeLabPki(join(labDir(state.name), 'pki'), {
+    // one server certificate for the store: etcd's members (all their addresses) or Redis
+    etcdIps: state.store.members ? state.store.members.map((m) => m.underlayIp) : [state.store.underlayIp],
+    controllerIps: controllers(state).map((c) => c.underlayIp),
+    hosts: state.hosts.map((h) => h.name),
+  });
+  state.pki = pki;
+  writeLabState(state);
   const { store } = state;
   const proc = startStore(state);
   const responder = startOutside(state, outside);
@@ -315,12 +328,19 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   await waitResponder(outside, responder);
   log.debug({ pid: responder.pid, ip: outside.ip }, 'outside responder listening');
 
-  // the same store settings as a real host's /etc/vxnet/*.json
-  const storeSettings = { store: store.url, ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}) };
+  // the same store settings as a real host's /etc/vxnet/*.json, each daemon with its own client certificate
+  const storeSettings = (client: string) => ({
+    store: store.url,
+    ...(store.passwordFile ? { storePasswordFile: store.passwordFile } : {}),
+    storeCa: pki.ca, storeCert: pki.clients[client]?.cert, storeKey: pki.clients[client]?.key,
+  });
   const ctl = state.controller;
   ctl.command = daemonCommand('controller', ctl, {
-    ...storeSettings,
+    ...storeSettings('controller'),
     listen: `${ctl.underlayIp}:${CONTROLLER_PORT}`,
+    tlsCert: pki.controller.cert,
+    tlsKey: pki.controller.key,
+    tlsClientCa: pki.ca,
     underlay: [state.underlay],
   });
   await launch(state, ctl, 'controller', ctl, 'vxnet-controller');
@@ -329,7 +349,14 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     // one token per site: a client with the token file reaches any controller
     mkdirSync(dirname(c.tokenFile), { recursive: true, mode: 0o700 });
     writeFileSync(c.tokenFile, readFileSync(ctl.tokenFile), { mode: 0o600, flag: 'wx' });
-    c.command = daemonCommand('controller', c, { ...storeSettings, listen: `${c.underlayIp}:${CONTROLLER_PORT}`, underlay: [state.underlay] });
+    c.command = daemonCommand('controller', c, {
+      ...storeSettings('controller'),
+      listen: `${c.underlayIp}:${CONTROLLER_PORT}`,
+      tlsCert: pki.controller.cert,
+      tlsKey: pki.controller.key,
+      tlsClientCa: pki.ca,
+      underlay: [state.underlay],
+    });
     await launch(state, c, 'controller', c, `vxnet-controller on ${c.name}`);
     log.debug({ pid: c.process?.pid, machine: c.name }, 'controller healthy');
   }
@@ -337,7 +364,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   for (const host of state.hosts) {
     // lab hosts reach nothing outside the lab: forward only where the user says
     host.agent.command = daemonCommand('agent', host.agent, {
-      ...storeSettings,
+      ...storeSettings(host.name),
       dnsUpstreams: state.dnsUpstream ? state.dnsUpstream.split(',') : [],
     });
     host.engine.command = daemonCommand('engine', host.engine, {});
@@ -376,6 +403,7 @@ async function launchDockerd(state: LabState, h: LabHost, d: LabDockerd): Promis
 function startStore(state: LabState): ProcessRecord {
   const { store } = state;
   let proc: ProcessRecord;
+  const pki = state.pki;
   if (store.members) {
     for (const m of store.members) startMember(state, m);
     proc = store.members[0]?.process as ProcessRecord;
@@ -383,8 +411,10 @@ function startStore(state: LabState): ProcessRecord {
     proc = spawnEtcd({
       name: `vxnet-${state.name}`,
       dataDir: store.dataDir,
-      listenClientUrls: [`http://${store.underlayIp}:${ETCD_PORT}`, `http://127.0.0.1:${ETCD_PORT}`],
+      // clients over TLS with certificates of the lab's CA, on every address: no plain-text port
+      listenClientUrls: [`https://${store.underlayIp}:${ETCD_PORT}`, `https://127.0.0.1:${ETCD_PORT}`],
       advertiseClientUrls: store.endpoints,
+      ...(pki?.etcd ? { clientTls: { certFile: pki.etcd.cert, keyFile: pki.etcd.key, trustedCaFile: pki.ca } } : {}),
       peerUrl: 'http://127.0.0.1:2380',
       logFile: store.logFile,
       netnsPath: netnsPath(store.netns),
@@ -397,6 +427,7 @@ function startStore(state: LabState): ProcessRecord {
       bind: store.underlayIp,
       port: REDIS_PORT,
       password: labRedisPassword(store.passwordFile as string),
+      ...(state.pki?.etcd ? { tls: { certFile: state.pki.etcd.cert, keyFile: state.pki.etcd.key, caFile: state.pki.ca } } : {}),
       logFile: store.logFile,
       netnsPath: netnsPath(store.netns),
       detached: true,
@@ -419,11 +450,14 @@ function controllers(state: LabState): LabController[] {
  */
 function startMember(state: LabState, m: LabStoreMember): ProcessRecord {
   const members = state.store.members ?? [];
+  const pki = state.pki;
   m.process = spawnEtcd({
     name: m.name,
     dataDir: m.dataDir,
-    listenClientUrls: [m.clientUrl, `http://127.0.0.1:${ETCD_PORT}`],
+    // clients over TLS with certificates of the lab's CA, on every address (peers: plain, on the underlay)
+    listenClientUrls: [m.clientUrl, `https://127.0.0.1:${ETCD_PORT}`],
     advertiseClientUrls: [m.clientUrl],
+    ...(pki?.etcd ? { clientTls: { certFile: pki.etcd.cert, keyFile: pki.etcd.key, trustedCaFile: pki.ca } } : {}),
     peerUrl: m.peerUrl,
     initialCluster: Object.fromEntries(members.map((x) => [x.name, x.peerUrl])),
     initialClusterToken: `vxnet-${state.name}`,
@@ -454,17 +488,26 @@ function labRedisPassword(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** What etcdctl presents to the lab's etcd: the CA and the `admin` client certificate. */
+export function etcdctlTls(pki: LabPki): EtcdClientTls {
+  const admin = pki.clients.admin as { cert: string; key: string };
+  return { caFile: pki.ca, certFile: admin.cert, keyFile: admin.key };
+}
+
 function waitStore(state: LabState, proc: ProcessRecord): Promise<void> {
   const { store } = state;
   const wait = { netnsPath: netnsPath(store.netns), isAlive: () => isAlive(proc) };
+  const tls = state.pki ? etcdctlTls(state.pki) : undefined;
   if (store.members) {
     // a member is healthy once the cluster has a leader: every member must have started
     return Promise.all(store.members.map((m) => waitEtcdHealthy(m.clientUrl, {
-      netnsPath: netnsPath(m.netns), isAlive: () => m.process !== undefined && isAlive(m.process),
+      netnsPath: netnsPath(m.netns), isAlive: () => m.process !== undefined && isAlive(m.process), ...(tls ? { tls } : {}),
     }))).then(() => undefined);
   }
-  if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, wait);
-  return waitRedisReady(store.url, { ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim() });
+  if (store.kind === 'etcd') return waitEtcdHealthy(store.endpoints[0] as string, { ...wait, ...(tls ? { tls } : {}) });
+  return waitRedisReady(store.url, {
+    ...wait, password: readFileSync(store.passwordFile as string, 'utf8').trim(), ...(tls ? { tls: { caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile } } : {}),
+  });
 }
 
 /** Start a daemon in its machine, record it, wait until its API answers. */
@@ -631,6 +674,11 @@ export interface LabStatus {
   controller: { url: string; tcpUrl: string; tokenFile: string; pid: number | null; running: boolean; netns: string; logFile: string };
   /** Every controller, the first (`controller` above) included. */
   controllers: Array<{ name: string; url: string; tcpUrl: string; pid: number | null; running: boolean; netns: string; logFile: string }>;
+  /**
+   * The lab's CA and the `admin` client certificate (the CLI's and etcdctl's), e.g.
+   * `etcdctl --cacert CA --cert CERT --key KEY`; null for a lab made before TLS.
+   */
+  tls: { ca: string; cert: string; key: string } | null;
   /** The outside beyond the router (outside.ts); null for a lab made before it existed. */
   outside: {
     netns: string; ip: string; network: string; routerNetns: string; routerIp: string; routerUnderlayIp: string;
@@ -669,7 +717,7 @@ async function memberStatus(state: LabState): Promise<LabMemberStatus[] | undefi
   if (!members) return undefined;
   // asked from member 1's namespace: it reaches every member over the underlay even when member 1 is dead
   const answers = netnsExists(state.store.netns)
-    ? await etcdMemberStatus(members.map((m) => m.clientUrl), { netnsPath: netnsPath(state.store.netns), timeoutMs: 1000 })
+    ? await etcdMemberStatus(members.map((m) => m.clientUrl), { netnsPath: netnsPath(state.store.netns), timeoutMs: 1000, ...(state.pki ? { tls: etcdctlTls(state.pki) } : {}) })
     : [];
   return members.map((m, i) => {
     const a = answers[i];
@@ -768,6 +816,7 @@ export async function labStatus(name: string): Promise<LabStatus> {
     controllers: controllers(state).map((c) => ({
       name: c.name, url: c.url, tcpUrl: c.tcpUrl, pid: c.process?.pid ?? null, running: running(c.process), netns: c.netns, logFile: c.logFile,
     })),
+    tls: state.pki ? { ca: state.pki.ca, cert: etcdctlTls(state.pki).certFile, key: etcdctlTls(state.pki).keyFile } : null,
     outside: outside
       ? {
         netns: outside.netns, ip: outside.ip, network: outside.network,

@@ -23,6 +23,7 @@ import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel'
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
+import { explainTlsError } from '../tls.js';
 import { toKeyValue } from './etcd-key-value.js';
 import { WatchedLease } from './watched-lease.js';
 import { EtcdWatch, type BackoffOptions } from './etcd-watch.js';
@@ -336,6 +337,7 @@ function translateError(err: unknown, endpoints: string, closed: boolean, lease?
   if (e instanceof EtcdLeaseInvalidError) return new StoreLeaseLost(lease ?? '(unknown)', 'the server does not have it', e);
   // etcd without a majority answers nothing: say so instead of gRPC's "4 DEADLINE_EXCEEDED: …, LB pick: …"
   if (/DEADLINE_EXCEEDED|deadline exceeded/i.test(e.message)) return new StoreUnavailable(endpoints, 'no answer within the request timeout (a cluster without a majority of its members answers nothing)', e);
-  if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, e.message, e);
+  // a refused TLS handshake surfaces as UNAVAILABLE too: say which certificate is at fault
+  if (isRecoverableError(e) || /circuit|unavailable|deadline/i.test(e.message)) return new StoreUnavailable(endpoints, explainTlsError(e), e);
   return e;
 }

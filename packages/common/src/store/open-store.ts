@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { ConfigInvalid } from '../errors.js';
+import { ConfigInvalid, StoreTlsRefused } from '../errors.js';
+import { certificateProblem, probeTls, sharpenRefusal } from '../tls.js';
 import type { Store } from './store.js';
 import { parseStoreUrl } from './store-url.js';
 
@@ -32,6 +33,13 @@ export async function openStore(settings: StoreSettings, logger?: Logger): Promi
     ...(settings.storeCert !== null ? { cert: readSecret('storeCert', settings.storeCert) } : {}),
     ...(settings.storeKey !== null ? { key: readSecret('storeKey', settings.storeKey) } : {}),
   };
+  // an expired client certificate would be refused by the server with a bare "bad
+  // certificate" (or, for a TLS 1.3 server, only at the first request): say it here
+  if (tls.cert !== undefined) {
+    const why = certificateProblem(`storeCert ${settings.storeCert}`, tls.cert);
+    if (why !== undefined) throw new ConfigInvalid('store', why);
+  }
+  if (target.tls) await refuseBadTls(target.kind === 'etcd' ? target.endpoints : [target.url.replace(/^rediss:/, 'https:').replace(/\/[0-9]+$/, '')], tls);
   const password = settings.storePasswordFile === null ? undefined : readSecret('storePasswordFile', settings.storePasswordFile).trim();
   if (password === '') throw new ConfigInvalid('store', `storePasswordFile ${settings.storePasswordFile} is empty`);
   const user = settings.storeUser ?? undefined;
@@ -45,6 +53,17 @@ export async function openStore(settings: StoreSettings, logger?: Logger): Promi
   return new RedisStore({
     url: target.url, ...(target.tls ? { tls } : {}), ...(password !== undefined ? { password } : {}), ...(user !== undefined ? { username: user } : {}), ...(logger ? { logger } : {}),
   });
+}
+
+/**
+ * Throws StoreTlsRefused when a member refuses our TLS (no client certificate, unknown
+ * CA, expired certificate): waiting does not fix a certificate, and the clients would
+ * only say "unavailable". Members that are down or slow are left to the client's retries.
+ */
+async function refuseBadTls(urls: string[], tls: { ca?: string; cert?: string; key?: string }): Promise<void> {
+  const results = await Promise.all(urls.map(async (url) => ({ url, failure: await probeTls(url, tls) })));
+  const refused = results.find((r) => r.failure?.tls);
+  if (refused?.failure) throw new StoreTlsRefused(refused.url, sharpenRefusal(refused.failure.why, tls));
 }
 
 function readSecret(key: string, path: string): string {
