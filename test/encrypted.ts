@@ -255,7 +255,9 @@ if (!isRoot) {
     };
     walk(join(home, 'labs', lab));
     t.ok(haystacks.some(([p]) => p.endsWith('agent.log')), `logs read: ${haystacks.length}`);
-    const etcd = tryOnHost(h('h1'), ['etcdctl', '--endpoints', state.store.endpoints[0]!, 'get', '--prefix', '/']);
+    const admin = state.pki?.clients.admin;
+    const etcdTls = state.pki && admin ? ['--cacert', state.pki.ca, '--cert', admin.cert, '--key', admin.key] : [];
+    const etcd = tryOnHost(h('h1'), ['etcdctl', '--endpoints', state.store.endpoints[0]!, ...etcdTls, 'get', '--prefix', '/']);
     t.equal(etcd.status, 0, 'etcdctl get --prefix /');
     haystacks.push(['store', etcd.stdout]);
     for (const args of [['net', 'inspect', '--json', 'enet'], ['net', 'inspect', 'enet'], ['host', 'ls', '--json'], ['lease', 'ls', '--json'],

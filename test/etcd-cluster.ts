@@ -21,6 +21,7 @@ interface StatusJson {
   problems: string[];
   store: { url: string; endpoints: string[]; netns: string; members: MemberJson[]; leader: number | null };
   controllers: Array<{ name: string; url: string; running: boolean }>;
+  tls: { ca: string; cert: string; key: string } | null;
 }
 
 /** The kernel's uptime, s: the same clock inside every container (/proc/uptime is not namespaced). */
@@ -60,7 +61,8 @@ async function main(t: Test): Promise<void> {
   /** The allocations document and every network record, read with etcdctl from the store's namespace. */
   const storeView = async (): Promise<{ claims: Allocations['networks']; records: NetworkSpec[] }> => {
     const get = (key: string, prefix: boolean) => new Promise<string>((resolve, reject) => {
-      execFile('nsenter', [`--net=/run/netns/${storeNetns}`, '--', 'etcdctl', '--endpoints', first.store.endpoints.join(','), 'get', key, ...(prefix ? ['--prefix'] : []), '--print-value-only'],
+      execFile('nsenter', [`--net=/run/netns/${storeNetns}`, '--', 'etcdctl', '--endpoints', first.store.endpoints.join(','),
+        ...(first.tls ? ['--cacert', first.tls.ca, '--cert', first.tls.cert, '--key', first.tls.key] : []), 'get', key, ...(prefix ? ['--prefix'] : []), '--print-value-only'],
         { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 16 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
     const claims = (JSON.parse((await get('/vxnet/allocations', false)).trim() || '{"networks":[]}') as Allocations).networks;

@@ -34,6 +34,8 @@ export interface HostJson {
 export interface LabJson {
   name: string;
   hosts: HostJson[];
+  /** The lab's CA and certificates (packages/cli/src/lab/pki.ts); `admin` is etcdctl's and the CLI's. */
+  pki?: { ca: string; clients: Record<string, { cert: string; key: string }> };
   store: { endpoints: string[]; netns: string };
   controller: DaemonJson & { url: string; tcpUrl: string; tokenFile: string; netns: string; keeper: ProcessJson };
   /** The outside (packages/cli/src/lab/outside.ts): `ip` answers tcp+udp echo on 7, discard on 9, HTTP on 80 (GET /ip: the client's address). */

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     t.equal(r.code, 1);
     t.match(r.stderr, /^vxnet: could not reach the controller at unix:\/\/.*nobody\.sock,unix:\/\/.*other\.sock: unix:\/\/.*nobody\.sock: connect ENOENT.*; unix:\/\/.*other\.sock: connect ENOENT/);
     const bad = await vxnet(['--controller', `${a.url},ftp://x`, 'net', 'ls']);
-    t.match(bad.stderr, /invalid controller URL "ftp:\/\/x": use unix:\/\/\/path or http:\/\/host:port, comma-separated for several/);
+    t.match(bad.stderr, /invalid controller URL "ftp:\/\/x": use unix:\/\/\/path, https:\/\/host:port or http:\/\/host:port, comma-separated for several/);
     const badTimeout = await vxnet(['--controller', a.url, '--request-timeout', 'soon', 'net', 'ls']);
     t.match(badTimeout.stderr, /invalid --request-timeout "soon": expected seconds, 1-3600/);
   });
