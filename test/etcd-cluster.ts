@@ -106,14 +106,14 @@ async function main(t: Test): Promise<void> {
 
   await t.test('lab status: 3 members with one leader, 2 controllers; every daemon has every member', async (t) => {
     t.equal(first.health, 'running', `healthy: ${first.problems.join('; ')}`);
-    t.equal(first.store.url, 'etcd://192.0.2.254:2379,192.0.2.251:2379,192.0.2.250:2379', 'the store URL lists every member');
+    t.equal(first.store.url, 'etcds://192.0.2.254:2379,192.0.2.251:2379,192.0.2.250:2379', 'the store URL lists every member (TLS)');
     t.equal(first.store.members.length, 3);
     t.same(first.store.members.map((m) => m.health), ['healthy', 'healthy', 'healthy']);
     t.equal(first.store.members.filter((m) => m.leader).length, 1, 'exactly one leader');
     t.equal(first.store.leader, first.store.members.find((m) => m.leader)?.index);
     t.same(first.controllers.map((c) => [c.name, c.running]), [['ctl', true], ['ctl2', true]]);
     const table = await ok(['lab', 'status']);
-    t.match(table, /^etcd 1\s+http:\/\/192\.0\.2\.254:2379\s+\d+\s+healthy/m, 'the table shows each member');
+    t.match(table, /^etcd 1\s+https:\/\/192\.0\.2\.254:2379\s+\d+\s+healthy/m, 'the table shows each member');
     t.match(table, /leader: member [123]/);
     for (const h of readLab(home, lab).hosts) {
       const cfg = JSON.parse(readFileSync(h.agent.config, 'utf8')) as { store: string };

@@ -954,7 +954,7 @@ export async function labRestart(name: string, t: LabTarget, log: Logger): Promi
   if (r.kind === 'member') {
     if (r.member.process) await stopProcess(r.member.process);
     const proc = startMember(state, r.member);
-    await waitEtcdHealthy(r.member.clientUrl, { netnsPath: netnsPath(r.member.netns), isAlive: () => isAlive(proc) });
+    await waitEtcdHealthy(r.member.clientUrl, { netnsPath: netnsPath(r.member.netns), isAlive: () => isAlive(proc), ...(state.pki ? { tls: etcdctlTls(state.pki) } : {}) });
     log.info({ lab: name, pid: proc.pid, member: r.member.index }, 'etcd member restarted');
     return { what: r.what, pid: proc.pid };
   }
