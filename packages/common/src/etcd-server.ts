@@ -39,6 +39,12 @@ export interface EtcdServerOptions {
    * without one, or with one from another CA, is refused during the handshake).
    */
   clientTls?: EtcdServerTls;
+  /**
+   * TLS between members (the peer URL must then be https://): the member's certificate
+   * (used as server and as client) and the CA every peer's certificate must come from
+   * (`--peer-client-cert-auth`).
+   */
+  peerTls?: EtcdServerTls;
 }
 
 /** PEM files of an etcd server's client-facing TLS. */
@@ -79,7 +85,16 @@ export function spawnEtcd(opts: EtcdServerOptions): ProcessRecord {
       '--trusted-ca-file', opts.clientTls.trustedCaFile,
       '--client-cert-auth',
     ] : []),
+    ...(opts.peerTls ? [
+      '--peer-cert-file', opts.peerTls.certFile,
+      '--peer-key-file', opts.peerTls.keyFile,
+      '--peer-trusted-ca-file', opts.peerTls.trustedCaFile,
+      '--peer-client-cert-auth',
+    ] : []),
   ];
+  if (opts.peerTls && !opts.peerUrl.startsWith('https://')) {
+    throw new EtcdStartFailed(opts.name, `with peerTls the peer URL must be https:// (got ${opts.peerUrl})`);
+  }
   if (opts.clientTls && opts.listenClientUrls.some((u) => !u.startsWith('https://'))) {
     throw new EtcdStartFailed(opts.name, `with clientTls every client URL must be https:// (got ${opts.listenClientUrls.join(', ')}): a plain-text port would bypass the client certificates`);
   }

@@ -174,7 +174,7 @@ export interface LabStoreMember {
   underlayIp: string;
   /** Its client URL, https://IP:2379. */
   clientUrl: string;
-  /** Its peer URL, http://IP:2380. */
+  /** Its peer URL, https://IP:2380 (peers authenticate with the lab's certificates). */
   peerUrl: string;
   dataDir: string;
   logFile: string;

@@ -214,7 +214,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
       const ip = i === 0 ? storeIp : addressAt(underlay, -4 - i);
       return {
         name: `vxnet-${opts.name}-${i + 1}`, index: i + 1, netns: i === 0 ? `${prefix}etcd` : `${prefix}etcd${i + 1}`, underlayIp: ip,
-        clientUrl: `https://${ip}:${ETCD_PORT}`, peerUrl: `http://${ip}:${ETCD_PEER_PORT}`,
+        clientUrl: `https://${ip}:${ETCD_PORT}`, peerUrl: `https://${ip}:${ETCD_PEER_PORT}`,
         dataDir: join(dir, i === 0 ? 'etcd' : `etcd${i + 1}`), logFile: join(dir, i === 0 ? 'etcd.log' : `etcd${i + 1}.log`),
       };
     })
@@ -454,10 +454,11 @@ function startMember(state: LabState, m: LabStoreMember): ProcessRecord {
   m.process = spawnEtcd({
     name: m.name,
     dataDir: m.dataDir,
-    // clients over TLS with certificates of the lab's CA, on every address (peers: plain, on the underlay)
+    // clients and peers over TLS with certificates of the lab's CA, on every address
     listenClientUrls: [m.clientUrl, `https://127.0.0.1:${ETCD_PORT}`],
     advertiseClientUrls: [m.clientUrl],
     ...(pki?.etcd ? { clientTls: { certFile: pki.etcd.cert, keyFile: pki.etcd.key, trustedCaFile: pki.ca } } : {}),
+    ...(pki?.etcd ? { peerTls: { certFile: pki.etcd.cert, keyFile: pki.etcd.key, trustedCaFile: pki.ca } } : {}),
     peerUrl: m.peerUrl,
     initialCluster: Object.fromEntries(members.map((x) => [x.name, x.peerUrl])),
     initialClusterToken: `vxnet-${state.name}`,
