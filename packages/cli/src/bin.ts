@@ -264,6 +264,26 @@ function build(): Command {
       process.exitCode = await psCommand(flags, engineConn());
     });
 
+  program.command('stats')
+    .description('CPU %, memory, network I/O and pids of containers (running ones, or those named), refreshed every second')
+    .argument('[container...]', 'container names, ids or unique id prefixes (default: every running container)')
+    .option('-a, --all', 'include stopped containers')
+    .option('--no-stream', 'print one table and exit (after one second: CPU % needs two samples)')
+    .option('--json', 'print the rows as JSON (while streaming, one array per line)')
+    .action(async (refs: string[], flags) => {
+      const { statsCommand } = await import('./commands/stats.js');
+      process.exitCode = await statsCommand(refs, flags, engineConn());
+    });
+
+  program.command('top')
+    .description('list the processes of a running container, as ps -ef (host pids)')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('--json', 'print the API object')
+    .action(async (ref: string, flags) => {
+      const { topCommand } = await import('./commands/top.js');
+      process.exitCode = await topCommand(ref, flags, engineConn());
+    });
+
   program.command('exec')
     .description('run a command in a running container, its output streamed; exits with its exit code (Ctrl-C ends it)')
     .argument('<container>', 'container name, id or unique id prefix')

@@ -116,3 +116,26 @@ export function formatKeyValues(map: Record<string, string>): string {
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+
+/**
+ * A size the way `docker stats` prints it (go-units): four significant digits,
+ * trailing zeros dropped, then the unit. `binarySize` for memory (1.5MiB, 7.629GiB),
+ * `decimalSize` for network bytes (1.2kB, 648B).
+ */
+function unitSize(bytes: number, base: number, units: readonly string[]): string {
+  let size = bytes;
+  let i = 0;
+  while (size >= base && i < units.length - 1) {
+    size /= base;
+    i++;
+  }
+  return `${Number.parseFloat(size.toPrecision(4))}${units[i]}`;
+}
+
+export function binarySize(bytes: number): string {
+  return unitSize(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB']);
+}
+
+export function decimalSize(bytes: number): string {
+  return unitSize(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB']);
+}

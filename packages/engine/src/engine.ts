@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import { formatPort, type AttachRequest, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { formatPort, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
@@ -43,7 +43,7 @@ import { readLogChunk } from './container/log-file.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected,
+  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
@@ -52,6 +52,8 @@ import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import type { SandboxManager } from './sandbox/sandbox.js';
+import { sampleStats, type StatsSample } from './stats/container-stats.js';
+import { listProcesses } from './stats/container-top.js';
 import {
   containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord,
 } from './state/container-record.js';
@@ -66,7 +68,19 @@ export interface EngineOptions {
   log: Logger;
   /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
   agentPollMs?: number;
+  /** How a running container's resource use and processes are read; default: the host's cgroups and /proc. */
+  procs?: ContainerProcs;
 }
+
+/** What stats and top read about a container's processes, given its init's pid (a seam for the unit tests). */
+export interface ContainerProcs {
+  /** One sample of the cgroup and interface counters (stats/container-stats.ts). Throws when the pid or its cgroup is gone. */
+  sample(pid: number, ownNetwork: boolean): StatsSample;
+  /** The processes in the init's cgroup (stats/container-top.ts). Throws when the pid or its cgroup is gone. */
+  processes(pid: number): ContainerTop['processes'];
+}
+
+const HOST_PROCS: ContainerProcs = { sample: (pid, ownNetwork) => sampleStats(pid, ownNetwork), processes: (pid) => listProcesses(pid) };
 
 /** `sh` that stays up until SIGTERM (as pid 1 it needs a handler to die from it). */
 export const KEEP_ALIVE = ['sh', '-c', "trap 'exit 143' TERM INT; while :; do sleep 1 & wait $!; done"];
@@ -147,6 +161,42 @@ export class Engine {
   logs(ref: string, offset: number): LogChunk {
     const rec = this.find(ref);
     return readLogChunk(containerFiles(this.o.stateDir, rec.id).log, offset, rec.status === 'running');
+  }
+
+  /**
+   * One sample of a container's resource use: cumulative counters (CPU % needs two
+   * samples, see cpuPercent in @vxnet/common/api). A container that is not running,
+   * or that ends while it is read, answers zeros and no networks, as docker's does.
+   * Throws StatsUnreadable when a running container's cgroup cannot be read.
+   */
+  stats(ref: string): ContainerStats {
+    const rec = this.find(ref);
+    const procs = this.o.procs ?? HOST_PROCS;
+    const about = { id: rec.id, name: rec.name };
+    const idle = (): ContainerStats => ({
+      ...about, running: false, read: new Date().toISOString(), cpu: { usageNs: 0, systemNs: 0, onlineCpus: 0 }, memory: { usage: 0, limit: 0 }, pids: 0, networks: {},
+    });
+    const init = this.refresh(rec).status === 'running' ? rec.init : null;
+    if (init === null) return idle();
+    try {
+      return { ...about, running: true, ...procs.sample(init.pid, rec.networkMode !== 'host') };
+    } catch (err) {
+      if (this.refresh(rec).status !== 'running' || !isAlive(init)) return idle();
+      throw new StatsUnreadable('resource use', rec.name, (err as Error).message, err);
+    }
+  }
+
+  /** The processes of a running container (`top`). Throws ContainerNotRunning, or StatsUnreadable when its cgroup cannot be read. */
+  top(ref: string): ContainerTop {
+    const rec = this.find(ref);
+    const init = this.refresh(rec).status === 'running' ? rec.init : null;
+    if (init === null) throw new ContainerNotRunning('list the processes of', rec.name);
+    try {
+      return { id: rec.id, name: rec.name, processes: (this.o.procs ?? HOST_PROCS).processes(init.pid) };
+    } catch (err) {
+      if (this.refresh(rec).status !== 'running' || !isAlive(init)) throw new ContainerNotRunning('list the processes of', rec.name);
+      throw new StatsUnreadable('processes', rec.name, (err as Error).message, err);
+    }
   }
 
   /** Resolves with the exit code once the container is not running (null: unknown). */

@@ -1,5 +1,5 @@
 /** The engine's building blocks and API types (for the CLI and tests); the daemon itself is main.ts. */
-export { Engine, KEEP_ALIVE, type EngineOptions } from './engine.js';
+export { Engine, KEEP_ALIVE, type ContainerProcs, type EngineOptions } from './engine.js';
 export { parseNetworks, checkRunRequest } from './run-request.js';
 export { buildSpec, DEFAULT_CAPABILITIES, type OciSpec, type SpecInput } from './runtime/oci-spec.js';
 export { Runc } from './runtime/runc.js';

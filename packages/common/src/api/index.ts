@@ -2,6 +2,7 @@
 export * from './names.js';
 export * from './agent.js';
 export * from './engine.js';
+export * from './stats.js';
 export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';

@@ -10,6 +10,8 @@
  *   POST   /v1/containers/:ref/exec             ExecRequest, HTTP upgrade -> exec frame stream (exec-upgrade.ts)
  *   POST   /v1/containers/:ref/attach           AttachRequest, HTTP upgrade -> the same stream, to a container's terminal
  *   GET    /v1/containers/:ref/logs?offset=N    -> {data (base64), offset, running}
+ *   GET    /v1/containers/:ref/stats            -> ContainerStats: one sample of cumulative counters (zeros when not running)
+ *   GET    /v1/containers/:ref/top              -> ContainerTop: its processes (409 when not running)
  *   DELETE /v1/containers/:ref?force=1
  *   POST   /v1/containers/:ref/networks         {network, aliases?, ip?}
  *   DELETE /v1/containers/:ref/networks/:network
@@ -60,6 +62,8 @@ export function buildApi(engine: Engine, host: string, log: Logger): FastifyInst
   app.post<{ Params: { ref: string } }>('/v1/containers/:ref/wait', async (req) => ({ exitCode: await engine.wait(req.params.ref) }));
   app.get<{ Params: { ref: string }; Querystring: { offset?: string } }>('/v1/containers/:ref/logs', async (req) =>
     engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0));
+  app.get<{ Params: { ref: string } }>('/v1/containers/:ref/stats', async (req) => engine.stats(req.params.ref));
+  app.get<{ Params: { ref: string } }>('/v1/containers/:ref/top', async (req) => engine.top(req.params.ref));
   app.delete<{ Params: { ref: string }; Querystring: { force?: string } }>('/v1/containers/:ref', async (req) =>
     engine.remove(req.params.ref, req.query.force === '1' || req.query.force === 'true'));
   app.post<{ Params: { ref: string }; Body: { network: string; aliases?: string[]; ip?: string } }>('/v1/containers/:ref/networks', {
