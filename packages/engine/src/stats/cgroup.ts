@@ -103,7 +103,8 @@ export function cgroupDir(cg: ProcCgroup, mounts: CgroupMounts, controller: stri
 
 function under(m: CgroupMount, path: string): string {
   const rel = m.root !== '/' && (path === m.root || path.startsWith(`${m.root}/`)) ? path.slice(m.root.length) : path;
-  return join(m.mountPoint, rel);
+  const dir = join(m.mountPoint, rel);
+  return dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
 }
 
 /** `key value` lines (memory.stat, cpu.stat) as a map. */
