@@ -1,5 +1,5 @@
 import t from 'tap';
-import { compactDuration, formatKeyValues, humanDuration, parseIntStrict, parseKeyValues, remaining, shortId, timeAgo, utcTime } from '../src/format.js';
+import { binarySize, compactDuration, decimalSize, formatKeyValues, humanDuration, parseIntStrict, parseKeyValues, remaining, shortId, timeAgo, utcTime } from '../src/format.js';
 
 t.test('relative times read as docker prints them', async (t) => {
   const now = Date.parse('2025-03-01T12:00:00.000Z');
@@ -50,4 +50,16 @@ t.test('key=value pairs', async (t) => {
   t.throws(() => parseKeyValues('--opt', ['=v']), { message: 'invalid --opt "=v": the key is empty (expected key=value)' });
   t.equal(formatKeyValues({ b: '2', a: '1' }), 'a=1, b=2');
   t.equal(formatKeyValues({}), '-');
+});
+
+t.test('sizes as docker stats prints them: binary for memory, decimal for network bytes, four digits', async (t) => {
+  t.equal(binarySize(0), '0B');
+  t.equal(binarySize(1023), '1023B');
+  t.equal(binarySize(1024), '1KiB');
+  t.equal(binarySize(1.5 * 1024 * 1024), '1.5MiB');
+  t.equal(binarySize(8008896 * 1024), '7.638GiB');
+  t.equal(decimalSize(648), '648B');
+  t.equal(decimalSize(1200), '1.2kB');
+  t.equal(decimalSize(999_999), '1000kB', 'four significant digits, never a unit up from rounding');
+  t.equal(decimalSize(12_345_678), '12.35MB');
 });
