@@ -91,7 +91,7 @@ if (!isRoot) {
     const lines = r.stdout.trim().split('\n');
     t.match(lines[0], /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+PIDS$/);
     t.equal(lines.length, 3, 'a and b');
-    t.match(r.stdout, /\s+a\s+\d+\.\d\d%\s+[\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB\s+\d+\.\d\d%\s+[\d.]+k?B \/ [\d.]+k?B\s+\d+\n/);
+    t.match(r.stdout, /\s+a\s+\d+\.\d\d%\s+[\d.]+[KMG]?i?B \/ [\d.]+[KMG]iB\s+\d+\.\d\d%\s+[\d.]+[kMG]?B \/ [\d.]+[kMG]?B\s+\d+\n/);
     const rows = await stats();
     t.same(rows.map((x) => x.name).sort(), ['a', 'b']);
     const a = rows.find((x) => x.name === 'a')!;

@@ -103,4 +103,7 @@ t.test('v2 usage: cpu.stat usage_usec, memory.current minus inactive_file, memor
   writeFileSync(join(root, `${ID}/memory.max`), '8388608\n');
   t.equal(readCgroupUsage(cg, mounts).memoryLimit, 8388608);
   t.same(readCgroupProcs(cg, mounts), [55]);
+  rmSync(join(root, `${ID}/pids.current`));
+  writeFileSync(join(root, `${ID}/cgroup.threads`), '55\n56\n57\n');
+  t.equal(readCgroupUsage(cg, mounts).pids, 3, 'no pids controller enabled: the threads listed');
 });

@@ -180,7 +180,20 @@ export function readCgroupUsage(cg: ProcCgroup, mounts: CgroupMounts): CgroupUsa
   }
   // docker's cli does the same: the cache the kernel reclaims first is not "used"
   const memoryBytes = inactiveFile < charged ? charged - inactiveFile : charged;
-  return { cpuNs, memoryBytes, memoryLimit: limit, pids: readNumber(pids.dir, 'pids.current') };
+  return { cpuNs, memoryBytes, memoryLimit: limit, pids: readPids(pids) };
+}
+
+/**
+ * pids.current; without it (a v2 tree whose parent does not enable the pids
+ * controller) the tasks listed in the cgroup, which is the same count.
+ */
+function readPids(d: CgroupDir): number {
+  try {
+    return readNumber(d.dir, 'pids.current');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return readText(d.dir, d.version === 1 ? 'tasks' : 'cgroup.threads').split('\n').filter(Boolean).length;
+  }
 }
 
 /** Pids of the processes in a cgroup (its cgroup.procs; v1: of the pids hierarchy). */
