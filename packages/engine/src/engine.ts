@@ -48,12 +48,13 @@ import {
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
+import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import type { SandboxManager } from './sandbox/sandbox.js';
 import {
-  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord,
+  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord, type ContainerStatus,
 } from './state/container-record.js';
 
 export interface EngineOptions {
@@ -66,6 +67,8 @@ export interface EngineOptions {
   log: Logger;
   /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
   agentPollMs?: number;
+  /** Where run times and failures are counted (metrics/engine-metrics.ts); none: not counted. */
+  metrics?: EngineMetricsSink;
 }
 
 /** `sh` that stays up until SIGTERM (as pid 1 it needs a handler to die from it). */
@@ -130,6 +133,14 @@ export class Engine {
   }
 
   // ---- queries ---------------------------------------------------------------
+
+  /** Containers by status, runs in progress as "creating" (for the metrics scrape: no I/O beyond a liveness check per container). */
+  stateCounts(): Record<ContainerStatus, number> {
+    const counts: Record<ContainerStatus, number> = { creating: 0, running: 0, exited: 0 };
+    for (const rec of this.containers.values()) counts[this.refresh(rec).status]++;
+    for (const id of this.busy) if (!this.containers.has(id)) counts.creating++;
+    return counts;
+  }
 
   list(all: boolean): ContainerView[] {
     return [...this.containers.values()]
@@ -220,6 +231,7 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
+      (this.o.metrics ?? NO_ENGINE_METRICS).containerStarted((Date.now() - t0) / 1000);
       log.info({
         ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
         ...(req.ports?.length ? { ports: rec.endpoints.flatMap((e) => e.published ?? []).map(formatPort) } : {}),
@@ -227,6 +239,7 @@ export class Engine {
       return this.view(rec);
     } catch (err) {
       log.warn({ err }, 'container run failed, rolling back');
+      (this.o.metrics ?? NO_ENGINE_METRICS).containerStartFailed();
       for (const u of undo.reverse()) {
         try {
           await u();
