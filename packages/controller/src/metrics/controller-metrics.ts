@@ -5,8 +5,9 @@
  *
  * One scrape reads the store twice (the allocations document and the alive hosts),
  * shared by all gauges of that scrape. A store that does not answer makes
- * `vxnet_controller_store_up` 0 and leaves the other gauges out of that scrape
- * (absent, not zero: a dashboard must not read "no networks" from an outage).
+ * `vxnet_controller_store_up` 0 and leaves the other gauges at the last values read
+ * (not zero: a dashboard must not read "no networks" from an outage; store_up says
+ * whether they are current).
  */
 import { cidrSize, cidrsOverlap, parseCidr, type Allocations, type Keys, type Store } from '@vxnet/common';
 import { Gauge, type DaemonMetrics } from '@vxnet/common/metrics';
@@ -61,12 +62,10 @@ export function controllerMetrics(m: DaemonMetrics, store: Pick<Store, 'get' | '
     this.set((await snapshot()) ? 1 : 0);
   } });
   new Gauge({ name: `${p}networks`, help: 'Networks allocated (names, VNIs and subnets claimed)', registers, async collect() {
-    this.reset();
     const s = await snapshot();
     if (s) this.set(s.networks);
   } });
   new Gauge({ name: `${p}hosts_alive`, help: 'Hosts whose liveness lease is in the store', registers, async collect() {
-    this.reset();
     const s = await snapshot();
     if (s) this.set(s.hostsAlive);
   } });
@@ -74,7 +73,6 @@ export function controllerMetrics(m: DaemonMetrics, store: Pick<Store, 'get' | '
     name: `${p}pool_addresses`, help: 'Addresses of the default pool allocated to networks or free; pool="other" counts networks made with --subnet outside it',
     labelNames: ['pool', 'state'], registers,
     async collect() {
-      this.reset();
       const s = await snapshot();
       if (!s) return;
       this.set({ pool: 'default', state: 'allocated' }, s.inPool);
