@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       if (Date.now() > deadline) throw new Error(`the agent did not leave ${net.name}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await store.deletePrefix(`${k.leases}${net.id}/`);
+    await store.deletePrefix(k.networkLeases(net.id));
     await new Promise((resolve) => setTimeout(resolve, 1000));
   };
   const run = async (mode: Mode, keep = false): Promise<number> => {
