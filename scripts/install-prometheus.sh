@@ -25,7 +25,7 @@ systemd=0
 was_active=0
 if ((systemd)) && systemctl is-active --quiet prometheus.service; then was_active=1; fi
 # pids of prometheus servers already running (not ours to stop)
-before=" $(pgrep -x prometheus | tr '\n' ' ') "
+before=" $( (pgrep -x prometheus || true) | tr '\n' ' ') "
 
 echo "install-prometheus: installing prometheus"
 apt-get update -qq
@@ -37,7 +37,7 @@ if ((systemd)); then
     systemctl disable --now --quiet prometheus.service
   fi
 else
-  for pid in $(pgrep -x prometheus); do
+  for pid in $(pgrep -x prometheus || true); do
     [[ "$before" == *" $pid "* ]] && continue
     [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/prometheus ] || continue
     echo "install-prometheus: stopping the prometheus the package started (pid $pid)"
