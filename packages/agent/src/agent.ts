@@ -46,6 +46,7 @@ import {
 import type { EgressStatus, Firewall, FirewallState } from './firewall/index.js';
 import { addressProblem, macForIp, nextFree } from './ipam/ipam.js';
 import type { LeaseManager } from './lease/lease-manager.js';
+import { NO_METRICS, type AgentMetricsSink } from './metrics/agent-metrics.js';
 import { localPortProbe, type PortProbe } from './ports/port-probe.js';
 import { portText, publishableAddresses, resolvePorts } from './ports/published-ports.js';
 import type { HostRegistration } from './registration/host-registration.js';
@@ -109,6 +110,8 @@ export interface AgentOptions {
    * container without DEL leaves an endpoint whose namespace is gone (trap C2).
    */
   sandboxCheckMs?: number;
+  /** Where data-plane applies, reconcile fixes and watch events are counted (metrics/agent-metrics.ts); none: not counted. */
+  metrics?: AgentMetricsSink;
 }
 
 type Undo = Array<() => Promise<unknown> | void>;
@@ -152,8 +155,10 @@ export class Agent {
   /** The WireGuard peers last applied, as text (unchanged: `wg` is not run again). */
   private wgApplied: string | undefined;
   private stopped = false;
+  private readonly metrics: AgentMetricsSink;
 
   constructor(private readonly o: AgentOptions) {
+    this.metrics = o.metrics ?? NO_METRICS;
     this.view = new ClusterView(o.keys);
     this.local = new LocalEndpoints(o.endpointsFile);
     this.owned = ownedNamespaces(o.namespacesFile);
@@ -170,6 +175,19 @@ export class Agent {
   /** Hosts that are alive. */
   get alive(): ReadonlySet<string> {
     return this.view.alive;
+  }
+
+  /**
+   * Per joined network: peers as programmed in the kernel (what the last apply made,
+   * not what the store wants) and local endpoints. For the metrics scrape: no I/O.
+   */
+  networkCounts(): Array<{ networkId: string; peers: number; endpoints: number }> {
+    return [...this.joined].map((id) => ({ networkId: id, peers: this.programmed.get(id)?.size ?? 0, endpoints: this.local.onNetwork(id).length }));
+  }
+
+  /** Endpoint records of every network and host, as the DNS has them. */
+  get endpointRecords(): number {
+    return this.view.endpoints.size;
   }
 
   netnsName(netId: string): string {
@@ -230,11 +248,15 @@ export class Agent {
       apply(snapshot.items.map((kv) => ({ type: 'put' as const, kv })));
       this.watches.push(await this.o.store.watch(prefix, snapshot, {
         onEvents: (events) => {
+          const deletes = events.filter((e) => e.type === 'delete').length;
+          this.metrics.watchEvents('delete', deletes);
+          this.metrics.watchEvents('put', events.length - deletes);
           apply(events);
           return this.serial(() => this.syncAll());
         },
         onResync: (reason) => {
           this.o.log.warn({ prefix, reason }, 'watch gap; reconciling with the kernel');
+          this.metrics.watchResynced();
           void this.serial(() => this.reconcile());
         },
         onError: (err) => this.o.log.warn({ err, prefix }, 'watch interrupted; retrying'),
@@ -325,7 +347,8 @@ export class Agent {
     }
   }
 
-  private async syncPeers(netId: string): Promise<void> {
+  /** Apply peer changes of one network; resolves how many peers were removed and added. */
+  private async syncPeers(netId: string): Promise<number> {
     const netns = this.netnsName(netId);
     const want = this.view.desiredPeers(netId, this.o.host);
     let have = this.programmed.get(netId);
@@ -336,16 +359,29 @@ export class Agent {
       return !w || w.vtepMac !== p.vtepMac || w.underlayIp !== p.underlayIp;
     });
     if (gone.length > 0) {
-      await this.o.dataplane.deletePeers(netns, gone);
+      await this.timedApply(() => this.o.dataplane.deletePeers(netns, gone));
       for (const p of gone) have.delete(p.subnet);
       this.o.log.info({ network: { id: netId }, count: gone.length, peers: gone.slice(0, 8) }, 'peers removed');
     }
     const added = [...want.values()].filter((p) => !have.has(p.subnet));
     if (added.length > 0) {
-      await this.o.dataplane.ensurePeers(netns, added);
+      await this.timedApply(() => this.o.dataplane.ensurePeers(netns, added));
       for (const p of added) have.set(p.subnet, p);
       this.o.log.info({ network: { id: netId }, count: added.length, peers: added.slice(0, 8) }, 'peers added');
     }
+    return gone.length + added.length;
+  }
+
+  /** One data-plane apply, timed (vxnet_agent_dataplane_apply_seconds) and counted when it fails. */
+  private async timedApply(apply: () => Promise<void>): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    try {
+      await apply();
+    } catch (err) {
+      this.metrics.dataplaneFailed();
+      throw err;
+    }
+    this.metrics.dataplaneApplied(Number(process.hrtime.bigint() - t0) / 1e9);
   }
 
   /**
@@ -461,11 +497,12 @@ export class Agent {
       // what the kernel really has, not what we think we programmed
       const kernel = await this.o.dataplane.listPeers(netns);
       this.programmed.set(netId, new Map(kernel.map((p) => [p.subnet, p])));
-      await this.syncPeers(netId);
+      this.metrics.reconcileFixed('peer', await this.syncPeers(netId));
       const keep = new Set(this.local.onNetwork(netId).map((e) => e.hostIfname));
       for (const ifname of await this.o.dataplane.listEndpoints(netns)) {
         if (!keep.has(ifname)) {
           await this.o.dataplane.deleteEndpoint(netns, ifname);
+          this.metrics.reconcileFixed('endpoint', 1);
           this.o.log.info({ network: { id: netId }, ifname }, 'removed endpoint without a record');
         }
       }
@@ -475,6 +512,7 @@ export class Agent {
       if (wanted.has(ns)) continue;
       await this.o.dataplane.deleteNetwork(ns);
       this.owned.forget(ns);
+      this.metrics.reconcileFixed('namespace', 1);
       this.o.log.info({ netns: ns }, 'removed namespace of a network this host no longer has');
     }
     const wantedUplinks = new Set(this.egress.available ? [...this.joined].filter((id) => this.view.networks.get(id)?.internal === false).map((id) => this.uplinkName(id)) : []);
@@ -482,11 +520,13 @@ export class Agent {
       if (wantedUplinks.has(name)) continue;
       await this.o.dataplane.deleteUplink(name);
       this.uplinks.forget(name);
+      this.metrics.reconcileFixed('uplink', 1);
       this.o.log.info({ uplink: name }, 'removed an uplink this host may no longer have');
     }
     for (const e of this.exposed.all()) {
       if (this.joined.has(e.networkId)) continue;
       this.exposed.remove(e.networkId);
+      this.metrics.reconcileFixed('exposure', 1);
       this.o.log.info({ network: { id: e.networkId }, ip: e.ip }, 'forgot the exposure of a network this host left');
     }
   }
@@ -599,7 +639,9 @@ export class Agent {
     return this.serial(async () => {
       if (this.stopped || !this.o.firewall) return false;
       try {
-        return await this.o.firewall.check(this.desiredFirewall());
+        const fixed = await this.o.firewall.check(this.desiredFirewall());
+        if (fixed) this.metrics.reconcileFixed('firewall', 1);
+        return fixed;
       } catch (err) {
         this.o.log.warn({ err }, 'firewall check failed; retrying at the next one');
         return false;
@@ -623,6 +665,7 @@ export class Agent {
       await this.o.dataplane.deleteEndpoint(this.netnsName(ep.networkId), ep.hostIfname);
       await this.o.store.delete(this.o.keys.endpoint(ep.networkId, ep.id));
       this.local.remove(ep.id);
+      this.metrics.reconcileFixed('sandbox', 1);
       ports ||= (ep.ports ?? []).length > 0;
       this.o.log.warn({ endpoint: { id: ep.id, name: ep.name, container: ep.container, sandbox: ep.sandbox } }, 'dropped endpoint whose sandbox is gone');
     }

@@ -8,6 +8,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import {
   STORE_CONFIG, absolutePath, absolutePathOrNull, hostName, logLevel, parseCidr, parseIpv4, type ConfigSchema, type StoreConfig,
 } from '@vxnet/common';
+import { hostPortProblem } from '@vxnet/common/metrics';
 import { DEFAULT_TUNNEL_POOL } from './wireguard/tunnel-address.js';
 import { formatUpstream, parseUpstream, upstreamsFromResolvConf } from './dns/upstreams.js';
 
@@ -36,6 +37,8 @@ export interface AgentConfig extends StoreConfig {
   wireguardInterface: string;
   /** Pool of WireGuard tunnel addresses, one claimed per host (tunnels/<ip> in the store). */
   wireguardPool: string;
+  /** Also serve GET /metrics on this HOST:PORT (plain HTTP, nothing else there); null: only on the API socket. */
+  metricsAddr: string | null;
   logLevel: string;
   logFile: string | null;
 }
@@ -104,6 +107,11 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
         return (err as Error).message;
       }
     },
+  },
+  metricsAddr: {
+    type: 'string|null', default: null, env: 'VXNET_METRICS_ADDR', flag: 'metrics-addr',
+    doc: 'also serve GET /metrics (Prometheus, no auth) on this HOST:PORT; null (the default): only on the API socket',
+    validate: (v) => (v === null ? undefined : hostPortProblem(v)),
   },
   logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
   logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },

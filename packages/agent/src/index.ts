@@ -7,3 +7,6 @@ export { macForIp, nextFree, addressProblem } from './ipam/ipam.js';
 export * from './dns/index.js';
 export * from './firewall/index.js';
 export { localPortProbe, netnsPortProbe, type BindTarget, type PortProbe } from './ports/port-probe.js';
+export { buildApi } from './api/server.js';
+export { AgentMetrics, type AgentMetricsSink, type AgentMetricsSource } from './metrics/agent-metrics.js';
+export { agentMetricsSource } from './metrics/agent-metrics-source.js';

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRtNetlink } from 'netlink';
 import { VXNET_NETNS_PREFIX, createLogger, daemonConfig, isUserError, keys, openStore } from '@vxnet/common';
+import { daemonMetrics, listenMetrics } from '@vxnet/common/metrics';
 import { Agent } from './agent.js';
 import { buildApi } from './api/server.js';
 import { AGENT_CONFIG } from './config.js';
@@ -21,6 +22,8 @@ import { DnsService } from './dns/dns-service.js';
 import { Firewall, NftCli, procForwarding } from './firewall/index.js';
 import { parseUpstream, type Upstream } from './dns/upstreams.js';
 import { LeaseManager } from './lease/lease-manager.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { agentMetricsSource } from './metrics/agent-metrics-source.js';
 import { HostRegistration } from './registration/host-registration.js';
 import { readHostRoutes } from './registration/host-routes.js';
 import { WireGuard, claimTunnelAddress, loadOrCreateKey } from './wireguard/index.js';
@@ -70,13 +73,18 @@ async function main(): Promise<void> {
     ttlSeconds: cfg.livenessTtl, readRoutes: () => readHostRoutes(), log: log.child({ component: 'registration' }),
     ...(enc.available ? { wireguard: { publicKey: enc.publicKey, tunnelIp: enc.tunnelIp, port: enc.port, backend: enc.backend } } : {}),
   });
+  const metrics = daemonMetrics('agent', version);
+  const dns = new DnsService({ upstreams, log: log.child({ component: 'dns' }) });
+  // the source reads the agent, made next: nothing is read before the first scrape
+  let agentRef: Agent | undefined;
+  const agentMetrics = new AgentMetrics(metrics, agentMetricsSource({ agent: () => agentRef, leases, dns, store, probeKey: k.allocations }));
   const agent = new Agent({
     store, keys: k, host: cfg.host, underlayIp: cfg.underlayIp, underlayDevice: cfg.underlayInterface, underlayMtu,
     netnsPrefix: VXNET_NETNS_PREFIX, endpointsFile: join(cfg.stateDir, 'endpoints.json'), namespacesFile: join(cfg.stateDir, 'namespaces.json'),
     uplinksFile: join(cfg.stateDir, 'uplinks.json'), exposedFile: join(cfg.stateDir, 'exposed.json'), reservedFile: join(cfg.stateDir, 'reserved.json'),
     dataplane: new NetlinkDataPlane({ log: log.child({ component: 'dataplane' }) }),
     leases, registration, encryption, log: log.child({ component: 'agent' }),
-    dns: new DnsService({ upstreams, log: log.child({ component: 'dns' }) }),
+    dns, metrics: agentMetrics,
     // nft and /proc/sys act on this process's namespace: the host's
     firewall: new Firewall({ nft: new NftCli(), forwarding: procForwarding(), log: log.child({ component: 'firewall' }) }),
   });
@@ -84,12 +92,14 @@ async function main(): Promise<void> {
   const dlog = log.child({ component: 'docker' });
   const driver = cfg.dockerPluginSocket === null ? undefined : new DockerDriver({ agent, stateFile: join(cfg.stateDir, 'docker.json'), host: cfg.host, log: dlog });
   driver?.load();
+  agentRef = agent;
   await agent.start();
 
-  const api = buildApi(agent, leases, cfg.host, log);
+  const api = buildApi(agent, leases, cfg.host, log, metrics);
   mkdirSync(dirname(cfg.socket), { recursive: true });
   rmSync(cfg.socket, { force: true });
   await api.listen({ path: cfg.socket });
+  const metricsServer = cfg.metricsAddr === null ? undefined : await listenMetrics(cfg.metricsAddr, metrics, log.child({ component: 'metrics' }));
 
   // Docker: the plugin needs the started agent; dockerd's events only matter with the plugin
   let docker: { close: () => Promise<void>; names?: DockerNames } | undefined;
@@ -107,7 +117,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const renew = setInterval(() => void leases.renewDue().catch((err: unknown) => log.warn({ err }, 'subnet lease renewal failed; retrying')), Math.min(60_000, (cfg.renewMargin * 1000) / 4));
+  const renew = setInterval(() => void leases.renewDue().then((n) => agentMetrics.leaseRenewal('ok', n), (err: unknown) => {
+    agentMetrics.leaseRenewal('error');
+    log.warn({ err }, 'subnet lease renewal failed; retrying');
+  }), Math.min(60_000, (cfg.renewMargin * 1000) / 4));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -117,6 +130,7 @@ async function main(): Promise<void> {
     await docker?.names?.stop();
     await docker?.close();
     await driver?.stop();
+    metricsServer?.close();
     await api.close();
     await agent.stop();
     await store.close();
@@ -124,7 +138,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-  log.info({ socket: cfg.socket, underlay: { ip: cfg.underlayIp, interface: cfg.underlayInterface } }, 'agent serving');
+  log.info({ socket: cfg.socket, metricsAddr: cfg.metricsAddr, underlay: { ip: cfg.underlayIp, interface: cfg.underlayInterface } }, 'agent serving');
 }
 
 main().catch((err: unknown) => {

@@ -31,9 +31,18 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     dockerSocket: '/run/docker.sock',
     wireguardInterface: 'vxwg0',
     wireguardPool: '100.127.0.0/16',
+    metricsAddr: null,
     logLevel: 'info',
     logFile: null,
   }, 'an explicit empty dnsUpstreams stays empty (no upstream)');
+});
+
+t.test('--metrics-addr: off by default, HOST:PORT when given, refused otherwise', async (t) => {
+  const load = (argv: string[]) => loadConfig('agent', AGENT_CONFIG, ['--host', 'h1', '--underlay-ip', '127.0.0.1', ...argv], { env: {}, defaultFile: '/nonexistent/agent.json' });
+  t.match(load([]), { config: { metricsAddr: null } });
+  t.match(load(['--metrics-addr', '127.0.0.1:9650']), { config: { metricsAddr: '127.0.0.1:9650' } });
+  t.throws(() => load(['--metrics-addr', '9650']), /metricsAddr: must be HOST:PORT/);
+  t.throws(() => load(['--metrics-addr', '127.0.0.1:0']), /metricsAddr: must end in a port from 1 to 65535/);
 });
 
 t.test('vxnet-agent: --dns-upstream is a setting like the others; a namespace prefix is not', async (t) => {

@@ -8,6 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import { apiErrorAnswer, type Keys, type Logger, type Store } from '@vxnet/common';
+import { serveMetricsRoute, type DaemonMetrics } from '@vxnet/common/metrics';
 import { ClusterView } from './cluster/cluster-view.js';
 import { ClientCertificateRefused, Unauthorized } from './errors.js';
 import type { PoolConfig } from './network/allocate.js';
@@ -40,6 +41,12 @@ export interface AppOptions {
    * is the same design. bin.ts gives it to the TCP listener's app only.
    */
   tls?: { cert: string; key: string; clientCa?: string };
+  /**
+   * Serve `GET /metrics` from this registry (bin.ts makes one, shared by both
+   * listeners). It sits behind the same client-certificate and token checks as every
+   * route: Prometheus sends both (docs/deploy.md, "Metrics").
+   */
+  metrics?: DaemonMetrics;
 }
 
 /** Why a TLS client's certificate was not accepted, in the words of common/tls.ts. */
@@ -100,6 +107,7 @@ export async function build(opts: AppOptions): Promise<FastifyInstance> {
     if (answer.internal) req.log.error({ err }, 'request failed');
     return reply.code(answer.statusCode).send(answer.body);
   });
+  if (opts.metrics) serveMetricsRoute(app, opts.metrics);
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'VXNET_NO_ROUTE', message: `no route ${req.method} ${req.url}` }));
 
   await app.register(swagger, {

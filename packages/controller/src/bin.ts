@@ -11,14 +11,18 @@
  * TCP is HTTPS (tlsCert, tlsKey; tlsClientCa asks for client certificates) unless the
  * operator said plaintext: the config refuses a TCP listener with neither.
  */
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { certificateProblem, createLogger, daemonConfig, isUserError, keys, openStore, parseCidr, readPem } from '@vxnet/common';
+import { daemonMetrics } from '@vxnet/common/metrics';
 import { build, type AppOptions } from './app.js';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './config.js';
 import { TlsFileInvalid } from './errors.js';
+import { controllerMetrics } from './metrics/controller-metrics.js';
 import { loadOrCreateToken } from './token-file.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 async function main(): Promise<void> {
   const cfg = daemonConfig('controller', CONTROLLER_CONFIG, process.argv.slice(2));
@@ -34,9 +38,13 @@ async function main(): Promise<void> {
   }
   const tls = listenerTls(cfg);
   const store = await openStore(cfg, log.child({ component: 'store' }));
+  const k = keys(cfg.storePrefix);
+  const metrics = daemonMetrics('controller', version);
+  controllerMetrics(metrics, store, k, cfg.defaultPool);
   const shared: Omit<AppOptions, 'logger'> = {
     store,
-    keys: keys(cfg.storePrefix),
+    keys: k,
+    metrics,
     pool: {
       defaultPool: cfg.defaultPool,
       defaultBlockLength: cfg.defaultBlockLength,

@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { hostPortProblem } from '@vxnet/common/metrics';
 import { absolutePath, absolutePathOrNull, hostName, logLevel, type ConfigSchema } from '@vxnet/common';
 
 export interface EngineConfig {
@@ -21,6 +22,8 @@ export interface EngineConfig {
   runc: string;
   /** Static busybox used to build the `busybox` image. */
   busybox: string;
+  /** Also serve GET /metrics on this HOST:PORT (plain HTTP, nothing else there); null: only on the API socket. */
+  metricsAddr: string | null;
   logLevel: string;
   logFile: string | null;
 }
@@ -33,6 +36,11 @@ export const ENGINE_CONFIG: ConfigSchema<EngineConfig> = {
   agentSocket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'agent-socket', doc: 'unix socket of this host\'s agent', validate: absolutePath },
   runc: { type: 'string', default: 'runc', env: 'VXNET_RUNC', flag: 'runc', doc: 'runc binary (a name is looked up in PATH)', validate: (v) => (v === '' ? 'must name the runc binary' : undefined) },
   busybox: { type: 'string', default: '/bin/busybox', env: 'VXNET_BUSYBOX', flag: 'busybox', doc: 'static busybox the "busybox" image is built from', validate: absolutePath },
+  metricsAddr: {
+    type: 'string|null', default: null, env: 'VXNET_METRICS_ADDR', flag: 'metrics-addr',
+    doc: 'also serve GET /metrics (Prometheus, no auth) on this HOST:PORT; null (the default): only on the API socket',
+    validate: (v) => (v === null ? undefined : hostPortProblem(v)),
+  },
   logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
   logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },
 };

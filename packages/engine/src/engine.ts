@@ -48,6 +48,7 @@ import {
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
+import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
@@ -55,7 +56,7 @@ import type { SandboxManager } from './sandbox/sandbox.js';
 import { sampleStats, type StatsSample } from './stats/container-stats.js';
 import { listProcesses } from './stats/container-top.js';
 import {
-  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord,
+  containerFiles, readRecords, writeRecord, type ContainerEndpoint, type ContainerRecord, type ContainerStatus,
 } from './state/container-record.js';
 
 export interface EngineOptions {
@@ -70,6 +71,8 @@ export interface EngineOptions {
   agentPollMs?: number;
   /** How a running container's resource use and processes are read; default: the host's cgroups and /proc. */
   procs?: ContainerProcs;
+  /** Where run times and failures are counted (metrics/engine-metrics.ts); none: not counted. */
+  metrics?: EngineMetricsSink;
 }
 
 /** What stats and top read about a container's processes, given its init's pid (a seam for the unit tests). */
@@ -144,6 +147,14 @@ export class Engine {
   }
 
   // ---- queries ---------------------------------------------------------------
+
+  /** Containers by status, runs in progress as "creating" (for the metrics scrape: no I/O beyond a liveness check per container). */
+  stateCounts(): Record<ContainerStatus, number> {
+    const counts: Record<ContainerStatus, number> = { creating: 0, running: 0, exited: 0 };
+    for (const rec of this.containers.values()) counts[this.refresh(rec).status]++;
+    for (const id of this.busy) if (!this.containers.has(id)) counts.creating++;
+    return counts;
+  }
 
   list(all: boolean): ContainerView[] {
     return [...this.containers.values()]
@@ -270,6 +281,7 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
+      (this.o.metrics ?? NO_ENGINE_METRICS).containerStarted((Date.now() - t0) / 1000);
       log.info({
         ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
         ...(req.ports?.length ? { ports: rec.endpoints.flatMap((e) => e.published ?? []).map(formatPort) } : {}),
@@ -277,6 +289,7 @@ export class Engine {
       return this.view(rec);
     } catch (err) {
       log.warn({ err }, 'container run failed, rolling back');
+      (this.o.metrics ?? NO_ENGINE_METRICS).containerStartFailed();
       for (const u of undo.reverse()) {
         try {
           await u();

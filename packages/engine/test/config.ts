@@ -16,6 +16,7 @@ t.test('vxnet-engine --print-config: defaults < file < environment < flags; imag
     agentSocket: '/run/vxnet/agent.sock',
     runc: '/usr/sbin/runc',
     busybox: '/bin/busybox',
+    metricsAddr: null,
     logLevel: 'info',
     logFile: '/var/log/vxnet-engine.log',
   });

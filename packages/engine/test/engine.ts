@@ -16,6 +16,8 @@ import { Engine } from '../src/engine.js';
 import { ImageStore } from '../src/image/images.js';
 import { containerFiles, containersDir, type ContainerRecord } from '../src/state/container-record.js';
 import { buildApi } from '../src/api/server.js';
+import { daemonMetrics } from '@vxnet/common/metrics';
+import { EngineMetrics, type EngineMetricsSink } from '../src/metrics/engine-metrics.js';
 import { FAKE_UNDERLAY_IP, FakeAgent, FakeRuntime, FakeSandboxes } from './helpers/fakes.js';
 
 interface Rig {
@@ -34,7 +36,7 @@ interface Rig {
   record: (id: string) => ContainerRecord;
 }
 
-async function rig(t: Test, opts: { pollMs?: number } = {}): Promise<Rig> {
+async function rig(t: Test, opts: { pollMs?: number; metrics?: EngineMetricsSink } = {}): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), 'vxnet-engine-unit-'));
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs);
@@ -47,7 +49,7 @@ async function rig(t: Test, opts: { pollMs?: number } = {}): Promise<Rig> {
   const engines: Engine[] = [];
   const newEngine = () => {
     const e = new Engine({
-      host: 'h1', stateDir, runc, agent, sandboxes, log, agentPollMs: opts.pollMs ?? 10,
+      host: 'h1', stateDir, runc, agent, sandboxes, log, agentPollMs: opts.pollMs ?? 10, ...(opts.metrics ? { metrics: opts.metrics } : {}),
       images: new ImageStore({ dir: join(dir, 'images'), busybox: '/bin/busybox', log }),
     });
     engines.push(e);
@@ -95,6 +97,29 @@ t.test('a run records its sandbox before making it and asks for endpoints as "en
   t.same(r.agent.of(c.id).map((e) => [e.owner, e.ifname]), [['engine', 'eth0'], ['engine', 'eth1']]);
   t.same(r.record(c.id).endpoints.map((e) => e.endpointId).sort(), r.agent.of(c.id).map((e) => e.id).sort());
   t.same(r.footprint().runc, [c.id]);
+});
+
+t.test('metrics: containers by state at scrape time, run times and failures counted', async (t) => {
+  const m = daemonMetrics('engine', 'test');
+  let engine: Engine | undefined;
+  const metrics = new EngineMetrics(m, () => engine?.stateCounts() ?? { creating: 0, running: 0, exited: 0 });
+  const r = await rig(t, { metrics });
+  engine = r.engine;
+  const value = async (series: string) => {
+    const line = (await m.registry.metrics()).split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
+  const web = await r.engine.run(r.req('web', { networks: ['net1'] }));
+  t.equal(await value('vxnet_engine_containers{state="running"}'), 1);
+  t.equal(await value('vxnet_engine_container_start_seconds_count'), 1);
+  r.runc.failNextRun = true;
+  await t.rejects(r.engine.run(r.req('db', { networks: ['net1'] })));
+  t.equal(await value('vxnet_engine_container_start_failures_total'), 1);
+  t.equal(await value('vxnet_engine_container_start_seconds_count'), 1, 'a failed run is not a start time');
+  await r.engine.stop(web.id, 0);
+  t.equal(await value('vxnet_engine_containers{state="running"}'), 0);
+  t.equal(await value('vxnet_engine_containers{state="exited"}'), 1);
+  t.notMatch(await m.registry.metrics(), new RegExp(web.id.slice(0, 12)), 'no container id anywhere');
 });
 
 t.test('a run that fails at any step leaves nothing behind, and its name free', async (t) => {

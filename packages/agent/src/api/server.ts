@@ -7,10 +7,12 @@
  *   POST   /v1/networks/:network/expose   -> ExposeResult (the host's address on the network; idempotent)
  *   DELETE /v1/networks/:network/expose   -> ExposeResult (404 when not exposed)
  *   POST   /v1/cni             CniRequest (a CNI call: CNI_* variables + stdin) -> CniAnswer (see @vxnet/cni wire.ts)
+ *   GET    /metrics            Prometheus text (metrics/agent-metrics.ts); also on --metrics-addr
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
+import { serveMetricsRoute, type DaemonMetrics } from '@vxnet/common/metrics';
 import { createEndpointBodySchema, type AgentStatus, type CreateEndpointRequest, type ExposeResult } from '@vxnet/common/api';
 import { CNI_API_PATH, CniError, answerVersion, parseCall, type CniAnswer, type CniRequest } from '@vxnet/cni';
 import type { Agent } from '../agent.js';
@@ -20,7 +22,7 @@ import type { LeaseManager } from '../lease/lease-manager.js';
 /** Random per process (AgentStatus.instance). */
 const instance = randomBytes(8).toString('hex');
 
-export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger): FastifyInstance {
+export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: Logger, metrics?: DaemonMetrics): FastifyInstance {
   const cni = new CniService({ agent, host, log: log.child({ component: 'cni' }) });
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
   app.setErrorHandler((err, req, reply) => {
@@ -28,6 +30,7 @@ export function buildApi(agent: Agent, leases: LeaseManager, host: string, log: 
     if (answer.internal) req.log.error({ err }, 'request failed');
     return reply.code(answer.statusCode).send(answer.body);
   });
+  if (metrics) serveMetricsRoute(app, metrics);
 
   app.post<{ Body: CreateEndpointRequest }>('/v1/endpoints', {
     schema: { body: createEndpointBodySchema },

@@ -8,7 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@vxnet/common';
 import type { Forwarder } from './forwarder.js';
-import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
+import type { FromWorker, QueryCount, ToWorker, WorkerConfig } from './protocol.js';
 import type { DnsSnapshot } from './resolver.js';
 
 export interface DnsWorkerOptions {
@@ -32,6 +32,10 @@ export class DnsWorker {
   private readonly unserving = new Map<string, () => void>();
   private closing: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
+  private nextStats = 1;
+  private readonly statsWaiters = new Map<number, (queries: QueryCount[]) => void>();
+  /** The last counts the worker sent: what a scrape gets when the worker is busy or gone. */
+  private lastQueries: QueryCount[] = [];
 
   constructor(private readonly o: DnsWorkerOptions) {}
 
@@ -62,6 +66,27 @@ export class DnsWorker {
       });
     });
     return this.starting;
+  }
+
+  /**
+   * Queries answered so far, by kind and rcode (monotonic while the worker lives).
+   * Asks the worker; resolves the last counts it sent when it does not answer within
+   * `timeoutMs` or does not run. Never rejects.
+   */
+  queryCounts(timeoutMs = 500): Promise<QueryCount[]> {
+    if (!this.worker) return Promise.resolve(this.lastQueries);
+    const id = this.nextStats++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.statsWaiters.delete(id);
+        resolve(this.lastQueries);
+      }, timeoutMs);
+      this.statsWaiters.set(id, (queries) => {
+        clearTimeout(timer);
+        resolve(queries);
+      });
+      this.post({ type: 'stats', id });
+    });
   }
 
   /** True while the worker runs. */
@@ -151,6 +176,11 @@ export class DnsWorker {
         break;
       case 'forward':
         void this.forward(m.id, Buffer.from(m.query.buffer, m.query.byteOffset, m.query.byteLength), m.transport);
+        break;
+      case 'stats':
+        this.lastQueries = m.queries;
+        this.statsWaiters.get(m.id)?.(m.queries);
+        this.statsWaiters.delete(m.id);
         break;
       case 'closed':
         break;

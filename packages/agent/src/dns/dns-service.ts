@@ -11,6 +11,7 @@ import type { EndpointRecord, Logger, NetworkSpec } from '@vxnet/common';
 import { netnsPath } from '@vxnet/netns';
 import { DnsWorker } from './dns-server.js';
 import { Forwarder } from './forwarder.js';
+import type { QueryCount } from './protocol.js';
 import type { DnsSnapshot } from './resolver.js';
 import type { Upstream } from './upstreams.js';
 
@@ -43,6 +44,14 @@ export interface AgentDns {
   close(): Promise<void>;
 }
 
+/** What the metrics scrape reads of the DNS (see metrics/agent-metrics.ts). */
+export interface DnsStats {
+  /** Queries answered so far by kind and rcode; never rejects (the last known counts when the worker is slow). */
+  queryCounts(): Promise<QueryCount[]>;
+  /** Upstream attempts without an answer so far. */
+  readonly upstreamFailures: number;
+}
+
 export function snapshotOf(networks: ReadonlyMap<string, NetworkSpec>, records: ReadonlyMap<string, EndpointRecord>): DnsSnapshot {
   return {
     networks: [...networks.values()].map((n) => ({ id: n.id, name: n.name, subnet: n.subnet })),
@@ -50,7 +59,7 @@ export function snapshotOf(networks: ReadonlyMap<string, NetworkSpec>, records: 
   };
 }
 
-export class DnsService implements AgentDns {
+export class DnsService implements AgentDns, DnsStats {
   readonly forwarder: Forwarder;
   private readonly worker: DnsWorker;
   /** networks served: where */
@@ -66,6 +75,14 @@ export class DnsService implements AgentDns {
     this.forwarder = new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs, log: o.log });
     this.worker = new DnsWorker({ port: o.port, ttl: o.ttl, forwarder: this.forwarder, log: o.log });
     if (o.upstreams.length === 0) o.log.warn('no DNS upstreams (dnsUpstreams, --dns-upstream, /etc/resolv.conf): external names will get SERVFAIL');
+  }
+
+  queryCounts(): Promise<QueryCount[]> {
+    return this.worker.queryCounts();
+  }
+
+  get upstreamFailures(): number {
+    return this.forwarder.upstreamFailures;
   }
 
   ensure(networkId: string, netns: string, addresses: string[]): Promise<void> {

@@ -18,7 +18,7 @@ import net from 'node:net';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { Packet } from 'dns-packet';
 import { CLONE_NEWNET, native } from '@vxnet/netns';
-import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
+import type { FromWorker, QueryCount, ToWorker, WorkerConfig } from './protocol.js';
 import { DnsResolver, reply, type Transport } from './resolver.js';
 import { decodeQuery, encodeResponse } from './wire.js';
 
@@ -37,6 +37,18 @@ const RCODE_FORMERR = 1;
 let resolver = new DnsResolver({ networks: [], endpoints: [] }, { ttl: cfg.ttl });
 const forwards = new Map<number, { query: Packet; respond: Respond }>();
 let nextForward = 1;
+
+/** Answers sent, by `${kind} ${rcode}` (the metrics scrape asks for them). */
+const answered = new Map<string, number>();
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+/** `respond`, counting the answer by who made it and its rcode (the low 4 bits of byte 3). */
+function counted(kind: QueryCount['kind'], respond: Respond): Respond {
+  return (wire) => {
+    const key = `${kind} ${RCODES[(wire[3] ?? 0) & 0x0f] ?? 'OTHER'}`;
+    answered.set(key, (answered.get(key) ?? 0) + 1);
+    respond(wire);
+  };
+}
 
 interface Served {
   udp: dgram.Socket[];
@@ -67,7 +79,8 @@ function formErr(msg: Buffer): Buffer | undefined {
   return out;
 }
 
-function handle(networkId: string, msg: Buffer, clientIp: string, transport: Transport, respond: Respond): void {
+function handle(networkId: string, msg: Buffer, clientIp: string, transport: Transport, send: Respond): void {
+  const respond = counted('internal', send);
   let query: Packet;
   try {
     query = decodeQuery(msg);
@@ -87,7 +100,7 @@ function handle(networkId: string, msg: Buffer, clientIp: string, transport: Tra
     return;
   }
   const id = nextForward++;
-  forwards.set(id, { query, respond });
+  forwards.set(id, { query, respond: counted('forwarded', send) });
   post({ type: 'forward', id, query: msg, transport });
 }
 
@@ -201,6 +214,12 @@ port.on('message', (m: ToWorker) => {
       f.respond(m.reply ? Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.byteLength) : encodeResponse(reply(f.query, 'SERVFAIL', [])));
       break;
     }
+    case 'stats':
+      post({ type: 'stats', id: m.id, queries: [...answered].map(([key, count]) => {
+        const [kind, rcode] = key.split(' ') as [QueryCount['kind'], string];
+        return { kind, rcode, count };
+      }) });
+      break;
     case 'close':
       ops = ops.then(() => {
         for (const id of [...served.keys()]) unserve(id);

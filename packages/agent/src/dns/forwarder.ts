@@ -59,6 +59,8 @@ export class Forwarder {
   private readonly maxPending: number;
   private inFlight = 0;
   private closed = false;
+  /** Upstream attempts that got no answer (timeout, socket error), since start; monotonic. */
+  upstreamFailures = 0;
 
   constructor(private readonly o: ForwarderOptions) {
     this.ups = o.upstreams.map((upstream) => ({ upstream, socket: undefined, connected: false, queued: [], pending: new Map(), deadUntil: 0 }));
@@ -87,6 +89,7 @@ export class Forwarder {
         const reply = transport === 'tcp' ? await this.viaTcp(u, query) : await this.viaUdp(u, query);
         if (this.closed) return undefined;
         if (!reply) {
+          this.upstreamFailures++;
           if (u.deadUntil <= Date.now()) this.o.log.warn({ upstream: u.upstream }, 'DNS upstream did not answer; trying the next one');
           u.deadUntil = Date.now() + this.deadForMs;
           continue;

@@ -10,6 +10,14 @@ export interface WorkerConfig {
   maxForwards: number;
 }
 
+/** Queries answered: by the worker from its records (internal) or with an upstream's reply (forwarded). */
+export interface QueryCount {
+  kind: 'internal' | 'forwarded';
+  /** NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, or OTHER (bounded: a label value). */
+  rcode: string;
+  count: number;
+}
+
 export type ToWorker =
   | { type: 'snapshot'; version: number; snapshot: DnsSnapshot }
   /** Start serving a network: enter `netnsPath`, bind UDP and TCP on each of `addresses`, come back. */
@@ -17,6 +25,8 @@ export type ToWorker =
   | { type: 'unserve'; networkId: string }
   /** Reply to a forwarded query; null: no upstream answered (the worker answers SERVFAIL). */
   | { type: 'reply'; id: number; reply: Uint8Array | null }
+  /** Ask for the query counts (answered with a 'stats' of the same id). */
+  | { type: 'stats'; id: number }
   | { type: 'close' };
 
 export type FromWorker =
@@ -26,4 +36,6 @@ export type FromWorker =
   | { type: 'unserved'; networkId: string }
   | { type: 'applied'; version: number }
   | { type: 'forward'; id: number; query: Uint8Array; transport: Transport }
+  /** Queries answered since the worker started, by who answered and rcode name (monotonic). */
+  | { type: 'stats'; id: number; queries: QueryCount[] }
   | { type: 'closed' };

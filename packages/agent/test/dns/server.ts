@@ -220,6 +220,23 @@ if (skip) {
     t.equal(silent.seen, 1, 'the silent upstream was asked once');
   });
 
+  t.test('query counts (the metrics scrape): internal and forwarded answers by rcode, upstream failures', async (t) => {
+    const silent = await fakeUpstream('silent');
+    const good = await fakeUpstream('answer');
+    const { dns } = await service(pair, [{ address: '127.0.0.1', port: silent.port }, { address: '127.0.0.1', port: good.port }], 300);
+    t.teardown(() => {
+      silent.close();
+      good.close();
+      return dns.close();
+    });
+    await query(pair.client, pair.gateway, [{ name: 'web' }, { name: 'web', tcp: true }, { name: 'nothing' }, { name: 'out.example.test' }]);
+    const counts = new Map((await dns.queryCounts()).map((c) => [`${c.kind} ${c.rcode}`, c.count]));
+    t.equal(counts.get('internal NOERROR'), 2, 'web over UDP and TCP');
+    t.equal(counts.get('internal NXDOMAIN'), 1);
+    t.equal(counts.get('forwarded NOERROR'), 1);
+    t.equal(dns.upstreamFailures, 1, 'the silent upstream, once');
+  });
+
   t.test('forwarding fails over at once from a closed port (ICMP unreachable)', async (t) => {
     const good = await fakeUpstream('answer');
     const { dns } = await service(pair, [{ address: '127.0.0.1', port: await closedPort() }, { address: '127.0.0.1', port: good.port }], 2000);

@@ -6,6 +6,7 @@
  * probe with ports marked in use. `restart()` builds a new agent on the same state
  * files, store, fake kernel and fake table, as a restarted process would find them.
  */
+import type { AgentMetricsSink } from '../../src/metrics/agent-metrics.js';
 import type { Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -254,6 +255,8 @@ export interface FixtureOptions {
   firewall?: 'ok' | 'broken';
   /** The host's WireGuard (a fake Encryption); none by default: encrypted networks are refused. */
   encryption?: Encryption;
+  /** Where the agent counts events (metrics/agent-metrics.ts); none by default. */
+  metrics?: AgentMetricsSink;
 }
 
 export interface Fixture {
@@ -300,7 +303,7 @@ export async function fixture(t: Test, networks: NetworkSpec[] = [NET], opts: Fi
     return { leases, agent: new Agent({
       store, keys: k, host: HOST, underlayIp: '192.0.2.1', underlayDevice: 'eth0', underlayMtu: 1500,
       endpointsFile: files.endpoints, namespacesFile: files.namespaces, uplinksFile: files.uplinks, exposedFile: files.exposed, reservedFile: files.reserved,
-      dataplane: dp, leases, registration, log, ...(opts.encryption ? { encryption: opts.encryption } : {}),
+      dataplane: dp, leases, registration, log, ...(opts.encryption ? { encryption: opts.encryption } : {}), ...(opts.metrics ? { metrics: opts.metrics } : {}),
       ...(opts.firewall ? { firewall: new Firewall({ nft, forwarding: { ensure: () => false }, log }), portProbe, firewallCheckMs: 0 } : {}),
     }) };
   };

@@ -70,6 +70,13 @@ const MAX_CONTROLLERS = 3;
 const ETCD_PEER_PORT = 2380;
 const UNDERLAY_MTU = 1500;
 const CONTROLLER_PORT = 7070;
+/**
+ * Every lab agent and engine serves GET /metrics (--metrics-addr) on its host's
+ * underlay address, these ports: reachable from every lab namespace (a Prometheus run
+ * in one, as the metrics test does), from nowhere else.
+ */
+export const LAB_AGENT_METRICS_PORT = 9650;
+export const LAB_ENGINE_METRICS_PORT = 9651;
 const ETCD_PORT = 2379;
 const REDIS_PORT = 6379;
 
@@ -366,8 +373,9 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     host.agent.command = daemonCommand('agent', host.agent, {
       ...storeSettings(host.name),
       dnsUpstreams: state.dnsUpstream ? state.dnsUpstream.split(',') : [],
+      metricsAddr: `${host.underlayIp}:${LAB_AGENT_METRICS_PORT}`,
     });
-    host.engine.command = daemonCommand('engine', host.engine, {});
+    host.engine.command = daemonCommand('engine', host.engine, { metricsAddr: `${host.underlayIp}:${LAB_ENGINE_METRICS_PORT}` });
   }
   await Promise.all(state.hosts.map((h) => launch(state, h, 'agent', h.agent, `vxnet-agent on ${h.name}`)));
   log.debug({ hosts: state.hosts.length }, 'agents healthy');
@@ -660,6 +668,8 @@ export interface LabStatus {
   hosts: Array<{
     name: string; netns: string; underlayIp: string; present: boolean; pids: { machine: number | null; agent: number | null; engine: number | null };
     agentRunning: boolean; agentSocket: string; engineRunning: boolean; engineSocket: string;
+    /** Where the host's agent and engine serve GET /metrics (HOST:PORT on the underlay; plain HTTP, no token). */
+    metrics: { agent: string; engine: string };
     /** The host's dockerd (labs made with --docker), else null. `socket` is reachable from the root namespace. */
     docker: { pid: number | null; running: boolean; socket: string; logFile: string } | null;
     /** The host's podman (labs made with --podman), else null: its cgroup tree (root view), containers.conf and image. */
@@ -785,6 +795,7 @@ export async function labStatus(name: string): Promise<LabStatus> {
       agentSocket: h.agent.socket,
       engineRunning: running(h.engine.process),
       engineSocket: h.engine.socket,
+      metrics: { agent: `${h.underlayIp}:${LAB_AGENT_METRICS_PORT}`, engine: `${h.underlayIp}:${LAB_ENGINE_METRICS_PORT}` },
       docker: h.docker
         ? {
           pid: h.docker.process?.pid ?? null,

@@ -17,10 +17,12 @@
  *   DELETE /v1/containers/:ref/networks/:network
  *   POST   /v1/networks/:network/expose         -> the agent's ExposeResult (this host's address on the network)
  *   DELETE /v1/networks/:network/expose         -> the agent's ExposeResult (its 404 when not exposed)
+ *   GET    /metrics                             Prometheus text (metrics/engine-metrics.ts); also on --metrics-addr
  * Errors: {code, message} with the error's HTTP status; the agent's pass through as they are.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { apiErrorAnswer, type Logger } from '@vxnet/common';
+import { serveMetricsRoute, type DaemonMetrics } from '@vxnet/common/metrics';
 import { createEndpointBodySchema, type RunRequest } from '@vxnet/common/api';
 import type { Engine } from '../engine.js';
 import { serveUpgrades } from './exec-upgrade.js';
@@ -28,13 +30,14 @@ import { serveUpgrades } from './exec-upgrade.js';
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;
 
-export function buildApi(engine: Engine, host: string, log: Logger): FastifyInstance {
+export function buildApi(engine: Engine, host: string, log: Logger, metrics?: DaemonMetrics): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ component: 'api' }) as FastifyBaseLogger, ajv: { customOptions: { removeAdditional: false } } });
   app.setErrorHandler((err, req, reply) => {
     const answer = apiErrorAnswer(err);
     if (answer.internal) req.log.error({ err }, 'request failed');
     return reply.code(answer.statusCode).send(answer.body);
   });
+  if (metrics) serveMetricsRoute(app, metrics);
 
   serveUpgrades(app.server, engine, log.child({ component: 'api' }));
   app.get('/v1/health', async () => ({ ok: true, host }));
