@@ -5,3 +5,4 @@ export * from './engine.js';
 export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';
+export * from './topology.js';
