@@ -34,6 +34,8 @@ let cy;
 let source;
 /** @type {{ kind: string, id: string } | undefined} */
 let selected;
+/** What each drawn element was made from (JSON), so an update touches only what changed. */
+const drawn = new Map();
 const timings = { firstRenderMs: /** @type {number | null} */ (null), lastRenderMs: /** @type {number | null} */ (null), renders: 0, snapshots: 0, changes: 0 };
 
 const STYLE = /** @type {any} */ ([
@@ -203,6 +205,7 @@ function render(fit) {
   syncFilterOptions();
   const want = elements();
   if (!cy) {
+    for (const e of want) drawn.set(e.data.id, JSON.stringify(e));
     cy = cytoscape({ container: $('graph'), elements: want, style: STYLE, layout: { name: 'preset' }, wheelSensitivity: 0.3, boxSelectionEnabled: false, autoungrabify: true });
     cy.on('tap', 'node, edge', (ev) => {
       const d = ev.target.data();
@@ -215,13 +218,18 @@ function render(fit) {
     c.batch(() => {
       const ids = new Set(want.map((e) => e.data.id));
       c.elements().filter((el) => !ids.has(el.id())).remove();
-      // nodes first (parents before children), then edges
+      for (const id of drawn.keys()) if (!ids.has(id)) drawn.delete(id);
+      // in order: nodes (parents before children), then edges; untouched when unchanged
       for (const e of want) {
+        const spec = JSON.stringify(e);
         const el = c.getElementById(e.data.id);
         if (el.empty()) {
           c.add(e);
+          drawn.set(e.data.id, spec);
           continue;
         }
+        if (drawn.get(e.data.id) === spec) continue;
+        drawn.set(e.data.id, spec);
         if (e.group === 'nodes' && (el.data('parent') ?? null) !== (e.data.parent ?? null)) {
           el.move({ parent: e.data.parent ?? null });
         }
