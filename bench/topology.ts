@@ -31,6 +31,11 @@ const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TOKEN = randomBytes(24).toString('hex');
 
+/** The page's read-only view (ui/app.js). */
+interface Graph {
+  vxnetGraph?: { nodes(): Array<{ id: string; kind: string }>; timings: { firstRenderMs: number | null; lastRenderMs: number | null } };
+}
+
 const now = () => new Date().toISOString();
 const later = new Date(Date.now() + 24 * 3600_000).toISOString();
 const mac = (i: number) => `02:42:0a:3d:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
@@ -90,17 +95,17 @@ async function main(): Promise<void> {
       const page = await context.newPage();
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`${base}/ui/`);
-      await page.waitForFunction('window.vxnetGraph && window.vxnetGraph.timings.firstRenderMs !== null', undefined, { timeout: 10_000 });
-      const n = await page.evaluate('window.vxnetGraph.nodes().filter((n) => n.kind === "container").length') as number;
+      await page.waitForFunction(() => (globalThis as unknown as Graph).vxnetGraph?.timings.firstRenderMs != null, undefined, { timeout: 10_000 });
+      const n = await page.evaluate(() => (globalThis as unknown as Graph).vxnetGraph!.nodes().filter((x) => x.kind === 'container').length);
       if (n !== CONTAINERS) throw new Error(`first render shows ${n} containers, want ${CONTAINERS}`);
-      firstRenders.push(await page.evaluate('window.vxnetGraph.timings.firstRenderMs') as number);
+      firstRenders.push(await page.evaluate(() => (globalThis as unknown as Graph).vxnetGraph!.timings.firstRenderMs!));
       await page.close();
     }
 
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}/ui/`);
-    await page.waitForFunction('window.vxnetGraph && window.vxnetGraph.nodes().length > 200', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => ((globalThis as unknown as Graph).vxnetGraph?.nodes().length ?? 0) > 200, undefined, { timeout: 10_000 });
     const updates: number[] = [];
     const redraws: number[] = [];
     for (let i = 0; i < TRIALS; i++) {
@@ -110,9 +115,9 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         if (op === 'add') await writer.put(k.endpoint(netId, e.id), JSON.stringify(e));
         else await writer.delete(k.endpoint(netId, e.id));
-        await page.waitForFunction(`window.vxnetGraph.nodes().some((n) => n.id === ${JSON.stringify(id)}) === ${op === 'add'}`, undefined, { timeout: 5000, polling: 'raf' });
+        await page.waitForFunction(({ id: want, add }) => (globalThis as unknown as Graph).vxnetGraph!.nodes().some((x) => x.id === want) === add, { id, add: op === 'add' }, { timeout: 5000, polling: 'raf' });
         updates.push(performance.now() - t0);
-        redraws.push(await page.evaluate('window.vxnetGraph.timings.lastRenderMs') as number);
+        redraws.push(await page.evaluate(() => (globalThis as unknown as Graph).vxnetGraph!.timings.lastRenderMs!));
       }
     }
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);

@@ -74,14 +74,17 @@ if (!isRoot) {
 
   const nodes = () => page.evaluate(() => (globalThis as unknown as { vxnetGraph: { nodes(): GraphNode[] } }).vxnetGraph.nodes());
   /**
-   * ms until `predicate(nodes, arg)` holds in the page, or throws after timeoutMs. The
-   * predicate goes as source text to playwright, which evaluates it over the DevTools
-   * protocol (the page's CSP forbids eval, and that is kept).
+   * ms until `predicate(nodes, arg)` holds for the page's nodes (read every 20 ms), or
+   * throws after timeoutMs. Checked here, not in the page: the page's CSP forbids eval,
+   * and that is kept.
    */
   const within = async <A>(timeoutMs: number, predicate: (nodes: GraphNode[], arg: A) => boolean, arg: A): Promise<number> => {
     const t0 = Date.now();
-    await page.waitForFunction(`(${predicate.toString()})(window.vxnetGraph.nodes(), ${JSON.stringify(arg)})`, undefined, { timeout: timeoutMs, polling: 20 });
-    return Date.now() - t0;
+    for (;;) {
+      if (predicate(await nodes(), arg)) return Date.now() - t0;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${predicate.toString()} (${JSON.stringify(arg)})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
   const hasLabel = (nodes: GraphNode[], name: string) => nodes.some((n) => n.kind === 'container' && n.label === name);
   const lacksLabel = (nodes: GraphNode[], name: string) => !nodes.some((n) => n.kind === 'container' && n.label === name);
