@@ -4,7 +4,8 @@
 # Debian packages (dnsmasq for the DNS comparison, dnsperf as the load generator, iperf3
 # for the egress path, containernetworking-plugins for the CNI plugin against Debian's
 # `bridge`, docker.io for vxnet's Docker network against Docker's swarm overlay,
-# wireguard-tools and wireguard-go for the encrypted overlay) first.
+# wireguard-tools and wireguard-go for the encrypted overlay, chromium for the topology
+# page) first.
 # One benchmark: npm run bench -- dns
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +19,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 benches=("$@")
-((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress docker cni encrypted)
+((${#benches[@]})) || benches=(store controller agent-programming agent-convergence agent-rss dns engine egress docker cni encrypted topology)
 if [[ " ${benches[*]} " == *" docker "* ]]; then bash scripts/install-docker.sh; fi
 if [[ " ${benches[*]} " == *" encrypted "* ]]; then bash scripts/install-wireguard.sh; fi
+if [[ " ${benches[*]} " == *" topology "* ]]; then bash scripts/install-chromium.sh; fi
 for b in "${benches[@]}"; do
   [ -f "bench/dist/$b.js" ] || { echo "bench: no benchmark named $b" >&2; exit 1; }
   echo "== $b"

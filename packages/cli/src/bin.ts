@@ -353,6 +353,14 @@ function build(): Command {
       process.exitCode = await cniInstallCommand(network, flags, conn());
     });
 
+  program.command('ui')
+    .description('print the URL of the current lab\'s topology page (hosts, networks, containers, leases, peerings, live)')
+    .option('--json', 'print the URL, the token file and the CA as JSON')
+    .action(async (flags) => {
+      const { uiCommand } = await import('./commands/ui.js');
+      process.exitCode = await uiCommand({ ...flags, ...(program.opts().lab ? { lab: program.opts().lab } : {}) });
+    });
+
   const host = program.command('host').description('hosts that registered with the cluster').enablePositionalOptions();
   host.command('ls').alias('list')
     .description('list hosts, alive or dead')

@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { certificateProblem, createLogger, daemonConfig, isUserError, keys, openStore, parseCidr, readPem } from '@vxnet/common';
 import { daemonMetrics } from '@vxnet/common/metrics';
 import { build, type AppOptions } from './app.js';
+import { buildUi } from './ui-app.js';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './config.js';
 import { TlsFileInvalid } from './errors.js';
 import { controllerMetrics } from './metrics/controller-metrics.js';
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const log = createLogger({ name: 'vxnet-controller', level: cfg.logLevel, ...(cfg.logFile ? { file: cfg.logFile } : {}) });
   // before anything listens: a bad token file stops the start
   let token: string | undefined;
-  if (cfg.listen && !cfg.insecure) {
+  if ((cfg.listen || cfg.uiListen) && !cfg.insecure) {
     const loaded = loadOrCreateToken(cfg.tokenFile);
     token = loaded.token;
     if (loaded.created) log.info({ tokenFile: cfg.tokenFile }, 'generated the token of the TCP listener');
@@ -82,7 +83,16 @@ async function main(): Promise<void> {
     if (cfg.insecure) log.warn({ listen: cfg.listen }, 'TCP listener without a token (--insecure): anyone who reaches it can change the cluster');
     if (cfg.plaintext) log.warn({ listen: cfg.listen }, 'TCP listener in plain HTTP (--plaintext): the token and every request cross the network readable');
   }
-  log.info({ socket: cfg.socket, listen: cfg.listen, store: cfg.store, tcpAuth: cfg.listen ? !cfg.insecure : null, tcpTls: cfg.listen ? (tls ? (tls.clientCa ? 'mutual' : 'server') : 'none') : null }, 'controller serving');
+  if (cfg.uiListen) {
+    const ui = await buildUi({
+      store: shared.store, keys: shared.keys, logger: log.child({ listener: 'ui' }),
+      ...(token !== undefined ? { token } : {}), ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    });
+    apps.push(ui);
+    const i = cfg.uiListen.lastIndexOf(':');
+    await ui.listen({ host: cfg.uiListen.slice(0, i), port: Number(cfg.uiListen.slice(i + 1)) });
+  }
+  log.info({ socket: cfg.socket, listen: cfg.listen, uiListen: cfg.uiListen, store: cfg.store, tcpAuth: cfg.listen ? !cfg.insecure : null, tcpTls: cfg.listen ? (tls ? (tls.clientCa ? 'mutual' : 'server') : 'none') : null }, 'controller serving');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -99,7 +109,7 @@ async function main(): Promise<void> {
 
 /** The TCP listener's PEM files, read and checked before anything listens; undefined without TLS. */
 function listenerTls(cfg: Readonly<ControllerConfig>): { cert: string; key: string; clientCa?: string } | undefined {
-  if (cfg.listen === null || cfg.tlsCert === null || cfg.tlsKey === null) return undefined;
+  if ((cfg.listen === null && cfg.uiListen === null) || cfg.tlsCert === null || cfg.tlsKey === null) return undefined;
   const read = (key: string, path: string) => readPem(path, (why, err) => new TlsFileInvalid(`${key} ${path} ${why}`, err));
   const cert = read('tlsCert', cfg.tlsCert);
   const why = certificateProblem(`tlsCert ${cfg.tlsCert}`, cert);

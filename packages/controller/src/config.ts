@@ -7,6 +7,8 @@ import { STORE_CONFIG, absolutePath, absolutePathOrNull, between, cidr, cidrList
 export interface ControllerConfig extends StoreConfig {
   /** TCP address to serve on, "host:port", or null. */
   listen: string | null;
+  /** TCP address of the topology page (read-only, sign-in with the token), "host:port", or null. */
+  uiListen: string | null;
   /** Unix socket path to serve on, or null. */
   socket: string | null;
   /** File holding the bearer token requests must carry. */
@@ -44,9 +46,20 @@ export const CONTROLLER_CONFIG: ConfigSchema<ControllerConfig> = {
       return undefined;
     },
   },
+  uiListen: {
+    type: 'string|null', default: null, env: 'VXNET_UI_LISTEN', flag: 'ui-listen',
+    doc: 'TCP address of the topology page /ui/, host:port (read-only; HTTPS with tlsCert, no client certificate, sign-in with the token); bind it to loopback or a management address',
+    validate: (v, c) => {
+      if (v === null) return undefined;
+      if (!/^[^\s:]+:[0-9]{1,5}$/.test(v)) return 'must be host:port';
+      if (c.tlsCert === null && !c.plaintext) return 'is served over HTTPS only: set tlsCert and tlsKey, or plaintext: true (--plaintext) to serve plain HTTP';
+      if (v === c.listen) return 'must differ from listen (the page has a listener of its own)';
+      return undefined;
+    },
+  },
   socket: {
     type: 'string|null', default: '/run/vxnet/controller.sock', env: 'VXNET_SOCKET', flag: 'socket', doc: 'unix socket to serve local CLIs on',
-    validate: (v, c) => (v === null && c.listen === null ? 'nothing to serve on: set listen (host:port) and/or socket (path)' : absolutePathOrNull(v)),
+    validate: (v, c) => (v === null && c.listen === null && c.uiListen === null ? 'nothing to serve on: set listen (host:port) and/or socket (path)' : absolutePathOrNull(v)),
   },
   tokenFile: {
     type: 'string', default: '/var/lib/vxnet/controller/token', env: 'VXNET_TOKEN_FILE', flag: 'token-file', doc: 'file holding the bearer token TCP requests must carry',

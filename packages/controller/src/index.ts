@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './network/allocate.js';
 export { NetworkService } from './network/network-service.js';
 export { ClusterView } from './cluster/cluster-view.js';
+export { buildUi, type UiAppOptions } from './ui-app.js';

@@ -17,6 +17,7 @@ t.test('vxnet-controller --print-config: defaults < file < environment < flags',
     storeUser: null,
     storePasswordFile: null,
     listen: '0.0.0.0:7070',
+    uiListen: null,
     socket: '/run/vxnet/controller.sock',
     tokenFile: '/var/lib/vxnet/controller/token',
     insecure: true,
@@ -57,4 +58,16 @@ t.test('vxnet-controller: TCP is HTTPS unless plaintext is asked for', async (t)
   const half = runDaemonBin(BIN, { listen: '0.0.0.0:7070', tlsCert: '/c.pem' }, ['--print-config']);
   t.equal(half.code, 1);
   t.match(half.stderr, 'tlsCert: needs tlsKey');
+});
+
+t.test('vxnet-controller: the topology page listener is HTTPS too, and a listener of its own', async (t) => {
+  const plain = runDaemonBin(BIN, { uiListen: '127.0.0.1:7071' }, ['--print-config']);
+  t.equal(plain.code, 1, 'uiListen without tlsCert: refused');
+  t.match(plain.stderr, /uiListen: is served over HTTPS only/);
+  const same = runDaemonBin(BIN, { listen: '127.0.0.1:7070', uiListen: '127.0.0.1:7070', tlsCert: '/c.pem', tlsKey: '/k.pem' }, ['--print-config']);
+  t.equal(same.code, 1);
+  t.match(same.stderr, 'uiListen: must differ from listen');
+  const ok = runDaemonBin(BIN, { socket: null, uiListen: '127.0.0.1:7071', tlsCert: '/c.pem', tlsKey: '/k.pem' }, ['--print-config']);
+  t.equal(ok.code, 0, `the page alone is something to serve: ${ok.stderr}`);
+  t.equal(JSON.parse(ok.stdout).uiListen, '127.0.0.1:7071');
 });

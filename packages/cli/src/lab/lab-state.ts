@@ -152,6 +152,11 @@ export interface LabState {
     tcpUrl: string;
     /** The bearer token the controller generated at its first start (mode 0600). */
     tokenFile: string;
+    /**
+     * The topology page: https://IP:7071/ui/ (server certificate of the lab's CA, no client
+     * certificate, sign-in with the token). Absent in labs made before the page.
+     */
+    uiUrl?: string;
   };
   /** Absent in labs made before the outside existed. */
   outside?: LabOutside;

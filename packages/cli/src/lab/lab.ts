@@ -77,6 +77,8 @@ const CONTROLLER_PORT = 7070;
  */
 export const LAB_AGENT_METRICS_PORT = 9650;
 export const LAB_ENGINE_METRICS_PORT = 9651;
+/** The controller's topology page (uiListen), on the controller machine's underlay address. */
+export const CONTROLLER_UI_PORT = 7071;
 const ETCD_PORT = 2379;
 const REDIS_PORT = 6379;
 
@@ -211,6 +213,7 @@ export async function labUp(opts: LabUpOptions, log: Logger): Promise<LabState> 
     ...daemon(m, 'controller', 'controller.sock'),
     url: `unix://${join(m.dir, 'run', 'controller.sock')}`,
     tcpUrl: `https://${m.underlayIp}:${CONTROLLER_PORT}`,
+    uiUrl: `https://${m.underlayIp}:${CONTROLLER_UI_PORT}/ui/`,
     tokenFile: join(m.dir, 'lib', 'controller', 'token'),
   });
   // more members and controllers take the addresses below the router's, so a
@@ -345,6 +348,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
   ctl.command = daemonCommand('controller', ctl, {
     ...storeSettings('controller'),
     listen: `${ctl.underlayIp}:${CONTROLLER_PORT}`,
+    uiListen: `${ctl.underlayIp}:${CONTROLLER_UI_PORT}`,
     tlsCert: pki.controller.cert,
     tlsKey: pki.controller.key,
     tlsClientCa: pki.ca,
@@ -359,6 +363,7 @@ async function build(state: LabState, prefixLength: number, log: Logger): Promis
     c.command = daemonCommand('controller', c, {
       ...storeSettings('controller'),
       listen: `${c.underlayIp}:${CONTROLLER_PORT}`,
+      uiListen: `${c.underlayIp}:${CONTROLLER_UI_PORT}`,
       tlsCert: pki.controller.cert,
       tlsKey: pki.controller.key,
       tlsClientCa: pki.ca,

@@ -6,3 +6,4 @@ export * from './stats.js';
 export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';
+export * from './topology.js';
