@@ -61,9 +61,10 @@ if (!isRoot) {
     for (const h of s.hosts) {
       // the store's TLS files are site settings too: each host has its own client certificate
       const agentConfig = JSON.parse(readFileSync(h.agent.config, 'utf8')) as Record<string, string>;
-      t.same(Object.keys(agentConfig).sort(), ['dnsUpstreams', 'store', 'storeCa', 'storeCert', 'storeKey'], `${h.name}: agent config holds only site settings`);
+      // metricsAddr too: the lab's Prometheus scrapes each host on its underlay address
+      t.same(Object.keys(agentConfig).sort(), ['dnsUpstreams', 'metricsAddr', 'store', 'storeCa', 'storeCert', 'storeKey'], `${h.name}: agent config holds only site settings`);
       t.match(agentConfig.storeCert, new RegExp(`/pki/${h.name}-client\\.crt$`), `${h.name}: its own client certificate`);
-      t.same(JSON.parse(readFileSync(h.engine.config, 'utf8')), {}, `${h.name}: engine config is empty (all defaults)`);
+      t.same(Object.keys(JSON.parse(readFileSync(h.engine.config, 'utf8')) as object), ['metricsAddr'], `${h.name}: engine config holds only its metrics address (all else defaults)`);
       for (const d of [h.agent, h.engine]) {
         const cmdline = readFileSync(`/proc/${d.process!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         t.same(cmdline.slice(-2), ['--config', d.config], `${h.name}: started with --config FILE and nothing after`);
