@@ -13,6 +13,7 @@
  */
 import {
   Etcd3,
+  Range,
   EtcdLeaseInvalidError,
   ClientClosedError,
   isRecoverableError,
@@ -25,6 +26,7 @@ import type { Logger } from 'pino';
 import { InvalidArgument, StoreClosed, StoreLeaseLost, StoreUnavailable, VxnetError } from '../errors.js';
 import { explainTlsError } from '../tls.js';
 import { toKeyValue } from './etcd-key-value.js';
+import { checkListOptions } from './list-page.js';
 import { WatchedLease } from './watched-lease.js';
 import { EtcdWatch, type BackoffOptions } from './etcd-watch.js';
 import type {
@@ -32,6 +34,7 @@ import type {
   CreateResult,
   KeyValue,
   Lease,
+  ListOptions,
   ListResult,
   Store,
   Watch,
@@ -122,9 +125,18 @@ export class EtcdStore implements Store {
   }
 
   /** {@inheritDoc Store.list} */
-  async list(prefix: string): Promise<ListResult> {
-    const res = await this.call(() => this.client.getAll().prefix(prefix).sort('Key', 'Ascend').exec());
-    return { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+  async list(prefix: string, options?: ListOptions): Promise<ListResult> {
+    checkListOptions(options);
+    const range = () => {
+      const all = Range.prefix(prefix);
+      // after + NUL is the first key sorting after `after`; etcd ranges are [start, end)
+      const start = options?.after !== undefined && options.after >= prefix ? `${options.after}\0` : all.start;
+      const b = this.client.getAll().inRange({ start, end: all.end }).sort('Key', 'Ascend');
+      return options?.limit === undefined ? b : b.limit(options.limit);
+    };
+    const res = await this.call(() => range().exec());
+    const page = { items: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+    return options?.limit === undefined ? page : { ...page, more: res.more };
   }
 
   /** {@inheritDoc Store.put} */

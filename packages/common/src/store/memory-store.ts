@@ -8,12 +8,14 @@
  * {@link MemoryStore.expireLease} simulates a lease lost while kept alive. Expiry is
  * checked at the start of every operation and by {@link MemoryStore.expireLeases}.
  */
+import { checkListOptions } from './list-page.js';
 import { InvalidArgument, StoreClosed, StoreLeaseLost } from '../errors.js';
 import type {
   CompareResult,
   CreateResult,
   KeyValue,
   Lease,
+  ListOptions,
   ListResult,
   Store,
   Watch,
@@ -82,10 +84,16 @@ export class MemoryStore implements Store {
   }
 
   /** {@inheritDoc Store.list} */
-  async list(prefix: string): Promise<ListResult> {
+  async list(prefix: string, options?: ListOptions): Promise<ListResult> {
+    checkListOptions(options);
     this.begin();
-    const items = [...this.data.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => compareKeys(a.key, b.key));
-    return { items, revision: this.rev };
+    const after = options?.after;
+    const all = [...this.data.values()]
+      .filter((kv) => kv.key.startsWith(prefix) && (after === undefined || compareKeys(kv.key, after) > 0))
+      .sort((a, b) => compareKeys(a.key, b.key));
+    const limit = options?.limit;
+    if (limit === undefined) return { items: all, revision: this.rev };
+    return { items: all.slice(0, limit), revision: this.rev, more: all.length > limit };
   }
 
   /** {@inheritDoc Store.put} */

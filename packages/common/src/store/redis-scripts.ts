@@ -285,15 +285,42 @@ end
 return {#expired, deleted}
 `),
 
-  /** ARGV: prefix. → {rev, key, v, c, m, n, l, key, …} sorted by key: one snapshot */
+  /**
+   * ARGV: prefix, after ('' for the start of the prefix; the caller passes it only when it
+   * sorts at or after the prefix), limit (0 for all).
+   * → {rev, more (1 keys were left out, else 0), key, v, c, m, n, l, key, …} sorted by key: one snapshot
+   */
   vxList: script(`
 local lo, hi = prefix_range(ARGV[1])
-local out = {tonumber(redis.call('GET', REV) or '0')}
-for _, key in ipairs(redis.call('ZRANGEBYLEX', IDX, lo, hi)) do
-  local h = read(key)
-  if h then
-    out[#out + 1] = key
-    for i = 1, 5 do out[#out + 1] = h[i] or '' end
+if ARGV[2] ~= '' then lo = '(' .. ARGV[2] end
+local limit = tonumber(ARGV[3])
+local out = {tonumber(redis.call('GET', REV) or '0'), 0}
+local n = 0
+-- Append the live keys among these; true once a key beyond the limit was seen.
+local function take(keys)
+  for _, key in ipairs(keys) do
+    local h = read(key)
+    if h then
+      if limit > 0 and n == limit then
+        out[2] = 1
+        return true
+      end
+      n = n + 1
+      out[#out + 1] = key
+      for i = 1, 5 do out[#out + 1] = h[i] or '' end
+    end
+  end
+  return false
+end
+if limit == 0 then
+  take(redis.call('ZRANGEBYLEX', IDX, lo, hi))
+else
+  -- in chunks: a key of an expired lease that no reaper deleted yet is skipped, not counted
+  local offset = 0
+  while true do
+    local keys = redis.call('ZRANGEBYLEX', IDX, lo, hi, 'LIMIT', offset, limit + 1)
+    if take(keys) or #keys < limit + 1 then break end
+    offset = offset + #keys
   end
 end
 return out

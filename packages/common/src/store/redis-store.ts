@@ -34,6 +34,7 @@ import {
   type ErrorContext,
 } from './redis-connection.js';
 import { RedisLease, type LeaseServer } from './redis-lease.js';
+import { checkListOptions } from './list-page.js';
 import { record } from './redis-log.js';
 import { defineScripts, recordKey, runScript, type ScriptArg, type ScriptName } from './redis-scripts.js';
 import { BLOCK_MS, LogReader, RedisWatch, type BackoffOptions } from './redis-watch.js';
@@ -42,6 +43,7 @@ import type {
   CreateResult,
   KeyValue,
   Lease,
+  ListOptions,
   ListResult,
   Store,
   Watch,
@@ -146,13 +148,15 @@ export class RedisStore implements Store {
   }
 
   /** {@inheritDoc Store.list} */
-  async list(prefix: string): Promise<ListResult> {
-    const r = (await this.call(() => runScript(this.conn, 'vxList', [prefix]))) as unknown[];
+  async list(prefix: string, options?: ListOptions): Promise<ListResult> {
+    checkListOptions(options);
+    const after = options?.after !== undefined && options.after >= prefix ? options.after : '';
+    const r = (await this.call(() => runScript(this.conn, 'vxList', [prefix, after, options?.limit ?? 0]))) as unknown[];
     const revision = Number(r[0]);
     const items: KeyValue[] = [];
-    for (let i = 1; i + 5 < r.length; i += 6) items.push(record(String(r[i]), r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]));
+    for (let i = 2; i + 5 < r.length; i += 6) items.push(record(String(r[i]), r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]));
     this.saw(revision);
-    return { items, revision };
+    return options?.limit === undefined ? { items, revision } : { items, revision, more: Number(r[1]) === 1 };
   }
 
   /** {@inheritDoc Store.put} */

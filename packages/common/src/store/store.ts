@@ -29,6 +29,20 @@ export interface ListResult {
   items: KeyValue[];
   /** The store revision the snapshot was taken at; watch from here to miss nothing. */
   revision: number;
+  /** With ListOptions.limit: true when keys after the last item were left out. */
+  more?: boolean;
+}
+
+/**
+ * One page of a prefix: keys after `after`, at most `limit` of them. Pages are separate
+ * snapshots (each at its own revision): a key written between two pages shows up if it
+ * sorts after the previous page's last key.
+ */
+export interface ListOptions {
+  /** Only keys sorting strictly after this one (normally the last key of the previous page). */
+  after?: string;
+  /** At most this many keys (a positive integer); `more` then says whether some were left out. */
+  limit?: number;
 }
 
 export type CreateResult =
@@ -106,8 +120,12 @@ export interface Lease {
 export interface Store {
   /** Read one key. undefined when absent. */
   get(key: string): Promise<KeyValue | undefined>;
-  /** Every key starting with `prefix`, sorted by key, with the revision of the snapshot. */
-  list(prefix: string): Promise<ListResult>;
+  /**
+   * Every key starting with `prefix`, sorted by key (bytes), with the revision of the
+   * snapshot; with `options`, one page of them (see ListOptions). A limit that is not a
+   * positive integer throws InvalidArgument.
+   */
+  list(prefix: string, options?: ListOptions): Promise<ListResult>;
   /** Unconditional write. Returns the new store revision. */
   put(key: string, value: string, options?: WriteOptions): Promise<number>;
   /**

@@ -126,6 +126,26 @@ export function storeConformance(t: Test, makeStore: () => Promise<StoreFixture>
     t.ok(l.revision >= last + 1, 'snapshot revision covers every write so far');
   });
 
+  withStore('list in pages', async (t, { store }, p) => {
+    for (const k of ['a', 'b', 'c', 'd', 'e']) await store.put(`${p}${k}`, k);
+    await store.put(`${p.slice(0, -1)}x`, 'outside');
+    const one = await store.list(p, { limit: 2 });
+    t.same(one.items.map((kv) => kv.value), ['a', 'b'], 'the first page');
+    t.equal(one.more, true, 'says more keys follow');
+    const two = await store.list(p, { after: `${p}b`, limit: 2 });
+    t.same(two.items.map((kv) => kv.value), ['c', 'd'], 'the next page starts after the last key');
+    const three = await store.list(p, { after: `${p}d`, limit: 2 });
+    t.same(three.items.map((kv) => kv.value), ['e'], 'the last page');
+    t.equal(three.more, false, 'says nothing follows');
+    const exact = await store.list(p, { limit: 5 });
+    t.equal(exact.more, false, 'a limit equal to the count leaves nothing out');
+    t.same((await store.list(p, { after: `${p}bb` })).items.map((kv) => kv.value), ['c', 'd', 'e'], 'after a key that is not there, without a limit');
+    t.same((await store.list(p, { after: p.slice(0, -2), limit: 1 })).items.map((kv) => kv.value), ['a'], 'after a key before the prefix: from the start of the prefix');
+    t.same((await store.list(p, { after: `${p}e` })).items, [], 'after the last key: empty');
+    await t.rejects(store.list(p, { limit: 0 }), { code: 'VXNET_INVALID_ARGUMENT' }, 'a zero limit is refused');
+    await t.rejects(store.list(p, { limit: 1.5 }), { code: 'VXNET_INVALID_ARGUMENT' }, 'a fractional limit is refused');
+  });
+
   withStore('create if absent', async (t, { store }, p) => {
     const first = await store.create(`${p}k`, 'winner');
     t.ok(first.created, 'first create wins');
