@@ -33,7 +33,26 @@ export interface NetworkSpec {
   createdAt: string;
 }
 
-/** One entry of the allocations document. */
+/**
+ * Who holds a network's name, VNI or CIDR (names/networks/<name>, vnis/<vni>,
+ * subnets/<bits>). A claim whose network record never appeared is reclaimed after a
+ * grace period (a create that crashed half-way).
+ */
+export interface NetworkClaim {
+  /** the network's id */
+  id: string;
+  /** the network's name, for error messages ("VNI 42 is used by network …") */
+  name: string;
+  /** ISO time the claim was made */
+  claimedAt: string;
+}
+
+/** A CIDR claim: the CIDR itself, readable (its key holds only the bits). */
+export interface SubnetClaim extends NetworkClaim {
+  subnet: string;
+}
+
+/** One entry of the pre-1.x allocations document (migrated to claims at controller start). */
 export interface Allocation {
   id: string;
   name: string;

@@ -1,6 +1,6 @@
 /**
- * vxnet-controller: the composition root. Config -> logger -> store -> one app per
- * listener -> listen on a unix socket (the local CLI) and/or TCP (remote CLIs).
+ * vxnet-controller: the composition root. Config -> logger -> store -> migration of
+ * the old allocations document -> one app per listener -> listen on a unix socket (the local CLI) and/or TCP (remote CLIs).
  *
  * Why one app per listener: whether a request must carry the token depends on the
  * door it came through, not on anything in the request. The unix socket is root-only
@@ -14,13 +14,18 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { certificateProblem, createLogger, daemonConfig, isUserError, keys, openStore, parseCidr, readPem } from '@vxnet/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  StoreUnavailable, certificateProblem, createLogger, daemonConfig, isUserError, keys, openStore, parseCidr, readPem,
+  type Keys, type Logger, type Store,
+} from '@vxnet/common';
 import { daemonMetrics } from '@vxnet/common/metrics';
 import { build, type AppOptions } from './app.js';
 import { buildUi } from './ui-app.js';
 import { CONTROLLER_CONFIG, type ControllerConfig } from './config.js';
 import { TlsFileInvalid } from './errors.js';
 import { controllerMetrics } from './metrics/controller-metrics.js';
+import { migrateAllocations } from './network/migrate-allocations.js';
 import { loadOrCreateToken } from './token-file.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -40,6 +45,7 @@ async function main(): Promise<void> {
   const tls = listenerTls(cfg);
   const store = await openStore(cfg, log.child({ component: 'store' }));
   const k = keys(cfg.storePrefix);
+  await migrateUntilDone(store, k, log.child({ component: 'migrate' }));
   const metrics = daemonMetrics('controller', version);
   controllerMetrics(metrics, store, k, cfg.defaultPool);
   const shared: Omit<AppOptions, 'logger'> = {
@@ -105,6 +111,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Migrate the pre-1.x allocations document before serving (network/migrate-allocations.ts).
+ * A store that does not answer yet (started at the same time) is waited for, with
+ * backoff; an unreadable document stops the start.
+ */
+async function migrateUntilDone(store: Store, k: Keys, log: Logger): Promise<void> {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      await migrateAllocations(store, k, log);
+      return;
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err;
+      log.warn({ err, retryInMs: delay }, 'store unavailable: cannot check for an allocations document to migrate yet');
+      await sleep(delay);
+    }
+  }
 }
 
 /** The TCP listener's PEM files, read and checked before anything listens; undefined without TLS. */

@@ -3,13 +3,13 @@
  * from the store: the controller keeps no state in memory, so every controller of a
  * cluster reports the same numbers, and none can drift from the store.
  *
- * One scrape reads the store twice (the allocations document and the alive hosts),
+ * One scrape reads the store twice (the subnet claims and the alive hosts),
  * shared by all gauges of that scrape. A store that does not answer makes
  * `vxnet_controller_store_up` 0 and leaves the other gauges at the last values read
  * (not zero: a dashboard must not read "no networks" from an outage; store_up says
  * whether they are current).
  */
-import { cidrSize, cidrsOverlap, parseCidr, type Allocations, type Keys, type Store } from '@vxnet/common';
+import { cidrSize, cidrsOverlap, parseCidr, type Keys, type Store, type SubnetClaim } from '@vxnet/common';
 import { Gauge, type DaemonMetrics } from '@vxnet/common/metrics';
 
 /** A store read slower than this counts as the store being down for the scrape. */
@@ -31,19 +31,19 @@ export function controllerMetrics(m: DaemonMetrics, store: Pick<Store, 'get' | '
   const poolSize = cidrSize(pool.prefixLength);
   let last: { at: number; snapshot: Promise<Snapshot | undefined> } | undefined;
   const read = async (): Promise<Snapshot> => {
-    const [kv, alive] = await Promise.all([store.get(keys.allocations), store.list(keys.alive)]);
-    const doc = kv ? (JSON.parse(kv.value) as Allocations) : { networks: [] };
+    // every network holds exactly one subnet claim
+    const [claims, alive] = await Promise.all([store.list(keys.subnetClaims), store.list(keys.alive)]);
     let inPool = 0;
     let outside = 0;
-    for (const a of doc.networks) {
-      const c = parseCidr(a.subnet);
+    for (const kv of claims.items) {
+      const c = parseCidr((JSON.parse(kv.value) as SubnetClaim).subnet);
       const size = cidrSize(c.prefixLength);
       // two CIDRs overlap only when one holds the other: the shared part is the smaller
       const shared = cidrsOverlap(c, pool) ? Math.min(size, poolSize) : 0;
       inPool += shared;
       outside += size - shared;
     }
-    return { networks: doc.networks.length, inPool, outside, hostsAlive: alive.items.length };
+    return { networks: claims.items.length, inPool, outside, hostsAlive: alive.items.length };
   };
   const snapshot = (): Promise<Snapshot | undefined> => {
     const now = Date.now();

@@ -1,13 +1,15 @@
 /**
- * Allocation policy for new networks: pure functions over the allocations document,
- * so the same rules hold whichever controller runs them and tests need no store.
+ * Allocation policy for new networks: request validation, the ranges no network may
+ * overlap, the order in which VNIs and default-pool blocks are tried. Pure (no store),
+ * so the same rules hold whichever controller runs them; the claims themselves are in
+ * claims.ts and the order of a create in network-service.ts.
  */
 import { excludeCidr } from 'cidr-tools';
 import {
-  InvalidArgument, RESERVED_RANGES, SUPPORTED_DRIVERS, cidrsOverlap, formatIpv4, parseCidr, type Allocation, type Cidr, type Driver,
+  InvalidArgument, RESERVED_RANGES, SUPPORTED_DRIVERS, cidrSize, cidrsOverlap, formatIpv4, parseCidr, type Cidr, type Driver,
 } from '@vxnet/common';
 import { NAME_RE, type CreateNetworkRequest } from '@vxnet/common/api';
-import { NetworkNameTaken, PoolExhausted, SubnetOverlap, UnsupportedDriver, VniInUse } from '../errors.js';
+import { PoolExhausted, SubnetOverlap, UnsupportedDriver } from '../errors.js';
 
 export const VNI_MIN = 1;
 export const VNI_MAX = 16_777_215;
@@ -138,53 +140,99 @@ export function validateCreateRequest(req: CreateNetworkRequest): ValidRequest {
   };
 }
 
+/** The VNI after `vni` in the automatic range, wrapping to its start. */
+export function nextAutoVni(vni: number): number {
+  return vni >= VNI_MAX || vni < VNI_AUTO_START ? VNI_AUTO_START : vni + 1;
+}
+
 /**
- * Decide the subnet and VNI of a new network against what is allocated, the reserved
- * and configured ranges, and the routes of live hosts. An explicit subnet overlapping
- * any of them is refused; the default pool skips them. Throws NetworkNameTaken,
- * VniInUse, SubnetOverlap or PoolExhausted.
+ * The first VNI of the automatic range not in `taken`, at or after `from` and wrapping
+ * around; undefined when every one is taken.
  */
-export function allocate(existing: Allocation[], req: ValidRequest, pool: PoolConfig, hostRoutes: readonly HostRoute[] = []): { subnet: string; vni: number } {
-  const taken = existing.find((a) => a.name === req.name);
-  if (taken) throw new NetworkNameTaken(req.name, taken.id.slice(0, 12));
+export function firstFreeVni(taken: ReadonlySet<number>, from: number): number | undefined {
+  let vni = from < VNI_AUTO_START || from > VNI_MAX ? VNI_AUTO_START : from;
+  for (let n = 0; n <= VNI_MAX - VNI_AUTO_START; n++, vni = nextAutoVni(vni)) {
+    if (!taken.has(vni)) return vni;
+  }
+  return undefined;
+}
 
-  let vni = req.vni;
-  const vnis = new Set(existing.map((a) => a.vni));
-  if (vni !== undefined) {
-    const owner = existing.find((a) => a.vni === vni);
-    if (owner) throw new VniInUse(req.name, String(vni), owner.name);
-  } else {
-    vni = VNI_AUTO_START;
-    while (vnis.has(vni) && vni <= VNI_MAX) vni++;
-    if (vni > VNI_MAX) throw new PoolExhausted(req.name, `no free VNI left in ${VNI_AUTO_START}-${VNI_MAX}`);
+/** Every range no network may overlap: the reserved ranges of common, then the configured ones. */
+export function excludedRanges(pool: PoolConfig): ExcludedRange[] {
+  return [...RESERVED_RANGES, ...pool.excluded];
+}
+
+/**
+ * Refuse an explicit subnet overlapping a reserved or configured range or a route of a
+ * live host (SubnetOverlap, naming it). Other networks are checked by their claims.
+ */
+export function checkExplicitSubnet(req: ValidRequest & { subnet: Cidr }, pool: PoolConfig, hostRoutes: readonly HostRoute[]): void {
+  for (const e of excludedRanges(pool)) {
+    if (cidrsOverlap(req.subnet, parseCidr(e.cidr, 'excluded range'))) throw new SubnetOverlap(req.name, req.subnet.text, `${e.cidr} (${e.reason})`);
+  }
+  for (const r of hostRoutes) {
+    if (cidrsOverlap(req.subnet, parseCidr(r.cidr, 'host route'))) throw new SubnetOverlap(req.name, req.subnet.text, `route ${r.cidr} on host ${r.host}`);
+  }
+}
+
+/**
+ * The default pool cut into blocks of `defaultBlockLength`, numbered from 0 at its
+ * start: the candidates of a network created without --subnet, tried in order from a
+ * cursor (network-service.ts).
+ */
+export class PoolBlocks {
+  readonly pool: Cidr;
+  readonly length: number;
+  /** How many blocks the pool holds. */
+  readonly count: number;
+  private readonly avoid: Cidr[];
+
+  /** Throws InvalidArgument when a block holds fewer than MIN_HOST_SUBNETS host subnets of the request. */
+  constructor(private readonly config: PoolConfig, req: ValidRequest, hostRoutes: readonly HostRoute[]) {
+    this.pool = parseCidr(config.defaultPool, 'default pool');
+    this.length = config.defaultBlockLength;
+    if (req.hostSubnetLength - this.length < 2) {
+      throw new InvalidArgument(`could not create network "${req.name}": host subnets of /${req.hostSubnetLength} leave fewer than ${MIN_HOST_SUBNETS} per /${this.length} block of the default pool; pass --subnet or a longer --host-subnet-len`);
+    }
+    this.count = 2 ** Math.max(0, this.length - this.pool.prefixLength);
+    this.avoid = [...excludedRanges(config).map((e) => parseCidr(e.cidr, 'excluded range')), ...hostRoutes.map((r) => parseCidr(r.cidr, 'host route'))];
   }
 
-  const excluded = [...RESERVED_RANGES, ...pool.excluded];
-  if (req.subnet) {
-    const subnet = req.subnet;
-    for (const a of existing) {
-      if (cidrsOverlap(subnet, parseCidr(a.subnet))) throw new SubnetOverlap(req.name, subnet.text, `network "${a.name}" (${a.subnet})`);
-    }
-    for (const e of excluded) {
-      if (cidrsOverlap(subnet, parseCidr(e.cidr, 'excluded range'))) throw new SubnetOverlap(req.name, subnet.text, `${e.cidr} (${e.reason})`);
-    }
-    for (const r of hostRoutes) {
-      if (cidrsOverlap(subnet, parseCidr(r.cidr, 'host route'))) throw new SubnetOverlap(req.name, subnet.text, `route ${r.cidr} on host ${r.host}`);
-    }
-    return { subnet: subnet.text, vni };
+  /** Block number `index` (0 <= index < count). */
+  at(index: number): Cidr {
+    const network = this.pool.network + index * cidrSize(this.length);
+    return { network, prefixLength: this.length, text: `${formatIpv4(network)}/${this.length}` };
   }
 
-  const block = pool.defaultBlockLength;
-  if (req.hostSubnetLength - block < 2) {
-    throw new InvalidArgument(`could not create network "${req.name}": host subnets of /${req.hostSubnetLength} leave fewer than ${MIN_HOST_SUBNETS} per /${block} block of the default pool; pass --subnet or a longer --host-subnet-len`);
+  /** Whether block `cidr` overlaps no reserved or configured range and no route of a live host. */
+  usable(cidr: Cidr): boolean {
+    return !this.avoid.some((a) => cidrsOverlap(cidr, a));
   }
-  const free = excludeCidr([pool.defaultPool], [...existing.map((a) => a.subnet), ...excluded.map((e) => e.cidr), ...hostRoutes.map((r) => r.cidr)]);
-  // excludeCidr returns the remaining space as aligned CIDRs; a block fits in any whose prefix is <= block.
-  const candidates = free
-    .map((text) => parseCidr(String(text)))
-    .filter((c) => c.prefixLength <= block)
-    .sort((a, b) => a.network - b.network);
-  const first = candidates[0];
-  if (!first) throw new PoolExhausted(req.name, `the default pool ${pool.defaultPool} has no free /${block} left that overlaps no network, reserved or excluded range, or route of a live host (pass --subnet)`);
-  return { subnet: `${formatIpv4(first.network)}/${block}`, vni };
+
+  /**
+   * The number of the first block at or after `from` (wrapping around) that overlaps
+   * none of `claimed` (every claimed CIDR), no reserved or configured range and no live
+   * host's route; undefined when the pool is full.
+   */
+  firstFree(claimed: readonly string[], from: number): number | undefined {
+    const free = excludeCidr([this.config.defaultPool], [...claimed, ...this.avoid.map((c) => c.text)]);
+    // excludeCidr returns the remaining space as aligned CIDRs; blocks fit in any whose prefix is <= the block's
+    const size = cidrSize(this.length);
+    let best: number | undefined;
+    let wrapped: number | undefined;
+    for (const text of free) {
+      const c = parseCidr(String(text));
+      if (c.prefixLength > this.length) continue;
+      const first = (c.network - this.pool.network) / size;
+      const last = first + cidrSize(c.prefixLength) / size - 1;
+      if (last >= from) best = Math.min(best ?? Infinity, Math.max(first, from));
+      wrapped = Math.min(wrapped ?? Infinity, first);
+    }
+    return best ?? wrapped;
+  }
+
+  /** The PoolExhausted message of this pool. */
+  exhausted(name: string): Error {
+    return new PoolExhausted(name, `the default pool ${this.config.defaultPool} has no free /${this.length} left that overlaps no network, reserved or excluded range, or route of a live host (pass --subnet)`);
+  }
 }

@@ -1,39 +1,60 @@
 /**
- * Networks: create (name, VNI and subnet claimed in one compare-and-put of the
- * allocations document, see common/src/keys.ts), resolve, inspect, remove.
- * Stateless: every call reads the store, so any number of controllers can serve.
+ * Networks: create, list (whole or in pages), resolve, inspect, remove. Stateless:
+ * every call reads the store, so any number of controllers can serve.
  *
- * The claim is the commit point of a create, and its outcome can be unknown: with an
- * etcd cluster, a leader that dies after committing the claim but before answering
- * makes the client retry on another member, whose compare then fails against our own
- * claim (or the store stays unreachable and we get StoreUnavailable). A claim carries
- * the new network's random id, so reading the document back tells which happened:
- * our id is there, the create goes on; it is not, the claim did not land.
+ * A create claims the name, then the VNI and the CIDR (one key each, create-if-absent,
+ * see claims.ts), then writes the network record: the record is the commit point, a
+ * network exists once it is there. A failure before it releases what was claimed
+ * (an undo list); a failure with an unknown outcome leaves the claims to be reclaimed
+ * as stale (claims.ts) unless the record turns out to be there.
+ *
+ * Automatic VNIs and default-pool blocks are found from a cursor (cursors/vni,
+ * cursors/subnet): the next candidate after the last one handed out, so a create tries
+ * one key in the common case instead of reading every claim. The cursor is a hint
+ * (written without compare, it may go back when creates race: that costs tries, never
+ * correctness). Past SCAN_AFTER taken candidates in a row (a dense region after the
+ * cursor wrapped) a create reads every claim once and jumps to the first free one.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  StoreUnavailable, addressAt, parseCidr, subnetFromKey,
-  type Allocation, type Allocations, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkSpec, type Store, type SubnetLease,
+  addressAt, parseCidr, subnetFromKey,
+  type Cidr, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkClaim, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
   AllocationContention, EncryptionUnavailable, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
 } from '../errors.js';
 import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
-import { allocate, validateCreateRequest, type HostRoute, type PoolConfig } from './allocate.js';
+import {
+  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, firstFreeVni, nextAutoVni, validateCreateRequest,
+  type HostRoute, type PoolConfig, type ValidRequest,
+} from './allocate.js';
+import { Claims, STALE_CLAIM_MS, parseClaim } from './claims.js';
 
-/** Retries of the allocations compare-and-put when other creates win the race. */
-const MAX_ATTEMPTS = 100;
-/** A claim older than this whose network record is missing was left by a crashed create. */
-const STALE_CLAIM_MS = 30_000;
+/** Taken candidates in a row after which a create reads every claim instead of trying the next one. */
+const SCAN_AFTER = 32;
+/** Full reads of the claims before giving up to contention (each is followed by a claim that lost a race). */
+const MAX_SCANS = 10;
+/** Most networks one page of a list may ask for. */
+export const MAX_PAGE = 1000;
+
+/** One page of networks, sorted by name; `next` is the name to continue after, when more follow. */
+export interface NetworkPage {
+  networks: NetworkSpec[];
+  next?: string;
+}
 
 export class NetworkService {
+  private readonly claims: Claims;
+
   constructor(
     private readonly store: Store,
     private readonly k: Keys,
     private readonly pool: PoolConfig,
     private readonly log: Logger,
-  ) {}
+    private readonly now: () => number = Date.now,
+  ) {
+    this.claims = new Claims(store, k, log, now);
+  }
 
   /**
    * Create a network. Not idempotent: a second create with the same name fails with
@@ -43,115 +64,186 @@ export class NetworkService {
   async create(req: CreateNetworkRequest): Promise<NetworkSpec> {
     const valid = validateCreateRequest(req);
     if (valid.encrypted) await this.checkEncryptionPossible(valid.name);
-    const id = randomBytes(32).toString('hex');
     const routes = await this.liveHostRoutes();
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const { doc, modRevision } = await this.readAllocations();
-      let picked: { subnet: string; vni: number };
-      try {
-        picked = allocate(doc.networks, valid, this.pool, routes);
-      } catch (err) {
-        if (!isAllocationConflict(err)) throw err;
-        const cleaned = await this.withoutStaleClaims(doc);
-        if (cleaned.networks.length === doc.networks.length) throw err;
-        picked = allocate(cleaned.networks, valid, this.pool, routes);
-        doc.networks = cleaned.networks;
-      }
-      const now = new Date().toISOString();
-      const claim: Allocation = { id, name: valid.name, vni: picked.vni, subnet: picked.subnet, claimedAt: now };
-      const landed = await this.claim(id, claim, doc, modRevision);
-      if (!landed) {
-        await sleep(Math.random() * Math.min(attempt, 10)); // jitter spreads racing controllers apart
-        continue;
-      }
+    const explicit = valid.subnet;
+    if (explicit) checkExplicitSubnet({ ...valid, subnet: explicit }, this.pool, routes);
+    const blocks = explicit ? undefined : new PoolBlocks(this.pool, valid, routes);
+    const started = this.now();
+    const claim: NetworkClaim = { id: randomBytes(32).toString('hex'), name: valid.name, claimedAt: new Date(started).toISOString() };
+    const undo: Array<() => Promise<void>> = [];
+    const claimed = (key: string) => undo.push(() => this.claims.release(key, claim.id));
+    try {
+      const nameKey = this.k.networkName(valid.name);
+      const name = await this.claims.claim(nameKey, claim);
+      if (!name.ok) throw new NetworkNameTaken(valid.name, name.holder.id.slice(0, 12));
+      claimed(nameKey);
+      // VNI and CIDR at once: each registers its own undo as soon as it holds its key
+      const [vni, subnet] = await settleAll([
+        this.claimVni(valid, claim, claimed),
+        explicit ? this.claimExplicitSubnet(valid.name, explicit, claim, claimed) : this.claimPoolBlock(valid.name, blocks!, claim, claimed),
+      ]);
+      // a create slower than half the stale grace period could have lost its claims to a reclaim
+      if (this.now() - started > STALE_CLAIM_MS / 2) throw new AllocationContention(valid.name, `claiming took ${this.now() - started} ms`);
       const spec: NetworkSpec = {
-        id,
+        id: claim.id,
         name: valid.name,
         driver: valid.driver,
-        subnet: picked.subnet,
+        subnet: subnet.text,
         hostSubnetLength: valid.hostSubnetLength,
-        vni: picked.vni,
+        vni,
         mtu: valid.mtu,
         internal: valid.internal,
         ...(valid.encrypted ? { encrypted: true } : {}),
         labels: valid.labels,
         options: valid.options,
-        createdAt: now,
+        createdAt: claim.claimedAt,
       };
-      try {
-        await this.store.put(this.k.network(id), JSON.stringify(spec));
-      } catch (err) {
-        // The put may have landed (an unknown outcome, as the claim's): only a record
-        // that is surely absent lets the claim go. Otherwise the claim stays, and a
-        // create that finds the name taken reclaims it after STALE_CLAIM_MS if the
-        // record never appeared (withoutStaleClaims).
-        const record = await this.store.get(this.k.network(id)).catch(() => 'unknown' as const);
-        if (record === 'unknown') {
-          this.log.error({ err, network: { id, name: spec.name } }, 'network record write failed with an unknown outcome; its claim stays until reclaimed');
-          throw err;
-        }
-        if (record !== undefined) {
-          this.log.info({ network: { id, name: spec.name, subnet: spec.subnet, vni: spec.vni }, attempt }, 'network created (its record write answered late)');
-          return spec;
-        }
-        await this.releaseClaim(id).catch((e: unknown) => this.log.error({ err: e, network: { id } }, 'could not release allocation after failed create'));
-        throw err;
-      }
-      this.log.info({ network: { id, name: spec.name, subnet: spec.subnet, vni: spec.vni }, attempt }, 'network created');
+      await this.writeRecord(spec);
+      this.log.info({ network: { id: spec.id, name: spec.name, subnet: spec.subnet, vni: spec.vni } }, 'network created');
       return spec;
+    } catch (err) {
+      if (!(err instanceof RecordOutcomeUnknown)) {
+        for (const step of undo.reverse()) {
+          await step().catch((e: unknown) => this.log.error({ err: e, network: { id: claim.id, name: claim.name } }, 'could not release a claim after a failed create; it is reclaimed once stale'));
+        }
+      }
+      throw err instanceof RecordOutcomeUnknown ? err.cause : err;
     }
-    throw new AllocationContention(valid.name, String(MAX_ATTEMPTS));
   }
 
   /**
-   * Compare-and-put the allocations document with `claim` added. True when our claim
-   * is in the store afterwards, false when another write won the race; throws
-   * StoreUnavailable when the store cannot say (the re-read failed too).
+   * Write the network record. Its outcome can be unknown (as a claim's): only a record
+   * that is surely absent lets the claims go (the error is thrown as is); when the
+   * store cannot say, RecordOutcomeUnknown keeps them (reclaimed once stale if the
+   * record never appeared).
    */
-  private async claim(id: string, claim: Allocation, doc: Allocations, modRevision: number): Promise<boolean> {
-    const ours = (value: string | undefined) => value !== undefined && (JSON.parse(value) as Allocations).networks.some((a) => a.id === id);
+  private async writeRecord(spec: NetworkSpec): Promise<void> {
     try {
-      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: [...doc.networks, claim] }), modRevision);
-      if (res.ok) return true;
-      if (ours(res.current?.value)) {
-        this.log.info({ network: { id, name: claim.name } }, 'claim landed on an earlier try of the same request');
-        return true;
-      }
-      return false;
+      await this.store.put(this.k.network(spec.id), JSON.stringify(spec));
     } catch (err) {
-      if (!(err instanceof StoreUnavailable)) throw err;
-      const kv = await this.store.get(this.k.allocations); // throws StoreUnavailable in turn when still unreachable
-      if (ours(kv?.value)) {
-        this.log.info({ network: { id, name: claim.name } }, 'claim landed although its write failed');
-        return true;
+      const record = await this.store.get(this.k.network(spec.id)).catch(() => 'unknown' as const);
+      if (record === 'unknown') {
+        this.log.error({ err, network: { id: spec.id, name: spec.name } }, 'network record write failed with an unknown outcome; its claims stay until reclaimed');
+        throw new RecordOutcomeUnknown(err);
       }
-      // Not there, and it never will be: etcd serves a linearizable read only after its
-      // leader has committed in its own term, which commits or drops every older entry.
-      return false;
+      if (record !== undefined) {
+        this.log.info({ network: { id: spec.id, name: spec.name } }, 'network record write answered late, but landed');
+        return;
+      }
+      throw err;
     }
   }
 
-  /** Every network, sorted by name. */
+  /** Claim the requested VNI, or the next free one from the cursor. */
+  private async claimVni(req: ValidRequest, claim: NetworkClaim, claimed: (key: string) => void): Promise<number> {
+    if (req.vni !== undefined) {
+      const res = await this.claims.claim(this.k.vni(req.vni), claim);
+      if (!res.ok) throw new VniInUse(req.name, String(req.vni), res.holder.name);
+      claimed(this.k.vni(req.vni));
+      return req.vni;
+    }
+    let vni = await this.readCursor(this.k.vniCursor, VNI_AUTO_START);
+    for (let scans = 0; scans <= MAX_SCANS; scans++) {
+      for (let tries = 0; tries < SCAN_AFTER; tries++) {
+        const res = await this.claims.claim(this.k.vni(vni), claim);
+        if (res.ok) {
+          claimed(this.k.vni(vni));
+          await this.writeCursor(this.k.vniCursor, nextAutoVni(vni));
+          return vni;
+        }
+        vni = nextAutoVni(vni);
+        if (scans > 0) break; // after a full read, one try per read
+      }
+      const { items } = await this.store.list(this.k.vnis);
+      const free = firstFreeVni(new Set(items.map((kv) => Number(kv.key.slice(this.k.vnis.length)))), vni);
+      if (free === undefined) throw new PoolExhausted(req.name, `no free VNI left in ${VNI_AUTO_START}-${VNI_MAX}`);
+      vni = free;
+    }
+    throw new AllocationContention(req.name, `the free VNIs were taken by other creates ${MAX_SCANS} times in a row`);
+  }
+
+  private async claimExplicitSubnet(name: string, subnet: Cidr, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
+    const res = await this.claims.claimSubnet(subnet, claim);
+    if (!res.ok) throw new SubnetOverlap(name, subnet.text, `network "${res.holder.name}" (${holderSubnet(res.holder, res.key)})`);
+    claimed(this.k.subnetClaim(subnet.network, subnet.prefixLength));
+    return subnet;
+  }
+
+  /** Claim the next usable block of the default pool from the cursor. */
+  private async claimPoolBlock(name: string, blocks: PoolBlocks, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
+    let index = (await this.readCursor(this.k.subnetCursor, 0)) % blocks.count;
+    for (let scans = 0; scans <= MAX_SCANS; scans++) {
+      // usable blocks are checked without the store; SCAN_AFTER counts claims that lost
+      for (let seen = 0, tries = 0; seen < blocks.count && tries < (scans > 0 ? 1 : SCAN_AFTER); seen++, index = (index + 1) % blocks.count) {
+        const cidr = blocks.at(index);
+        if (!blocks.usable(cidr)) continue;
+        tries++;
+        const res = await this.claims.claimSubnet(cidr, claim);
+        if (res.ok) {
+          claimed(this.k.subnetClaim(cidr.network, cidr.prefixLength));
+          await this.writeCursor(this.k.subnetCursor, (index + 1) % blocks.count);
+          return cidr;
+        }
+      }
+      const { items } = await this.store.list(this.k.subnetClaims);
+      const taken = items.map((kv) => (JSON.parse(kv.value) as { subnet?: string }).subnet).filter((s): s is string => typeof s === 'string');
+      const free = blocks.firstFree(taken, index);
+      if (free === undefined) throw blocks.exhausted(name);
+      index = free;
+    }
+    throw new AllocationContention(name, `the free blocks of the default pool were taken by other creates ${MAX_SCANS} times in a row`);
+  }
+
+  /** A cursor's number, or `fallback` when it is absent or not a number (it is only a hint). */
+  private async readCursor(key: string, fallback: number): Promise<number> {
+    const kv = await this.store.get(key);
+    const n = kv === undefined ? NaN : Number(kv.value);
+    return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
+  }
+
+  /** Move a cursor on; a failure costs the next create some tries, not this one its network. */
+  private async writeCursor(key: string, value: number): Promise<void> {
+    await this.store.put(key, String(value)).catch((err: unknown) => this.log.warn({ err, key }, 'could not move the allocation cursor on'));
+  }
+
+  /** Every network, sorted by name (byte order, as pages are). */
   async list(): Promise<NetworkSpec[]> {
     const { items } = await this.store.list(this.k.networks);
-    return items.map((kv) => JSON.parse(kv.value) as NetworkSpec).sort((a, b) => a.name.localeCompare(b.name));
+    return items.map((kv) => JSON.parse(kv.value) as NetworkSpec).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /**
-   * Find a network by name, full id or unique id prefix (as Docker does).
-   * Throws NetworkNotFound or NetworkAmbiguous.
+   * At most `limit` networks (1 to MAX_PAGE) whose names sort after `after`, by name,
+   * from the name claims. Each page is its own snapshot: a network created or removed
+   * while a client pages may or may not show. A name whose record is not written yet
+   * (a create in progress) is left out.
+   */
+  async page(limit: number, after?: string): Promise<NetworkPage> {
+    const res = await this.store.list(this.k.networkNames, { limit, ...(after !== undefined ? { after: this.k.networkName(after) } : {}) });
+    const records = await Promise.all(res.items.map(async (kv) => {
+      const claim = parseClaim(kv);
+      return claim && this.store.get(this.k.network(claim.id));
+    }));
+    const networks = records.filter((kv) => kv !== undefined).map((kv) => JSON.parse(kv.value) as NetworkSpec);
+    const last = res.items.at(-1);
+    return res.more && last ? { networks, next: last.key.slice(this.k.networkNames.length) } : { networks };
+  }
+
+  /**
+   * Find a network by name, full id or unique id prefix (as Docker does): the name
+   * claim, else the records under the id prefix. Throws NetworkNotFound or NetworkAmbiguous.
    */
   async resolve(ref: string): Promise<NetworkSpec> {
-    const { doc } = await this.readAllocations();
-    let entry = doc.networks.find((a) => a.name === ref || a.id === ref);
-    if (!entry && /^[0-9a-f]{1,64}$/.test(ref)) {
-      const matches = doc.networks.filter((a) => a.id.startsWith(ref));
-      if (matches.length > 1) throw new NetworkAmbiguous(ref, matches.map((m) => m.name).join(', '));
-      entry = matches[0];
+    const byName = await this.store.get(this.k.networkName(ref));
+    const id = byName && parseClaim(byName)?.id;
+    const named = id !== undefined ? await this.store.get(this.k.network(id)) : undefined;
+    if (named) return JSON.parse(named.value) as NetworkSpec;
+    if (/^[0-9a-f]{1,64}$/.test(ref)) {
+      const { items } = await this.store.list(this.k.network(ref), { limit: 10 });
+      if (items.length > 1) throw new NetworkAmbiguous(ref, items.map((kv) => (JSON.parse(kv.value) as NetworkSpec).name).join(', '));
+      if (items[0]) return JSON.parse(items[0].value) as NetworkSpec;
     }
-    const kv = entry && (await this.store.get(this.k.network(entry.id)));
-    if (!kv) throw new NetworkNotFound(ref);
-    return JSON.parse(kv.value) as NetworkSpec;
+    throw new NetworkNotFound(ref);
   }
 
   /** A network with, per host holding a lease on it, the subnet, gateway and endpoints. */
@@ -186,7 +278,7 @@ export class NetworkService {
   /**
    * Remove a network: refused while it has endpoints unless `force`. Deletes the
    * record (agents tear down their part when they see it go), its leases and
-   * endpoints, then releases its name, VNI and subnet.
+   * endpoints, then releases its name, VNI and subnet claims.
    */
   async remove(ref: string, force: boolean): Promise<NetworkSpec> {
     const network = await this.resolve(ref);
@@ -201,7 +293,10 @@ export class NetworkService {
     await this.store.delete(this.k.network(network.id));
     await this.store.deletePrefix(this.k.networkEndpoints(network.id));
     await this.store.deletePrefix(this.k.networkLeases(network.id));
-    await this.releaseClaim(network.id);
+    // the record is gone: from here the claims are stale, and a failed release is reclaimed later
+    await Promise.all([
+      this.k.networkName(network.name), this.k.vni(network.vni), subnetClaimKey(this.k, network.subnet),
+    ].map((key) => this.claims.release(key, network.id)));
     this.log.info({ network: { id: network.id, name: network.name }, force }, 'network removed');
     return network;
   }
@@ -242,35 +337,6 @@ export class NetworkService {
     if (alive.length === 0 || alive.some((a) => a.rec.wireguard !== undefined)) return;
     throw new EncryptionUnavailable(name, alive.map((a) => a.host).sort().join(', '));
   }
-
-  private async readAllocations(): Promise<{ doc: Allocations; modRevision: number }> {
-    const kv = await this.store.get(this.k.allocations);
-    return kv ? { doc: JSON.parse(kv.value) as Allocations, modRevision: kv.modRevision } : { doc: { networks: [] }, modRevision: 0 };
-  }
-
-  /** Drop the claim of network `id` from the allocations document (CAS loop). Idempotent. */
-  private async releaseClaim(id: string): Promise<void> {
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const { doc, modRevision } = await this.readAllocations();
-      if (!doc.networks.some((a) => a.id === id)) return;
-      const res = await this.store.compareAndPut(this.k.allocations, JSON.stringify({ networks: doc.networks.filter((a) => a.id !== id) }), modRevision);
-      if (res.ok) return;
-      await sleep(Math.random() * Math.min(attempt, 10));
-    }
-    throw new AllocationContention(id, String(MAX_ATTEMPTS));
-  }
-
-  /** The document without claims older than STALE_CLAIM_MS whose network record never appeared. */
-  private async withoutStaleClaims(doc: Allocations): Promise<Allocations> {
-    const cutoff = Date.now() - STALE_CLAIM_MS;
-    const old = doc.networks.filter((a) => Date.parse(a.claimedAt) < cutoff);
-    const missing = new Set<string>();
-    await Promise.all(old.map(async (a) => {
-      if (!(await this.store.get(this.k.network(a.id)))) missing.add(a.id);
-    }));
-    if (missing.size > 0) this.log.warn({ claims: [...missing] }, 'reclaiming allocations of networks whose create never finished');
-    return { networks: doc.networks.filter((a) => !missing.has(a.id)) };
-  }
 }
 
 /** An alive record, or {} when it cannot be parsed (inspect still answers). */
@@ -282,6 +348,31 @@ function parseAlive(value: string): Partial<HostAlive> {
   }
 }
 
-function isAllocationConflict(err: unknown): boolean {
-  return err instanceof NetworkNameTaken || err instanceof VniInUse || err instanceof SubnetOverlap || err instanceof PoolExhausted;
+/** The subnet a holder claimed (subnet claims carry it), else the key, for messages. */
+function holderSubnet(holder: NetworkClaim, key: string): string {
+  const subnet = (holder as { subnet?: unknown }).subnet;
+  return typeof subnet === 'string' ? subnet : key;
+}
+
+function subnetClaimKey(k: Keys, subnet: string): string {
+  const c = parseCidr(subnet);
+  return k.subnetClaim(c.network, c.prefixLength);
+}
+
+/**
+ * Wait for every promise (so each one's claim is in the undo list before unwinding),
+ * then return the values or throw the first failure.
+ */
+async function settleAll<A, B>(ps: [Promise<A>, Promise<B>]): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled(ps);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
+}
+
+/** The record write of a create ended with an unknown outcome: keep the claims. */
+class RecordOutcomeUnknown extends Error {
+  constructor(override readonly cause: unknown) {
+    super('network record write outcome unknown');
+  }
 }

@@ -1,7 +1,8 @@
 /** /v1/networks: create, list, inspect, remove. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { CreateNetworkRequest } from '@vxnet/common/api';
-import type { NetworkService } from '../network/network-service.js';
+import { InvalidArgument } from '@vxnet/common';
+import { MAX_PAGE, type NetworkService } from '../network/network-service.js';
 import { createNetworkBody, errorResponses, networkDetailSchema } from '../schemas.js';
 
 const refParams = { type: 'object', properties: { ref: { type: 'string', description: 'network name, id or unique id prefix' } }, required: ['ref'] } as const;
@@ -14,9 +15,36 @@ export const networkRoutes: FastifyPluginAsync<{ networks: NetworkService }> = a
     return reply.code(201).send(spec);
   });
 
-  app.get('/networks', {
-    schema: { summary: 'list networks', response: { 200: { type: 'object', properties: { networks: { type: 'array', items: { $ref: 'Network#' } } } }, ...errorResponses } },
-  }, async () => ({ networks: await networks.list() }));
+  app.get<{ Querystring: { limit?: number; after?: string } }>('/networks', {
+    schema: {
+      summary: 'list networks by name: all of them, or with limit one page, continued with after=<next of the previous page>',
+      querystring: {
+        type: 'object',
+        properties: {
+          limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, description: 'at most this many networks; the answer has next when more follow' },
+          after: { type: 'string', minLength: 1, description: 'only networks whose names sort after this one (bytes): the next of the previous page' },
+        },
+        additionalProperties: false,
+      },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            networks: { type: 'array', items: { $ref: 'Network#' } },
+            next: { type: 'string', description: 'with limit: present when more networks follow; pass it as after' },
+          },
+        },
+        ...errorResponses,
+      },
+    },
+  }, async (req) => {
+    const { limit, after } = req.query;
+    if (limit === undefined) {
+      if (after !== undefined) throw new InvalidArgument(`after needs limit: pages are asked for with limit (1-${MAX_PAGE})`);
+      return { networks: await networks.list() };
+    }
+    return networks.page(limit, after);
+  });
 
   app.get<{ Params: { ref: string } }>('/networks/:ref', {
     schema: { summary: 'inspect a network: spec, and per host its subnet, gateway and endpoints', params: refParams, response: { 200: networkDetailSchema, ...errorResponses } },
