@@ -1,28 +1,52 @@
+/**
+ * The allocation policy without a store: request validation, the ranges no network may
+ * overlap, the order of VNIs and default-pool blocks. The claims themselves are tested
+ * in network-service.ts (MemoryStore) and races.ts (etcd, Redis).
+ */
 import t from 'tap';
-import type { Allocation } from '@vxnet/common';
-import { allocate, validateCreateRequest, type PoolConfig } from '../src/network/allocate.js';
+import { parseCidr } from '@vxnet/common';
+import {
+  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, firstFreeVni, nextAutoVni, validateCreateRequest, type HostRoute, type PoolConfig,
+} from '../src/network/allocate.js';
 
 const pool: PoolConfig = { defaultPool: '10.128.0.0/9', defaultBlockLength: 16, excluded: [{ cidr: '192.0.2.0/24', reason: 'the underlay' }] };
-const alloc = (name: string, subnet: string, vni: number): Allocation => ({ id: `${name}-id`.padEnd(64, '0'), name, subnet, vni, claimedAt: new Date().toISOString() });
 
-t.test('defaults: next free /16 of the pool, VNIs from 4096', async (t) => {
-  const a = allocate([], validateCreateRequest({ name: 'n1' }), pool);
-  t.same(a, { subnet: '10.128.0.0/16', vni: 4096 });
-  const b = allocate([alloc('n1', '10.128.0.0/16', 4096)], validateCreateRequest({ name: 'n2' }), pool);
-  t.same(b, { subnet: '10.129.0.0/16', vni: 4097 });
+/** The text of the first free block from `from`, as the full read of a create finds it. */
+function firstFree(p: PoolConfig, claimed: string[], from = 0, routes: HostRoute[] = []): string | undefined {
+  const blocks = new PoolBlocks(p, validateCreateRequest({ name: 'n' }), routes);
+  const i = blocks.firstFree(claimed, from);
+  return i === undefined ? undefined : blocks.at(i).text;
+}
+
+function explicit(p: PoolConfig, subnet: string, routes: HostRoute[] = []): void {
+  const req = validateCreateRequest({ name: 'n1', subnet, hostSubnetLength: 26 });
+  checkExplicitSubnet({ ...req, subnet: req.subnet! }, p, routes);
+}
+
+t.test('pool blocks: numbered from the start of the pool; the first free one from a cursor, wrapping', async (t) => {
+  const blocks = new PoolBlocks(pool, validateCreateRequest({ name: 'n' }), []);
+  t.equal(blocks.count, 128, 'a /9 holds 128 /16s');
+  t.equal(blocks.at(0).text, '10.128.0.0/16');
+  t.equal(blocks.at(127).text, '10.255.0.0/16');
+  t.equal(firstFree(pool, []), '10.128.0.0/16');
   // a user network inside the pool is skipped around, and a hole is reused
-  const c = allocate([alloc('a', '10.128.0.0/16', 4096), alloc('u', '10.129.4.0/24', 7), alloc('c', '10.131.0.0/16', 4097)], validateCreateRequest({ name: 'x' }), pool);
-  t.same(c, { subnet: '10.130.0.0/16', vni: 4098 });
+  t.equal(firstFree(pool, ['10.128.0.0/16', '10.129.4.0/24', '10.131.0.0/16']), '10.130.0.0/16');
+  t.equal(firstFree(pool, ['10.128.0.0/16', '10.129.0.0/16'], 5), '10.133.0.0/16', 'from the cursor on');
+  t.equal(firstFree(pool, ['10.255.0.0/16', '10.129.0.0/16'], 127), '10.128.0.0/16', 'past the end: wraps to the first free');
 });
 
-t.test('explicit subnet and VNI', async (t) => {
-  t.same(allocate([], validateCreateRequest({ name: 'n', subnet: '172.20.0.0/16', vni: 42 }), pool), { subnet: '172.20.0.0/16', vni: 42 });
-  const existing = [alloc('net0', '10.20.0.0/16', 100)];
-  t.throws(() => allocate(existing, validateCreateRequest({ name: 'n', subnet: '10.20.128.0/17' }), pool), /could not create network "n": subnet 10\.20\.128\.0\/17 overlaps network "net0" \(10\.20\.0\.0\/16\)/);
-  t.throws(() => allocate(existing, validateCreateRequest({ name: 'n', subnet: '10.0.0.0/8' }), pool), /overlaps network "net0"/);
-  t.throws(() => allocate(existing, validateCreateRequest({ name: 'n', subnet: '192.0.0.0/16' }), pool), /overlaps 192\.0\.2\.0\/24 \(the underlay\)/);
-  t.throws(() => allocate(existing, validateCreateRequest({ name: 'n', vni: 100 }), pool), /VNI 100 is in use by network "net0"/);
-  t.throws(() => allocate(existing, validateCreateRequest({ name: 'net0' }), pool), { code: 'VXNET_NETWORK_NAME_TAKEN' });
+t.test('VNIs: from 4096 up, wrapping back to 4096 after the last', async (t) => {
+  t.equal(nextAutoVni(4096), 4097);
+  t.equal(nextAutoVni(VNI_MAX), VNI_AUTO_START);
+  t.equal(nextAutoVni(7), VNI_AUTO_START, 'a VNI below the automatic range goes to its start');
+  t.equal(firstFreeVni(new Set([4096, 4097]), 4096), 4098);
+  t.equal(firstFreeVni(new Set([VNI_MAX]), VNI_MAX), VNI_AUTO_START, 'wraps');
+  t.equal(firstFreeVni(new Set(), 12), VNI_AUTO_START, 'a cursor outside the range starts over');
+});
+
+t.test('explicit subnets: the underlay is refused', async (t) => {
+  t.throws(() => explicit(pool, '192.0.0.0/16'), /could not create network "n1": subnet 192\.0\.0\.0\/16 overlaps 192\.0\.2\.0\/24 \(the underlay\)/);
+  t.doesNotThrow(() => explicit(pool, '172.20.0.0/16'));
 });
 
 t.test('bad requests say what and why, all problems at once', async (t) => {
@@ -41,13 +65,14 @@ t.test('bad requests say what and why, all problems at once', async (t) => {
   ];
   for (const [req, re] of cases) t.throws(() => validateCreateRequest(req as never), re, JSON.stringify(req));
   t.throws(() => validateCreateRequest({ name: '!', vni: -1, mtu: 1 }), /invalid network name.*; invalid VNI -1.*; invalid MTU 1/);
-  t.throws(() => allocate([], validateCreateRequest({ name: 'n', hostSubnetLength: 17 }), pool), /leave fewer than 4 per \/16 block/);
+  t.throws(() => new PoolBlocks(pool, validateCreateRequest({ name: 'n', hostSubnetLength: 17 }), []), /leave fewer than 4 per \/16 block/);
 });
 
 t.test('pool exhaustion', async (t) => {
   const small: PoolConfig = { defaultPool: '10.0.0.0/15', defaultBlockLength: 16, excluded: [] };
-  const full = [alloc('a', '10.0.0.0/16', 4096), alloc('b', '10.1.0.0/16', 4097)];
-  t.throws(() => allocate(full, validateCreateRequest({ name: 'c' }), small), /the default pool 10\.0\.0\.0\/15 has no free \/16 left/);
+  t.equal(firstFree(small, ['10.0.0.0/16', '10.1.0.0/16']), undefined, 'no free block');
+  const blocks = new PoolBlocks(small, validateCreateRequest({ name: 'c' }), []);
+  t.match(blocks.exhausted('c').message, /could not create network "c": the default pool 10\.0\.0\.0\/15 has no free \/16 left/);
 });
 
 t.test('reserved ranges are refused whatever the configuration, naming the range and why', async (t) => {
@@ -63,36 +88,35 @@ t.test('reserved ranges are refused whatever the configuration, naming the range
     ['126.0.0.0/7', '127.0.0.0/8 (loopback, reserved)'],
   ];
   for (const [subnet, what] of cases) {
-    t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet }), bare), {
+    t.throws(() => explicit(bare, subnet), {
       code: 'VXNET_SUBNET_OVERLAP',
       message: `could not create network "n1": subnet ${subnet} overlaps ${what}`,
     }, subnet);
   }
-  t.same(allocate([], validateCreateRequest({ name: 'n1', subnet: '128.0.0.0/16' }), bare).subnet, '128.0.0.0/16', 'next to loopback is fine');
+  t.doesNotThrow(() => explicit(bare, '128.0.0.0/16'), 'next to loopback is fine');
 });
 
 t.test('the default pool never hands out a reserved range', async (t) => {
   // a pool that starts in 127/8: the first block handed out is the first one after it
   const wide: PoolConfig = { defaultPool: '126.0.0.0/7', defaultBlockLength: 16, excluded: [] };
-  t.same(allocate([], validateCreateRequest({ name: 'n' }), wide).subnet, '126.0.0.0/16');
-  const rest = Array.from({ length: 256 }, (_, i) => alloc(`n${i}`, `126.${i}.0.0/16`, 5000 + i));
-  t.throws(() => allocate(rest, validateCreateRequest({ name: 'x' }), wide), { code: 'VXNET_POOL_EXHAUSTED' }, '127/8 is never used even when the rest is full');
+  t.equal(firstFree(wide, []), '126.0.0.0/16');
+  t.equal(firstFree(wide, Array.from({ length: 256 }, (_, i) => `126.${i}.0.0/16`)), undefined, '127/8 is never used even when the rest is full');
+  const blocks = new PoolBlocks(wide, validateCreateRequest({ name: 'n' }), []);
+  t.notOk(blocks.usable(parseCidr('127.0.0.0/16')), 'a block in 127/8 is not usable');
+  t.ok(blocks.usable(parseCidr('126.255.0.0/16')), 'the block before it is');
   const multicast: PoolConfig = { defaultPool: '224.0.0.0/3', defaultBlockLength: 16, excluded: [] };
-  t.throws(() => allocate([], validateCreateRequest({ name: 'x' }), multicast), /the default pool 224\.0\.0\.0\/3 has no free \/16 left/);
+  t.equal(firstFree(multicast, []), undefined, 'a pool that is all reserved has no free block');
 });
 
 t.test('routes of live hosts: an overlapping subnet is refused naming host and route; the pool skips them', async (t) => {
   const routes = [{ host: 'h1', cidr: '172.16.0.0/12' }, { host: 'h2', cidr: '10.99.1.0/24' }, { host: 'h2', cidr: '10.128.0.0/16' }];
-  t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet: '10.99.0.0/16' }), pool, routes), {
+  t.throws(() => explicit(pool, '10.99.0.0/16', routes), {
     code: 'VXNET_SUBNET_OVERLAP',
     message: 'could not create network "n1": subnet 10.99.0.0/16 overlaps route 10.99.1.0/24 on host h2',
   });
-  t.throws(() => allocate([], validateCreateRequest({ name: 'n1', subnet: '172.20.0.0/16' }), pool, routes), /overlaps route 172\.16\.0\.0\/12 on host h1/);
-  t.same(allocate([], validateCreateRequest({ name: 'n1', subnet: '10.99.2.0/24', hostSubnetLength: 26 }), pool, routes).subnet, '10.99.2.0/24', 'next to a route is fine');
+  t.throws(() => explicit(pool, '172.20.0.0/16', routes), /overlaps route 172\.16\.0\.0\/12 on host h1/);
+  t.doesNotThrow(() => explicit(pool, '10.99.2.0/24', routes), 'next to a route is fine');
   // 10.128.0.0/16 is a route of h2: the pool hands out the next block
-  t.same(allocate([], validateCreateRequest({ name: 'n1' }), pool, routes).subnet, '10.129.0.0/16');
-  t.throws(() => allocate([], validateCreateRequest({ name: 'n1' }), pool, [{ host: 'vpn', cidr: '10.0.0.0/8' }]), {
-    code: 'VXNET_POOL_EXHAUSTED',
-    message: /no free \/16 left that overlaps no network, reserved or excluded range, or route of a live host \(pass --subnet\)/,
-  });
+  t.equal(firstFree(pool, [], 0, routes), '10.129.0.0/16');
+  t.equal(firstFree(pool, [], 0, [{ host: 'vpn', cidr: '10.0.0.0/8' }]), undefined, 'a route over the whole pool leaves nothing');
 });
