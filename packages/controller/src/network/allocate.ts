@@ -204,6 +204,11 @@ export class PoolBlocks {
     return { network, prefixLength: this.length, text: `${formatIpv4(network)}/${this.length}` };
   }
 
+  /** The number of block `cidr` (one of this pool's). */
+  indexOf(cidr: Cidr): number {
+    return (cidr.network - this.pool.network) / cidrSize(this.length);
+  }
+
   /** Whether block `cidr` overlaps no reserved or configured range and no route of a live host. */
   usable(cidr: Cidr): boolean {
     return !this.avoid.some((a) => cidrsOverlap(cidr, a));

@@ -99,6 +99,11 @@ export class NetworkService {
         createdAt: claim.claimedAt,
       };
       await this.writeRecord(spec);
+      // only a create that succeeded moves a cursor: a failed one leaves its candidates to the next
+      await Promise.all([
+        valid.vni === undefined ? this.writeCursor(this.k.vniCursor, nextAutoVni(vni)) : undefined,
+        blocks ? this.writeCursor(this.k.subnetCursor, (blocks.indexOf(subnet) + 1) % blocks.count) : undefined,
+      ]);
       this.log.info({ network: { id: spec.id, name: spec.name, subnet: spec.subnet, vni: spec.vni } }, 'network created');
       return spec;
     } catch (err) {
@@ -148,7 +153,6 @@ export class NetworkService {
         const res = await this.claims.claim(this.k.vni(vni), claim);
         if (res.ok) {
           claimed(this.k.vni(vni));
-          await this.writeCursor(this.k.vniCursor, nextAutoVni(vni));
           return vni;
         }
         vni = nextAutoVni(vni);
@@ -181,7 +185,6 @@ export class NetworkService {
         const res = await this.claims.claimSubnet(cidr, claim);
         if (res.ok) {
           claimed(this.k.subnetClaim(cidr.network, cidr.prefixLength));
-          await this.writeCursor(this.k.subnetCursor, (index + 1) % blocks.count);
           return cidr;
         }
       }
