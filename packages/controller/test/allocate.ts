@@ -6,7 +6,7 @@
 import t from 'tap';
 import { parseCidr } from '@vxnet/common';
 import {
-  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, firstFreeVni, nextAutoVni, validateCreateRequest, type HostRoute, type PoolConfig,
+  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, freeVnis, nextAutoVni, validateCreateRequest, type HostRoute, type PoolConfig,
 } from '../src/network/allocate.js';
 
 const pool: PoolConfig = { defaultPool: '10.128.0.0/9', defaultBlockLength: 16, excluded: [{ cidr: '192.0.2.0/24', reason: 'the underlay' }] };
@@ -14,7 +14,7 @@ const pool: PoolConfig = { defaultPool: '10.128.0.0/9', defaultBlockLength: 16, 
 /** The text of the first free block from `from`, as the full read of a create finds it. */
 function firstFree(p: PoolConfig, claimed: string[], from = 0, routes: HostRoute[] = []): string | undefined {
   const blocks = new PoolBlocks(p, validateCreateRequest({ name: 'n' }), routes);
-  const i = blocks.firstFree(claimed, from);
+  const [i] = blocks.freeBlocks(claimed, from, 1);
   return i === undefined ? undefined : blocks.at(i).text;
 }
 
@@ -33,15 +33,16 @@ t.test('pool blocks: numbered from the start of the pool; the first free one fro
   t.equal(firstFree(pool, ['10.128.0.0/16', '10.129.4.0/24', '10.131.0.0/16']), '10.130.0.0/16');
   t.equal(firstFree(pool, ['10.128.0.0/16', '10.129.0.0/16'], 5), '10.133.0.0/16', 'from the cursor on');
   t.equal(firstFree(pool, ['10.255.0.0/16', '10.129.0.0/16'], 127), '10.128.0.0/16', 'past the end: wraps to the first free');
+  t.same(blocks.freeBlocks(['10.129.0.0/16', '10.131.0.0/16'], 126, 5), [126, 127, 0, 2, 4], 'several, in order from the cursor, wrapping');
 });
 
 t.test('VNIs: from 4096 up, wrapping back to 4096 after the last', async (t) => {
   t.equal(nextAutoVni(4096), 4097);
   t.equal(nextAutoVni(VNI_MAX), VNI_AUTO_START);
   t.equal(nextAutoVni(7), VNI_AUTO_START, 'a VNI below the automatic range goes to its start');
-  t.equal(firstFreeVni(new Set([4096, 4097]), 4096), 4098);
-  t.equal(firstFreeVni(new Set([VNI_MAX]), VNI_MAX), VNI_AUTO_START, 'wraps');
-  t.equal(firstFreeVni(new Set(), 12), VNI_AUTO_START, 'a cursor outside the range starts over');
+  t.same(freeVnis(new Set([4096, 4097, 4099]), 4096, 3), [4098, 4100, 4101]);
+  t.same(freeVnis(new Set([VNI_MAX]), VNI_MAX - 1, 3), [VNI_MAX - 1, VNI_AUTO_START, VNI_AUTO_START + 1], 'wraps');
+  t.same(freeVnis(new Set(), 12, 1), [VNI_AUTO_START], 'a cursor outside the range starts over');
 });
 
 t.test('explicit subnets: the underlay is refused', async (t) => {

@@ -146,15 +146,16 @@ export function nextAutoVni(vni: number): number {
 }
 
 /**
- * The first VNI of the automatic range not in `taken`, at or after `from` and wrapping
- * around; undefined when every one is taken.
+ * Up to `max` VNIs of the automatic range not in `taken`, in order from `from` and
+ * wrapping around; empty when every one is taken.
  */
-export function firstFreeVni(taken: ReadonlySet<number>, from: number): number | undefined {
+export function freeVnis(taken: ReadonlySet<number>, from: number, max: number): number[] {
+  const out: number[] = [];
   let vni = from < VNI_AUTO_START || from > VNI_MAX ? VNI_AUTO_START : from;
-  for (let n = 0; n <= VNI_MAX - VNI_AUTO_START; n++, vni = nextAutoVni(vni)) {
-    if (!taken.has(vni)) return vni;
+  for (let n = 0; n <= VNI_MAX - VNI_AUTO_START && out.length < max; n++, vni = nextAutoVni(vni)) {
+    if (!taken.has(vni)) out.push(vni);
   }
-  return undefined;
+  return out;
 }
 
 /** Every range no network may overlap: the reserved ranges of common, then the configured ones. */
@@ -215,25 +216,29 @@ export class PoolBlocks {
   }
 
   /**
-   * The number of the first block at or after `from` (wrapping around) that overlaps
-   * none of `claimed` (every claimed CIDR), no reserved or configured range and no live
-   * host's route; undefined when the pool is full.
+   * The numbers of up to `max` blocks, in order from `from` (wrapping around), that
+   * overlap none of `claimed` (every claimed CIDR), no reserved or configured range and
+   * no live host's route; empty when the pool is full.
    */
-  firstFree(claimed: readonly string[], from: number): number | undefined {
+  freeBlocks(claimed: readonly string[], from: number, max: number): number[] {
     const free = excludeCidr([this.config.defaultPool], [...claimed, ...this.avoid.map((c) => c.text)]);
     // excludeCidr returns the remaining space as aligned CIDRs; blocks fit in any whose prefix is <= the block's
     const size = cidrSize(this.length);
-    let best: number | undefined;
-    let wrapped: number | undefined;
-    for (const text of free) {
-      const c = parseCidr(String(text));
-      if (c.prefixLength > this.length) continue;
-      const first = (c.network - this.pool.network) / size;
-      const last = first + cidrSize(c.prefixLength) / size - 1;
-      if (last >= from) best = Math.min(best ?? Infinity, Math.max(first, from));
-      wrapped = Math.min(wrapped ?? Infinity, first);
+    const ranges = free
+      .map((text) => parseCidr(String(text)))
+      .filter((c) => c.prefixLength <= this.length)
+      .map((c) => ({ first: (c.network - this.pool.network) / size, last: (c.network - this.pool.network) / size + cidrSize(c.prefixLength) / size - 1 }))
+      .sort((x, y) => x.first - y.first);
+    const out: number[] = [];
+    for (const pass of [0, 1]) {
+      for (const r of ranges) {
+        // pass 0: the blocks at or after `from`; pass 1: those before it (wrapped around)
+        const lo = pass === 0 ? Math.max(r.first, from) : r.first;
+        const hi = pass === 0 ? r.last : Math.min(r.last, from - 1);
+        for (let i = lo; i <= hi && out.length < max; i++) out.push(i);
+      }
     }
-    return best ?? wrapped;
+    return out;
   }
 
   /** The PoolExhausted message of this pool. */

@@ -25,15 +25,17 @@ import {
 } from '../errors.js';
 import type { CreateNetworkRequest, NetworkDetail } from '@vxnet/common/api';
 import {
-  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, firstFreeVni, nextAutoVni, validateCreateRequest,
+  PoolBlocks, VNI_AUTO_START, VNI_MAX, checkExplicitSubnet, freeVnis, nextAutoVni, validateCreateRequest,
   type HostRoute, type PoolConfig, type ValidRequest,
 } from './allocate.js';
 import { Claims, STALE_CLAIM_MS, parseClaim } from './claims.js';
 
 /** Taken candidates in a row after which a create reads every claim instead of trying the next one. */
 const SCAN_AFTER = 32;
-/** Full reads of the claims before giving up to contention (each is followed by a claim that lost a race). */
+/** Full reads of the claims before giving up to contention (each is followed by tries of what it found free). */
 const MAX_SCANS = 10;
+/** After a full read, a create picks at random among this many of the first free candidates. */
+const SPREAD = 8;
 /** Most networks one page of a list may ask for. */
 export const MAX_PAGE = 1000;
 
@@ -147,23 +149,76 @@ export class NetworkService {
       claimed(this.k.vni(req.vni));
       return req.vni;
     }
-    let vni = await this.readCursor(this.k.vniCursor, VNI_AUTO_START);
-    for (let scans = 0; scans <= MAX_SCANS; scans++) {
-      for (let tries = 0; tries < SCAN_AFTER; tries++) {
-        const res = await this.claims.claim(this.k.vni(vni), claim);
-        if (res.ok) {
-          claimed(this.k.vni(vni));
-          return vni;
-        }
-        vni = nextAutoVni(vni);
-        if (scans > 0) break; // after a full read, one try per read
-      }
-      const { items } = await this.store.list(this.k.vnis);
-      const free = firstFreeVni(new Set(items.map((kv) => Number(kv.key.slice(this.k.vnis.length)))), vni);
-      if (free === undefined) throw new PoolExhausted(req.name, `no free VNI left in ${VNI_AUTO_START}-${VNI_MAX}`);
-      vni = free;
+    const from = await this.readCursor(this.k.vniCursor, VNI_AUTO_START);
+    const vni = await this.claimFirstFree({
+      name: req.name,
+      next: (n) => (n === undefined ? from : nextAutoVni(n)),
+      claim: async (n) => (await this.claims.claim(this.k.vni(n), claim)).ok,
+      free: async (last) => {
+        const { items } = await this.store.list(this.k.vnis);
+        return freeVnis(new Set(items.map((kv) => Number(kv.key.slice(this.k.vnis.length)))), last, SCAN_AFTER);
+      },
+      exhausted: () => new PoolExhausted(req.name, `no free VNI left in ${VNI_AUTO_START}-${VNI_MAX}`),
+      what: 'VNIs',
+    });
+    claimed(this.k.vni(vni));
+    return vni;
+  }
+
+  /** Claim the next usable block of the default pool from the cursor. */
+  private async claimPoolBlock(name: string, blocks: PoolBlocks, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
+    const from = (await this.readCursor(this.k.subnetCursor, 0)) % blocks.count;
+    const index = await this.claimFirstFree({
+      name,
+      // unusable blocks (reserved, excluded, routes) are skipped without the store
+      next: (i) => {
+        let n = i === undefined ? from : (i + 1) % blocks.count;
+        for (let seen = 0; seen < blocks.count && !blocks.usable(blocks.at(n)); seen++) n = (n + 1) % blocks.count;
+        return n;
+      },
+      claim: async (i) => blocks.usable(blocks.at(i)) && (await this.claims.claimSubnet(blocks.at(i), claim)).ok,
+      free: async (last) => {
+        const { items } = await this.store.list(this.k.subnetClaims);
+        const taken = items.map((kv) => (JSON.parse(kv.value) as { subnet?: string }).subnet).filter((x): x is string => typeof x === 'string');
+        return blocks.freeBlocks(taken, last, SCAN_AFTER);
+      },
+      exhausted: () => blocks.exhausted(name),
+      what: 'blocks of the default pool',
+    });
+    const cidr = blocks.at(index);
+    claimed(this.k.subnetClaim(cidr.network, cidr.prefixLength));
+    return cidr;
+  }
+
+  /**
+   * The search shared by automatic VNIs and pool blocks: try the candidates after the
+   * cursor in order (the common case: the first one is free); past SCAN_AFTER lost
+   * claims, read every claim once and try the free ones, each picked at random among the
+   * first SPREAD left so that racing creates do not all go for the same one; read again
+   * when they are all lost, up to MAX_SCANS times.
+   */
+  private async claimFirstFree(s: {
+    name: string;
+    next: (n: number | undefined) => number;
+    claim: (n: number) => Promise<boolean>;
+    free: (from: number) => Promise<number[]>;
+    exhausted: () => Error;
+    what: string;
+  }): Promise<number> {
+    let n = s.next(undefined);
+    for (let tries = 0; tries < SCAN_AFTER; tries++, n = s.next(n)) {
+      if (await s.claim(n)) return n;
     }
-    throw new AllocationContention(req.name, `the free VNIs were taken by other creates ${MAX_SCANS} times in a row`);
+    for (let scans = 0; scans < MAX_SCANS; scans++) {
+      const free = await s.free(n);
+      if (free.length === 0) throw s.exhausted();
+      while (free.length > 0) {
+        const [pick] = free.splice(Math.floor(Math.random() * Math.min(SPREAD, free.length)), 1);
+        n = pick!;
+        if (await s.claim(n)) return n;
+      }
+    }
+    throw new AllocationContention(s.name, `the free ${s.what} were taken by other creates ${MAX_SCANS} times in a row`);
   }
 
   private async claimExplicitSubnet(name: string, subnet: Cidr, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
@@ -171,30 +226,6 @@ export class NetworkService {
     if (!res.ok) throw new SubnetOverlap(name, subnet.text, `network "${res.holder.name}" (${holderSubnet(res.holder, res.key)})`);
     claimed(this.k.subnetClaim(subnet.network, subnet.prefixLength));
     return subnet;
-  }
-
-  /** Claim the next usable block of the default pool from the cursor. */
-  private async claimPoolBlock(name: string, blocks: PoolBlocks, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
-    let index = (await this.readCursor(this.k.subnetCursor, 0)) % blocks.count;
-    for (let scans = 0; scans <= MAX_SCANS; scans++) {
-      // usable blocks are checked without the store; SCAN_AFTER counts claims that lost
-      for (let seen = 0, tries = 0; seen < blocks.count && tries < (scans > 0 ? 1 : SCAN_AFTER); seen++, index = (index + 1) % blocks.count) {
-        const cidr = blocks.at(index);
-        if (!blocks.usable(cidr)) continue;
-        tries++;
-        const res = await this.claims.claimSubnet(cidr, claim);
-        if (res.ok) {
-          claimed(this.k.subnetClaim(cidr.network, cidr.prefixLength));
-          return cidr;
-        }
-      }
-      const { items } = await this.store.list(this.k.subnetClaims);
-      const taken = items.map((kv) => (JSON.parse(kv.value) as { subnet?: string }).subnet).filter((s): s is string => typeof s === 'string');
-      const free = blocks.firstFree(taken, index);
-      if (free === undefined) throw blocks.exhausted(name);
-      index = free;
-    }
-    throw new AllocationContention(name, `the free blocks of the default pool were taken by other creates ${MAX_SCANS} times in a row`);
   }
 
   /** A cursor's number, or `fallback` when it is absent or not a number (it is only a hint). */
