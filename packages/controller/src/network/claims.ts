@@ -18,11 +18,16 @@
  * linearizable read only after its leader committed in its own term, which commits or
  * drops every older entry).
  *
+ * Claims in progress: names, VNIs and CIDRs asked for by the user wait (settle) for a
+ * holder whose network record is not written yet, so that a create that is about to
+ * fail on another conflict does not make a concurrent one fail too.
+ *
  * Stale claims: a create that crashed between its claims and its network record
  * leaves claims of a network that never appeared. A claim older than STALE_CLAIM_MS
  * whose network record is absent is deleted (compare on its revision) by the next
  * create that meets it.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   StoreUnavailable, subnetBits,
   type Cidr, type KeyValue, type Keys, type Logger, type NetworkClaim, type Store, type SubnetClaim,
@@ -30,6 +35,13 @@ import {
 
 /** A claim older than this whose network record is missing was left by a crashed create. */
 export const STALE_CLAIM_MS = 30_000;
+/** How often a claim in progress is looked at again before it counts as a conflict (about 3 s in all, settleDelay). */
+const SETTLE_ROUNDS = 30;
+
+/** Wait before looking again at a claim in progress: 10 ms, doubling, at most 100 ms. */
+function settleDelay(round: number): number {
+  return Math.min(10 * 2 ** round, 100);
+}
 
 export type ClaimResult =
   /** The key is ours; `kv` as created (its createRevision orders overlapping subnet claims). */
@@ -47,12 +59,17 @@ export class Claims {
 
   /**
    * Claim `key` for `claim.id` by create-if-absent. A stale holder is reclaimed and the
-   * create tried again. Throws StoreUnavailable when the store cannot say whether the
-   * claim landed (the read-back failed too); the claim may then be there, until stale.
+   * create tried again. With `settle`, a holder whose network record is not written yet
+   * (a create in progress, which may still fail) is waited for, up to about SETTLE_MS: a
+   * conflict is then reported only against a network that exists, as when all claims
+   * were one atomic write. Without it (candidates of the pool: the next one will do)
+   * any holder loses at once. Throws StoreUnavailable when the store cannot say whether
+   * the claim landed (the read-back failed too); the claim may then be there, until stale.
    */
-  async claim(key: string, claim: NetworkClaim): Promise<ClaimResult> {
+  async claim(key: string, claim: NetworkClaim, opts: { settle?: boolean } = {}): Promise<ClaimResult> {
     const value = JSON.stringify(claim);
-    for (let attempt = 1; ; attempt++) {
+    let unanswered = 0;
+    for (let round = 0; ; round++) {
       let holder: KeyValue | undefined;
       try {
         const res = await this.store.create(key, value);
@@ -62,7 +79,7 @@ export class Claims {
         if (!(err instanceof StoreUnavailable)) throw err;
         holder = await this.store.get(key); // throws StoreUnavailable in turn when still unreachable
         if (holder === undefined) {
-          if (attempt < 3) continue; // did not land: try again
+          if (++unanswered < 3) continue; // did not land: try again
           throw err;
         }
       }
@@ -70,24 +87,41 @@ export class Claims {
         this.log.info({ key, network: { id: claim.id, name: claim.name } }, 'claim landed although its create did not say so');
         return { ok: true, kv: holder };
       }
-      if (attempt < 3 && (await this.reclaimIfStale(holder))) continue;
+      if (round < SETTLE_ROUNDS && (await this.reclaimIfStale(holder))) continue;
+      if (opts.settle && round < SETTLE_ROUNDS && !(await this.settled(holder))) {
+        await sleep(settleDelay(round));
+        continue;
+      }
       return { ok: false, holder: claimOf(holder), key };
     }
   }
 
   /**
    * Claim a CIDR: its key, then no overlapping claim created before ours (see the top
-   * of the file). On an overlap our key is released again and the winner returned.
+   * of the file). On an overlap our key is released again and the winner returned;
+   * with `settle` (as for claim) only once the winner's network exists.
    */
-  async claimSubnet(cidr: Cidr, claim: NetworkClaim): Promise<ClaimResult> {
+  async claimSubnet(cidr: Cidr, claim: NetworkClaim, opts: { settle?: boolean } = {}): Promise<ClaimResult> {
     const key = this.k.subnetClaim(cidr.network, cidr.prefixLength);
     const subnetClaim: SubnetClaim = { ...claim, subnet: cidr.text };
-    const mine = await this.claim(key, subnetClaim);
+    const mine = await this.claim(key, subnetClaim, opts);
     if (!mine.ok) return mine;
-    const winner = await this.earlierOverlap(cidr, mine.kv);
-    if (winner === undefined) return mine;
-    await this.release(key, claim.id);
-    return { ok: false, holder: claimOf(winner), key: winner.key };
+    for (let round = 0; ; round++) {
+      const winner = await this.earlierOverlap(cidr, mine.kv);
+      if (winner === undefined) return mine;
+      if (opts.settle && round < SETTLE_ROUNDS && !(await this.settled(winner))) {
+        await sleep(settleDelay(round));
+        continue;
+      }
+      await this.release(key, claim.id);
+      return { ok: false, holder: claimOf(winner), key: winner.key };
+    }
+  }
+
+  /** Whether the network holding `kv` exists (its record is written); a claim that does not parse counts as settled. */
+  private async settled(kv: KeyValue): Promise<boolean> {
+    const claim = parseClaim(kv);
+    return claim === undefined || (await this.store.get(this.k.network(claim.id))) !== undefined;
   }
 
   /** Delete `key` if network `id` still holds it. Idempotent; a key held by another network is left alone. */

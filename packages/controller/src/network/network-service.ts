@@ -76,7 +76,7 @@ export class NetworkService {
     const claimed = (key: string) => undo.push(() => this.claims.release(key, claim.id));
     try {
       const nameKey = this.k.networkName(valid.name);
-      const name = await this.claims.claim(nameKey, claim);
+      const name = await this.claims.claim(nameKey, claim, { settle: true });
       if (!name.ok) throw new NetworkNameTaken(valid.name, name.holder.id.slice(0, 12));
       claimed(nameKey);
       // VNI and CIDR at once: each registers its own undo as soon as it holds its key
@@ -144,7 +144,7 @@ export class NetworkService {
   /** Claim the requested VNI, or the next free one from the cursor. */
   private async claimVni(req: ValidRequest, claim: NetworkClaim, claimed: (key: string) => void): Promise<number> {
     if (req.vni !== undefined) {
-      const res = await this.claims.claim(this.k.vni(req.vni), claim);
+      const res = await this.claims.claim(this.k.vni(req.vni), claim, { settle: true });
       if (!res.ok) throw new VniInUse(req.name, String(req.vni), res.holder.name);
       claimed(this.k.vni(req.vni));
       return req.vni;
@@ -222,7 +222,7 @@ export class NetworkService {
   }
 
   private async claimExplicitSubnet(name: string, subnet: Cidr, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
-    const res = await this.claims.claimSubnet(subnet, claim);
+    const res = await this.claims.claimSubnet(subnet, claim, { settle: true });
     if (!res.ok) throw new SubnetOverlap(name, subnet.text, `network "${res.holder.name}" (${holderSubnet(res.holder, res.key)})`);
     claimed(this.k.subnetClaim(subnet.network, subnet.prefixLength));
     return subnet;
