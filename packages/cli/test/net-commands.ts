@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { isAlive, keys, spawnDaemon, stopProcess, type EndpointRecord, type HostAlive, type HostRecord, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
 import { EtcdStore } from '@vxnet/common/etcd';
-import { etcdMissing, freePort, startTestEtcd, type TestEtcd } from '@vxnet/common/testing';
+import { etcdMissing, freePort, startTestEtcd, unixJson, type TestEtcd } from '@vxnet/common/testing';
+import { NET_LS_PAGE } from '../src/commands/net-ls.js';
 
 const CLI = fileURLToPath(new URL('../../bin/vxnet.js', import.meta.url));
 const CONTROLLER = join(dirname(fileURLToPath(import.meta.resolve('@vxnet/controller'))), '../../bin/vxnet-controller.js');
@@ -293,6 +294,33 @@ async function main(): Promise<void> {
     t.equal(viaLab.stdout, ls.stdout, viaLab.stderr);
     const viaSocket = await vxnet(['--lab', 'tok', 'net', 'ls', '-q'], { VXNET_TOKEN_FILE: join(dir, 'nope') });
     t.equal(viaSocket.stdout, ls.stdout, 'the unix socket needs no token, and none is read');
+  });
+
+  await t.test('net ls pages: more networks than a page, the table streamed, --json one array', async (t) => {
+    // a controller of its own (another store prefix), with /24 blocks: room for the networks
+    const paged = await startController('paged', ['--store-prefix', '/vxnet-pages/', '--default-block-length', '24']);
+    const socket = paged.url.slice('unix://'.length);
+    const count = NET_LS_PAGE + 50;
+    for (let i = 0; i < count; i += 25) {
+      const made = await Promise.all(Array.from({ length: Math.min(25, count - i) }, (_, j) => unixJson(socket, 'POST', '/v1/networks', { name: `p${String(i + j).padStart(4, '0')}`, hostSubnetLength: 28 })));
+      t.ok(made.every((r) => r.status === 201), `networks ${i}-${i + made.length - 1} created`);
+    }
+    const names = Array.from({ length: count }, (_, i) => `p${String(i).padStart(4, '0')}`);
+    const json = await vxnet(['--controller', paged.url, 'net', 'ls', '--json']);
+    t.equal(json.code, 0, json.stderr);
+    const listed = JSON.parse(json.stdout) as NetworkSpec[];
+    t.same(listed.map((n) => n.name), names, 'one valid JSON array: every network once, by name');
+    const whole = await unixJson<{ networks: NetworkSpec[] }>(socket, 'GET', '/v1/networks');
+    t.equal(json.stdout, `${JSON.stringify(whole.body.networks, null, 2)}\n`, 'byte for byte the array of the whole list');
+    const table = await vxnet(['--controller', paged.url, 'net', 'ls']);
+    const lines = table.stdout.trimEnd().split('\n');
+    t.match(lines[0], /^NETWORK ID\s+NAME\s+DRIVER\s+SUBNET\s+VNI\s+MTU\s+HOSTS\s+CREATED$/, 'one header');
+    t.same(lines.slice(1).map((l) => l.split(/\s+/)[1]), names, 'a row per network, by name, across pages');
+    const quiet = await vxnet(['--controller', paged.url, 'net', 'ls', '-q']);
+    t.same(quiet.stdout.trimEnd().split('\n'), listed.map((n) => n.id.slice(0, 12)), '-q: every id');
+    const empty = await startController('empty', ['--store-prefix', '/vxnet-empty/']);
+    const none = await vxnet(['--controller', empty.url, 'net', 'ls', '--json']);
+    t.equal(none.stdout, '[]\n', 'no networks: an empty array');
   });
 }
 
