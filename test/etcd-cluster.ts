@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cidrsOverlap, parseCidr, type Allocations, type NetworkSpec } from '@vxnet/common';
+import { cidrsOverlap, parseCidr, type NetworkClaim, type NetworkSpec } from '@vxnet/common';
 import { unixJson } from '@vxnet/common/testing';
 import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet, type RunResult } from './helpers/cli.js';
 import { readLab } from './helpers/lab.js';
@@ -58,21 +58,25 @@ async function main(t: Test): Promise<void> {
   const sockets = first.controllers.map((c) => c.url.slice('unix://'.length));
   const storeNetns = first.store.netns;
 
-  /** The allocations document and every network record, read with etcdctl from the store's namespace. */
-  const storeView = async (): Promise<{ claims: Allocations['networks']; records: NetworkSpec[] }> => {
+  /** The name, VNI and subnet claims and every network record, read with etcdctl from the store's namespace. */
+  const storeView = async (): Promise<{ claims: Record<'names' | 'vnis' | 'subnets', NetworkClaim[]>; records: NetworkSpec[] }> => {
     const get = (key: string, prefix: boolean) => new Promise<string>((resolve, reject) => {
       execFile('nsenter', [`--net=/run/netns/${storeNetns}`, '--', 'etcdctl', '--endpoints', first.store.endpoints.join(','),
         ...(first.tls ? ['--cacert', first.tls.ca, '--cert', first.tls.cert, '--key', first.tls.key] : []), 'get', key, ...(prefix ? ['--prefix'] : []), '--print-value-only'],
         { env: { ...process.env, ETCDCTL_API: '3' }, maxBuffer: 16 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
     });
-    const claims = (JSON.parse((await get('/vxnet/allocations', false)).trim() || '{"networks":[]}') as Allocations).networks;
-    const records = (await get('/vxnet/networks/', true)).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as NetworkSpec);
-    return { claims, records };
+    const values = async <T>(prefix: string) => (await get(prefix, true)).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+    const [names, vnis, subnets, records] = await Promise.all([
+      values<NetworkClaim>('/vxnet/names/networks/'), values<NetworkClaim>('/vxnet/vnis/'), values<NetworkClaim>('/vxnet/subnets/'), values<NetworkSpec>('/vxnet/networks/'),
+    ]);
+    return { claims: { names, vnis, subnets }, records };
   };
   /** Every claim has its record and every record its claim: no half-made network. */
   const wholeNetworks = async (t: Test, what: string) => {
     const { claims, records } = await storeView();
-    t.same(claims.map((c) => c.id).sort(), records.map((r) => r.id).sort(), `${what}: every claim has its network record and every record its claim`);
+    for (const kind of ['names', 'vnis', 'subnets'] as const) {
+      t.same(claims[kind].map((c) => c.id).sort(), records.map((r) => r.id).sort(), `${what}: every ${kind} claim has its network record and every record its claim`);
+    }
     const subnets = records.map((r) => parseCidr(r.subnet));
     const overlapping = subnets.flatMap((a, i) => subnets.slice(i + 1).filter((b) => cidrsOverlap(a, b)).map((b) => `${a.text}~${b.text}`));
     t.same(overlapping, [], `${what}: no two networks' subnets overlap (${records.length} networks)`);
