@@ -10,9 +10,8 @@
  *
  * Automatic VNIs and default-pool blocks are found from a cursor (cursors/vni,
  * cursors/subnet): the next candidate after the last one handed out, so a create tries
- * one key in the common case instead of reading every claim. The cursor is a hint
- * (written without compare, it may go back when creates race: that costs tries, never
- * correctness). Past SCAN_AFTER taken candidates in a row (a dense region after the
+ * one key in the common case instead of reading every claim. The cursor is a hint: a
+ * stale or lost one costs tries, never correctness. Past SCAN_AFTER taken candidates in a row (a dense region after the
  * cursor wrapped) a create reads every claim once and jumps to the first free one.
  */
 import { randomBytes } from 'node:crypto';
@@ -74,15 +73,19 @@ export class NetworkService {
     const claim: NetworkClaim = { id: randomBytes(32).toString('hex'), name: valid.name, claimedAt: new Date(started).toISOString() };
     const undo: Array<() => Promise<void>> = [];
     const claimed = (key: string) => undo.push(() => this.claims.release(key, claim.id));
+    // the cursors are read while the name is claimed: one round trip less
+    const cursors = Promise.all([this.readCursor(this.k.vniCursor), this.readCursor(this.k.subnetCursor)]);
+    cursors.catch(() => undefined); // awaited below; not unhandled if the name claim fails first
     try {
       const nameKey = this.k.networkName(valid.name);
       const name = await this.claims.claim(nameKey, claim, { settle: true });
       if (!name.ok) throw new NetworkNameTaken(valid.name, name.holder.id.slice(0, 12));
       claimed(nameKey);
+      const [vniCursor, subnetCursor] = await cursors;
       // VNI and CIDR at once: each registers its own undo as soon as it holds its key
       const [vni, subnet] = await settleAll([
-        this.claimVni(valid, claim, claimed),
-        explicit ? this.claimExplicitSubnet(valid.name, explicit, claim, claimed) : this.claimPoolBlock(valid.name, blocks!, claim, claimed),
+        this.claimVni(valid, claim, claimed, vniCursor.value ?? VNI_AUTO_START),
+        explicit ? this.claimExplicitSubnet(valid.name, explicit, claim, claimed) : this.claimPoolBlock(valid.name, blocks!, claim, claimed, subnetCursor.value ?? 0),
       ]);
       // a create slower than half the stale grace period could have lost its claims to a reclaim
       if (this.now() - started > STALE_CLAIM_MS / 2) throw new AllocationContention(valid.name, `claiming took ${this.now() - started} ms`);
@@ -103,8 +106,8 @@ export class NetworkService {
       await this.writeRecord(spec);
       // only a create that succeeded moves a cursor: a failed one leaves its candidates to the next
       await Promise.all([
-        valid.vni === undefined ? this.writeCursor(this.k.vniCursor, nextAutoVni(vni)) : undefined,
-        blocks ? this.writeCursor(this.k.subnetCursor, (blocks.indexOf(subnet) + 1) % blocks.count) : undefined,
+        valid.vni === undefined ? this.writeCursor(this.k.vniCursor, nextAutoVni(vni), vniCursor.modRevision) : undefined,
+        blocks ? this.writeCursor(this.k.subnetCursor, (blocks.indexOf(subnet) + 1) % blocks.count, subnetCursor.modRevision) : undefined,
       ]);
       this.log.info({ network: { id: spec.id, name: spec.name, subnet: spec.subnet, vni: spec.vni } }, 'network created');
       return spec;
@@ -142,14 +145,13 @@ export class NetworkService {
   }
 
   /** Claim the requested VNI, or the next free one from the cursor. */
-  private async claimVni(req: ValidRequest, claim: NetworkClaim, claimed: (key: string) => void): Promise<number> {
+  private async claimVni(req: ValidRequest, claim: NetworkClaim, claimed: (key: string) => void, from: number): Promise<number> {
     if (req.vni !== undefined) {
       const res = await this.claims.claim(this.k.vni(req.vni), claim, { settle: true });
       if (!res.ok) throw new VniInUse(req.name, String(req.vni), res.holder.name);
       claimed(this.k.vni(req.vni));
       return req.vni;
     }
-    const from = await this.readCursor(this.k.vniCursor, VNI_AUTO_START);
     const vni = await this.claimFirstFree({
       name: req.name,
       next: (n) => (n === undefined ? from : nextAutoVni(n)),
@@ -166,8 +168,8 @@ export class NetworkService {
   }
 
   /** Claim the next usable block of the default pool from the cursor. */
-  private async claimPoolBlock(name: string, blocks: PoolBlocks, claim: NetworkClaim, claimed: (key: string) => void): Promise<Cidr> {
-    const from = (await this.readCursor(this.k.subnetCursor, 0)) % blocks.count;
+  private async claimPoolBlock(name: string, blocks: PoolBlocks, claim: NetworkClaim, claimed: (key: string) => void, cursor: number): Promise<Cidr> {
+    const from = cursor % blocks.count;
     const index = await this.claimFirstFree({
       name,
       // unusable blocks (reserved, excluded, routes) are skipped without the store
@@ -228,16 +230,21 @@ export class NetworkService {
     return subnet;
   }
 
-  /** A cursor's number, or `fallback` when it is absent or not a number (it is only a hint). */
-  private async readCursor(key: string, fallback: number): Promise<number> {
+  /** A cursor's number (undefined when absent or not a number: it is only a hint) and its revision (0: absent). */
+  private async readCursor(key: string): Promise<{ value: number | undefined; modRevision: number }> {
     const kv = await this.store.get(key);
     const n = kv === undefined ? NaN : Number(kv.value);
-    return Number.isSafeInteger(n) && n >= 0 ? n : fallback;
+    return { value: Number.isSafeInteger(n) && n >= 0 ? n : undefined, modRevision: kv?.modRevision ?? 0 };
   }
 
-  /** Move a cursor on; a failure costs the next create some tries, not this one its network. */
-  private async writeCursor(key: string, value: number): Promise<void> {
-    await this.store.put(key, String(value)).catch((err: unknown) => this.log.warn({ err, key }, 'could not move the allocation cursor on'));
+  /**
+   * Move a cursor on, unless another create moved it since we read it (compare on its
+   * revision): of creates that raced from one cursor, the first to finish moves it, so
+   * it never goes back to before a block another of them took. A failure costs the next
+   * create some tries, not this one its network.
+   */
+  private async writeCursor(key: string, value: number, readRevision: number): Promise<void> {
+    await this.store.compareAndPut(key, String(value), readRevision).catch((err: unknown) => this.log.warn({ err, key }, 'could not move the allocation cursor on'));
   }
 
   /** Every network, sorted by name (byte order, as pages are). */
