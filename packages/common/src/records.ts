@@ -1,6 +1,6 @@
 /**
  * The JSON records vxnet keeps in the store (see keys.ts for where). Written by the
- * controller (networks, allocations) and by agents (hosts, leases, endpoints); read by
+ * controller (networks and their claims) and by agents (hosts, leases, endpoints); read by
  * everyone. Times are ISO 8601 strings.
  */
 
