@@ -2,7 +2,8 @@
  * The store key layout, under a configurable prefix (default `/vxnet/`):
  *
  *   networks/<id>                NetworkSpec (written last: a network exists once its record does)
- *   names/networks/<name>        NetworkClaim: the network holding the name
+ *   names/networks/<name>        NameClaim: the network holding the name, and once created the
+ *                                network itself (net ls pages over these keys: one range read a page)
  *   vnis/<vni>                   NetworkClaim: the network holding the VNI (decimal)
  *   subnets/<bits>               SubnetClaim: the network holding the CIDR; <bits> is the
  *                                network prefix as a string of 0/1, prefix-length long (below)

@@ -47,6 +47,15 @@ export interface NetworkClaim {
   claimedAt: string;
 }
 
+/**
+ * A name claim: once the network is created, it also carries the network itself (the
+ * record is written once and never changed), so that a page of `net ls`, by name, is
+ * one range read of the name claims instead of a read per network.
+ */
+export interface NameClaim extends NetworkClaim {
+  network?: NetworkSpec;
+}
+
 /** A CIDR claim: the CIDR itself, readable (its key holds only the bits). */
 export interface SubnetClaim extends NetworkClaim {
   subnet: string;

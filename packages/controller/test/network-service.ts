@@ -180,6 +180,10 @@ t.test('pages: by name, limit and next; a name whose record is not written yet i
   t.same(p3.networks.map((n) => n.name), ['d', 'e']);
   t.equal(p3.next, undefined, 'the last page has no next');
   t.same((await svc.list()).map((n) => n.name), ['a', 'b', 'c', 'd', 'e'], 'the whole list, same order');
+  const c = JSON.parse((await store.get(k.networkName('c')))!.value);
+  t.equal(c.network?.name, 'c', 'a name claim carries its network once created');
+  await store.put(k.networkName('c'), JSON.stringify({ id: c.id, name: 'c', claimedAt: c.claimedAt }));
+  t.same((await svc.page(1, 'b')).networks.map((n) => n.name), ['c'], 'a claim without the copy: its record is read instead');
 });
 
 t.test('resolve: by name, full id, unique id prefix; an ambiguous prefix names the candidates', async (t) => {

@@ -14,7 +14,7 @@
  * An unreadable document stops the start (AllocationsUnreadable): read as empty, it
  * would let new networks take the names, VNIs and subnets of existing ones.
  */
-import type { Allocation, Allocations, Keys, Logger, NetworkClaim, Store, SubnetClaim } from '@vxnet/common';
+import type { Allocation, Allocations, Keys, Logger, NameClaim, NetworkClaim, NetworkSpec, Store, SubnetClaim } from '@vxnet/common';
 import { parseCidr } from '@vxnet/common';
 import { AllocationsUnreadable } from '../errors.js';
 import { parseClaim } from './claims.js';
@@ -43,15 +43,17 @@ export async function migrateAllocations(store: Store, k: Keys, log: Logger): Pr
 
 /** Claim name, VNI and CIDR of one entry; false when its network record is absent. */
 async function migrateOne(store: Store, k: Keys, a: Allocation, log: Logger): Promise<boolean> {
-  if (!(await store.get(k.network(a.id)))) {
+  const record = await store.get(k.network(a.id));
+  if (!record) {
     log.warn({ network: { id: a.id, name: a.name } }, 'not migrating the allocation of a network whose record is absent');
     return false;
   }
   const claim: NetworkClaim = { id: a.id, name: a.name, claimedAt: a.claimedAt };
   const cidr = parseCidr(a.subnet, 'allocated subnet');
   const subnetClaim: SubnetClaim = { ...claim, subnet: cidr.text };
+  const nameClaim: NameClaim = { ...claim, network: JSON.parse(record.value) as NetworkSpec };
   const wanted: Array<[string, NetworkClaim]> = [
-    [k.networkName(a.name), claim],
+    [k.networkName(a.name), nameClaim],
     [k.vni(a.vni), claim],
     [k.subnetClaim(cidr.network, cidr.prefixLength), subnetClaim],
   ];

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   addressAt, parseCidr, subnetFromKey,
-  type Cidr, type EndpointRecord, type HostAlive, type HostRecord, type Keys, type Logger, type NetworkClaim, type NetworkSpec, type Store, type SubnetLease,
+  type Cidr, type EndpointRecord, type HostAlive, type KeyValue, type NameClaim, type HostRecord, type Keys, type Logger, type NetworkClaim, type NetworkSpec, type Store, type SubnetLease,
 } from '@vxnet/common';
 import {
   AllocationContention, EncryptionUnavailable, NetworkAmbiguous, NetworkHasEndpoints, NetworkNameTaken, NetworkNotFound, PoolExhausted, SubnetOverlap, VniInUse,
@@ -104,6 +104,8 @@ export class NetworkService {
         createdAt: claim.claimedAt,
       };
       await this.writeRecord(spec);
+      // after the record, never before: a copy must not show a network whose record may not exist
+      await this.indexName(name.kv, claim, spec);
       // only a create that succeeded moves a cursor: a failed one leaves its candidates to the next
       await Promise.all([
         valid.vni === undefined ? this.writeCursor(this.k.vniCursor, nextAutoVni(vni), vniCursor.modRevision) : undefined,
@@ -142,6 +144,16 @@ export class NetworkService {
       }
       throw err;
     }
+  }
+
+  /**
+   * Put the network into its name claim (compare on the claim's revision). A failure
+   * is logged and left: pages and resolve then read the record instead.
+   */
+  private async indexName(kv: KeyValue, claim: NetworkClaim, spec: NetworkSpec): Promise<void> {
+    const value: NameClaim = { ...claim, network: spec };
+    const res = await this.store.compareAndPut(kv.key, JSON.stringify(value), kv.modRevision).catch((err: unknown) => err);
+    if (res instanceof Error || !(res as { ok: boolean }).ok) this.log.warn({ err: res instanceof Error ? res : undefined, network: { id: spec.id, name: spec.name } }, 'could not put the network into its name claim; lists read its record instead');
   }
 
   /** Claim the requested VNI, or the next free one from the cursor. */
@@ -254,20 +266,29 @@ export class NetworkService {
   }
 
   /**
-   * At most `limit` networks (1 to MAX_PAGE) whose names sort after `after`, by name,
-   * from the name claims. Each page is its own snapshot: a network created or removed
+   * At most `limit` networks (1 to MAX_PAGE) whose names sort after `after`, by name:
+   * one range read of the name claims, which carry their networks. Each page is its own snapshot: a network created or removed
    * while a client pages may or may not show. A name whose record is not written yet
    * (a create in progress) is left out.
    */
   async page(limit: number, after?: string): Promise<NetworkPage> {
     const res = await this.store.list(this.k.networkNames, { limit, ...(after !== undefined ? { after: this.k.networkName(after) } : {}) });
-    const records = await Promise.all(res.items.map(async (kv) => {
-      const claim = parseClaim(kv);
-      return claim && this.store.get(this.k.network(claim.id));
-    }));
-    const networks = records.filter((kv) => kv !== undefined).map((kv) => JSON.parse(kv.value) as NetworkSpec);
+    const found = await Promise.all(res.items.map((kv) => this.networkOfName(kv)));
+    const networks = found.filter((n) => n !== undefined);
     const last = res.items.at(-1);
     return res.more && last ? { networks, next: last.key.slice(this.k.networkNames.length) } : { networks };
+  }
+
+  /**
+   * The network of a name claim: the copy it carries, else (a claim from a migration, or
+   * whose copy was not written) its record; undefined while the network is being created.
+   */
+  private async networkOfName(kv: KeyValue): Promise<NetworkSpec | undefined> {
+    const claim = parseClaim(kv) as NameClaim | undefined;
+    if (claim === undefined) return undefined;
+    if (claim.network?.id === claim.id) return claim.network;
+    const record = await this.store.get(this.k.network(claim.id));
+    return record && (JSON.parse(record.value) as NetworkSpec);
   }
 
   /**
@@ -276,9 +297,8 @@ export class NetworkService {
    */
   async resolve(ref: string): Promise<NetworkSpec> {
     const byName = await this.store.get(this.k.networkName(ref));
-    const id = byName && parseClaim(byName)?.id;
-    const named = id !== undefined ? await this.store.get(this.k.network(id)) : undefined;
-    if (named) return JSON.parse(named.value) as NetworkSpec;
+    const named = byName && (await this.networkOfName(byName));
+    if (named) return named;
     if (/^[0-9a-f]{1,64}$/.test(ref)) {
       const { items } = await this.store.list(this.k.network(ref), { limit: 10 });
       if (items.length > 1) throw new NetworkAmbiguous(ref, items.map((kv) => (JSON.parse(kv.value) as NetworkSpec).name).join(', '));
