@@ -183,7 +183,7 @@ t.test('pages: by name, limit and next; a name whose record is not written yet i
   const c = JSON.parse((await store.get(k.networkName('c')))!.value);
   t.equal(c.network?.name, 'c', 'a name claim carries its network once created');
   await store.put(k.networkName('c'), JSON.stringify({ id: c.id, name: 'c', claimedAt: c.claimedAt }));
-  t.same((await svc.page(1, 'b')).networks.map((n) => n.name), ['c'], 'a claim without the copy: its record is read instead');
+  t.same((await svc.page(2, 'b')).networks.map((n) => n.name), ['c'], 'a claim without the copy: its record is read instead');
 });
 
 t.test('resolve: by name, full id, unique id prefix; an ambiguous prefix names the candidates', async (t) => {
