@@ -56,6 +56,12 @@ interface Knob {
 
 const sysctl = (h: HostCtx, ns: string, kv: string[]) => h.inNs(ns, ['sysctl', '-q', '-w', ...kv]);
 const brnf = (v: number) => ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'].map((k) => `net.bridge.${k}=${v}`);
+/** Threaded NAPI on both ends of the container veth (sysfs of each namespace: ip netns exec mounts it). */
+const threaded = (h: HostCtx, v: number) => {
+  for (const [ns, dev] of [[h.containerNs, 'eth0'], [h.networkNs, h.vethHostEnd]] as const) {
+    h.run(['ip', 'netns', 'exec', ns.replace('/run/netns/', ''), 'sh', '-c', `echo ${v} > /sys/class/net/${dev}/threaded`]);
+  }
+};
 const NOTRACK_TABLE = 'vxdpbench';
 
 const KNOBS: Record<string, Knob> = {
@@ -73,6 +79,17 @@ const KNOBS: Record<string, Knob> = {
     off: (h) => {
       h.inNs(h.containerNs, ['ethtool', '-K', 'eth0', 'gro', 'off']);
       h.inNs(h.networkNs, ['ethtool', '-K', h.vethHostEnd, 'gro', 'off']);
+    },
+  },
+  'veth-napi-threaded': {
+    what: 'veth-gro plus threaded NAPI on both ends (/sys/class/net/DEV/threaded = 1): the receive half of each veth hop runs in a kernel thread that the other core can take',
+    on: (h) => {
+      KNOBS['veth-gro']!.on(h);
+      threaded(h, 1);
+    },
+    off: (h) => {
+      threaded(h, 0);
+      KNOBS['veth-gro']!.off(h);
     },
   },
   'vxlan-gro-off': {
