@@ -19,7 +19,7 @@
  *   node bench/dist/dataplane.js   (root; iperf3, ethtool: npm run bench -- dataplane)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,8 +99,13 @@ const KNOBS: Record<string, Knob> = {
   },
   notrack: {
     what: 'nft: notrack for UDP 4789 in the host namespace (raw prerouting and output)',
-    on: (h) =>
-      h.run(['nft', `table ip ${NOTRACK_TABLE} { chain pre { type filter hook prerouting priority raw; udp dport 4789 notrack; } chain out { type filter hook output priority raw; udp dport 4789 notrack; } }`]),
+    on: (h) => {
+      h.run(['nft', 'add', 'table', 'ip', NOTRACK_TABLE]);
+      for (const [chain, hook] of [['pre', 'prerouting'], ['out', 'output']]) {
+        h.run(['nft', 'add', 'chain', 'ip', NOTRACK_TABLE, chain!, `{ type filter hook ${hook} priority raw; }`]);
+        h.run(['nft', 'add', 'rule', 'ip', NOTRACK_TABLE, chain!, 'udp', 'dport', '4789', 'notrack']);
+      }
+    },
     off: (h) => h.run(['nft', 'delete', 'table', 'ip', NOTRACK_TABLE]),
   },
 };
@@ -185,6 +190,28 @@ async function main(): Promise<void> {
         return [...text.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
       });
 
+    // Where the overlay's RTT goes, pinged in the same rounds (without --try): the VXLAN
+    // leg alone (h2's network namespace -> h1's VTEP address: encapsulation, underlay,
+    // decapsulation, no veth or bridge at either end) and the local leg alone (h2's
+    // container -> its gateway on br0: the container veth and the bridge, no VXLAN).
+    const addrOf = (h: HostCtx, ns: string, dev: string) => {
+      const a = /inet (\d+\.\d+\.\d+\.\d+)/.exec(h.inNs(ns, ['ip', '-4', '-o', 'addr', 'show', dev]))?.[1];
+      if (!a) throw new Error(`no address on ${dev} in ${ns}`);
+      return a;
+    };
+    const legs = knob
+      ? []
+      : [
+          { name: 'VXLAN leg: network namespace h2 → VTEP address of h1', run: (a: string[]) => h2.inNs(h2.networkNs, a), target: addrOf(h1, h1.networkNs, 'vxlan0') },
+          { name: 'local leg: container h2 → its gateway (veth + br0)', run: (a: string[]) => h2.inNs(h2.containerNs, a), target: addrOf(h2, h2.networkNs, 'br0') },
+        ];
+    const legRtts = legs.map(() => [] as number[]);
+    const pingLeg = (i: number) => {
+      const text = legs[i]!.run(['ping', '-c', String(pings), '-i', '0.02', legs[i]!.target]);
+      legRtts[i]!.push(...[...text.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])));
+    };
+    for (const l of legs) l.run(['ping', '-c', '2', '-W', '2', l.target]);
+
     const paths: Path[] = knob ? ['underlay', 'overlay', 'tried'] : ['underlay', 'overlay'];
     const tput: Record<Path, number[]> = { underlay: [], overlay: [], tried: [] };
     const rtts: Record<Path, number[]> = { underlay: [], overlay: [], tried: [] };
@@ -199,6 +226,7 @@ async function main(): Promise<void> {
         rtts[p].push(...xs);
         pr[p] = median(xs);
       }
+      for (let i = 0; i < legs.length; i++) pingLeg(r % 2 === 0 ? i : legs.length - 1 - i);
       const line =
         `round ${r + 1}: Gbit/s ${paths.map((p) => `${p} ${t[p]!.toFixed(2)}`).join(', ')}; overlay/underlay ${(t.overlay! / t.underlay!).toFixed(2)}` +
         (knob ? `, tried/underlay ${(t.tried! / t.underlay!).toFixed(2)}` : '') +
@@ -237,6 +265,16 @@ async function main(): Promise<void> {
         (knob ? ` | ${pairedRatio(tput.tried, tput.underlay).toFixed(2)} |` : ''),
       `| MTU | ${mtuOf(h1, '/proc/self/ns/net', 'eth0')} | ${mtuOf(h1, h1.containerNs, 'eth0')} | | |` + (knob ? ' | |' : ''),
     ];
+    if (legs.length > 0) {
+      lines.push(
+        '',
+        '| RTT decomposition (same rounds, ms, median of single pings) | RTT | of the overlay\'s |',
+        '|---|---:|---:|',
+        `| underlay host → host | ${ms(median(rtts.underlay))} | ${(median(rtts.underlay) / median(rtts.overlay)).toFixed(2)} |`,
+        ...legs.map((l, i) => `| ${l.name} | ${ms(median(legRtts[i]!))} | ${(median(legRtts[i]!) / median(rtts.overlay)).toFixed(2)} |`),
+        `| overlay container → container | ${ms(median(rtts.overlay))} | 1.00 |`,
+      );
+    }
     const table = lines.join('\n');
     console.log(table);
     const cmd = ['node bench/dist/dataplane.js', ...process.argv.slice(2)].join(' ');
@@ -267,6 +305,7 @@ async function main(): Promise<void> {
       `- underlay eth0: ${features(h1, '/proc/self/ns/net', 'eth0')}`,
       `- net.bridge.bridge-nf-call-iptables in the network namespace: ${brnfNow}`,
       '',
+      ...triedSettings(),
       ...profile,
     ].join('\n');
     writeReport(opt.try ? `dataplane-try-${opt.try}` : 'dataplane', report);
@@ -287,6 +326,24 @@ async function main(): Promise<void> {
  * path runs in their context: the sender's sendmsg carries it up to the receiver's
  * socket). Other work on the machine is filtered out by command name.
  */
+/**
+ * The settings tried so far (`--try`, each in bench/results/dataplane-try-KNOB.md):
+ * their commands, dates and figures, so that this report shows what was measured
+ * and not kept.
+ */
+function triedSettings(): string[] {
+  const dir = fileURLToPath(new URL('../../results/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => /^dataplane-try-.+\.md$/.test(f)).sort();
+  if (files.length === 0) return [];
+  const out = ['## Settings tried (paired runs: underlay, overlay and overlay + setting alternating)', ''];
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    const keep = text.split('\n').filter((l) => /^(Command:|Date:|\| (figure|TCP throughput|RTT, ping))/.test(l) || /^\|---/.test(l));
+    out.push(`### ${f}`, '', ...keep.flatMap((l) => (/^(Command|Date):/.test(l) ? [l, ''] : [l])), '');
+  }
+  return out;
+}
+
 /** The functions whose inclusive cost tells the stages of the packet path apart. */
 const STAGES =
   /\] (tcp_sendmsg|tcp_recvmsg|_copy_to_iter|_copy_from_iter|copy_user_enhanced_fast_string|rep_movs_alternative|__dev_queue_xmit|veth_xmit|__netif_receive_skb|process_backlog|br_handle_frame|br_nf_pre_routing|br_nf_post_routing|br_nf_forward_ip|br_forward|ip_forward|ip_rcv|vxlan_xmit|vxlan_rcv|udp_queue_rcv_skb|gro_cell_poll|napi_gro_receive|nf_conntrack_in|nf_hook_slow|nft_do_chain|skb_checksum|csum_partial|do_csum|fib_table_lookup|tcp_v4_rcv|tcp_ack|skb_segment|__skb_gso_segment)\s*$/;
