@@ -8,13 +8,18 @@
  *     goal overlay/underlay <= 1.3 (medians of every single ping).
  * Underlay and overlay alternate (the order flips every round), medians over the
  * rounds; each round's own ratio is printed too, so a drift of the machine's load
- * shows. Options:
- *   --rounds N     rounds (default 6)           --seconds S   iperf3 time (default 4)
+ * shows. Without --try, two more legs are pinged in the same rounds to show where
+ * the overlay's RTT goes: the VXLAN leg alone (network namespace -> remote VTEP
+ * address) and the local leg alone (container -> its gateway on br0). Options:
+ *   --rounds N     rounds (default 8)           --seconds S   iperf3 time (default 4)
  *   --pings N      pings per path per round (default 60, 20 ms apart)
  *   --try KNOB     a third path: the overlay with KNOB applied on both hosts before
  *                  each of its runs and reverted after (paired A/B; see KNOBS)
  *   --profile      perf record -a -g during one extra run of each path; the top
  *                  kernel symbols of the iperf3 processes go into the report
+ *                  (needs `perf`, Debian linux-perf)
+ * Writes bench/results/dataplane.md, or dataplane-try-KNOB.md with --try; the main
+ * report also lists every dataplane-try-*.md found (settings measured, not kept).
  *
  *   node bench/dist/dataplane.js   (root; iperf3, ethtool: npm run bench -- dataplane)
  */
@@ -56,12 +61,6 @@ interface Knob {
 
 const sysctl = (h: HostCtx, ns: string, kv: string[]) => h.inNs(ns, ['sysctl', '-q', '-w', ...kv]);
 const brnf = (v: number) => ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables', 'bridge-nf-call-arptables'].map((k) => `net.bridge.${k}=${v}`);
-/** Threaded NAPI on both ends of the container veth (through a sysfs of each namespace, mounted in a private mount namespace). */
-const threaded = (h: HostCtx, v: number) => {
-  for (const [ns, dev] of [[h.containerNs, 'eth0'], [h.networkNs, h.vethHostEnd]] as const) {
-    h.inNs(ns, ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t sysfs sysfs /sys && echo ${v} > /sys/class/net/${dev}/threaded`]);
-  }
-};
 const NOTRACK_TABLE = 'vxdpbench';
 
 const KNOBS: Record<string, Knob> = {
@@ -79,17 +78,6 @@ const KNOBS: Record<string, Knob> = {
     off: (h) => {
       h.inNs(h.containerNs, ['ethtool', '-K', 'eth0', 'gro', 'off']);
       h.inNs(h.networkNs, ['ethtool', '-K', h.vethHostEnd, 'gro', 'off']);
-    },
-  },
-  'veth-napi-threaded': {
-    what: 'veth-gro plus threaded NAPI on both ends (/sys/class/net/DEV/threaded = 1): the receive half of each veth hop runs in a kernel thread that the other core can take',
-    on: (h) => {
-      KNOBS['veth-gro']!.on(h);
-      threaded(h, 1);
-    },
-    off: (h) => {
-      threaded(h, 0);
-      KNOBS['veth-gro']!.off(h);
     },
   },
   'vxlan-gro-off': {
@@ -115,7 +103,7 @@ type Path = 'underlay' | 'overlay' | 'tried';
 async function main(): Promise<void> {
   const { values: opt } = parseArgs({
     options: {
-      rounds: { type: 'string', default: '6' },
+      rounds: { type: 'string', default: '8' },
       seconds: { type: 'string', default: '4' },
       pings: { type: 'string', default: '60' },
       try: { type: 'string' },
@@ -125,6 +113,9 @@ async function main(): Promise<void> {
   const rounds = Number(opt.rounds);
   const seconds = Number(opt.seconds);
   const pings = Number(opt.pings);
+  for (const [name, v] of [['--rounds', rounds], ['--seconds', seconds], ['--pings', pings]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`invalid ${name} ${String(v)}: a whole number ≥ 1`);
+  }
   const knob = opt.try === undefined ? undefined : KNOBS[opt.try];
   if (opt.try !== undefined && !knob) throw new Error(`unknown --try ${opt.try}: one of ${Object.keys(KNOBS).join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('this benchmark runs in a lab and needs root');
@@ -135,6 +126,7 @@ async function main(): Promise<void> {
   const vx = (...args: string[]) => execFileSync(process.execPath, [VXNET, ...args], { env, encoding: 'utf8' });
   const servers: ChildProcess[] = [];
   const hosts: HostCtx[] = [];
+  let knobOn = false;
   const loadBefore = loadavg()[0]!;
   try {
     vx('lab', 'up', '--name', lab, '--hosts', '2');
@@ -172,11 +164,13 @@ async function main(): Promise<void> {
     for (const p of ['underlay', 'overlay'] as const) client[p](['ping', '-c', '3', '-W', '2', target[p]]);
     const withKnob = <T>(p: Path, fn: () => T): T => {
       if (p !== 'tried' || !knob) return fn();
+      knobOn = true;
       for (const h of hosts) knob.on(h);
       try {
         return fn();
       } finally {
         for (const h of hosts) knob.off(h);
+        knobOn = false;
       }
     };
     const iperf = (p: Path) =>
@@ -311,7 +305,16 @@ async function main(): Promise<void> {
     writeReport(opt.try ? `dataplane-try-${opt.try}` : 'dataplane', report);
   } finally {
     for (const s of servers) if (s.pid !== undefined) s.kill('SIGTERM');
-    if (knob) for (const h of hosts) try { knob.off(h); } catch { /* lab goes anyway */ }
+    // a run that failed with the setting applied: revert it (the lab goes next anyway)
+    if (knob && knobOn) {
+      for (const h of hosts) {
+        try {
+          knob.off(h);
+        } catch {
+          /* the lab is torn down next */
+        }
+      }
+    }
     try {
       vx('lab', 'down', '--name', lab);
     } finally {
@@ -332,7 +335,7 @@ async function main(): Promise<void> {
  * and not kept.
  */
 function triedSettings(): string[] {
-  const dir = fileURLToPath(new URL('../../results/', import.meta.url));
+  const dir = fileURLToPath(new URL('../results/', import.meta.url));
   const files = readdirSync(dir).filter((f) => /^dataplane-try-.+\.md$/.test(f)).sort();
   if (files.length === 0) return [];
   const out = ['## Settings tried (paired runs: underlay, overlay and overlay + setting alternating)', ''];
@@ -378,4 +381,9 @@ async function profilePaths(client: Record<Path, (a: string[]) => string>, targe
   return out;
 }
 
-await main();
+try {
+  await main();
+} catch (err) {
+  console.error(`dataplane: ${(err as Error).message}`);
+  process.exitCode = 1;
+}
