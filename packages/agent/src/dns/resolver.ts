@@ -43,6 +43,12 @@ export type Resolution =
 export interface ResolverOptions {
   /** TTL of internal answers, seconds. Short: a removed container must stop resolving soon in client caches too. */
   ttl?: number;
+  /**
+   * The next value of the round-robin counter (any non-negative integer; each call a
+   * new one). Default: a counter of this resolver. The DNS threads share one, so
+   * that consecutive queries rotate whichever thread answers them.
+   */
+  rotation?: () => number;
 }
 
 const VISIBLE_CACHE_MAX = 65_536;
@@ -113,10 +119,12 @@ export class DnsResolver {
   /** `${networkId} ${ip}` of a client -> its visible networks (memo of visibleNetworks) */
   private readonly visible = new Map<string, NetIndex[]>();
   private readonly ttl: number;
-  private rotation = 0;
+  private readonly nextRotation: () => number;
 
   constructor(snapshot: DnsSnapshot, opts: ResolverOptions = {}) {
     this.ttl = opts.ttl ?? 5;
+    let rotation = 0;
+    this.nextRotation = opts.rotation ?? (() => rotation++);
     for (const n of snapshot.networks) {
       let network = 0;
       let mask = 0xffffffff;
@@ -202,7 +210,7 @@ export class DnsResolver {
     if (found !== undefined) {
       if (found.type === 'A' && (q.type === 'A' || (q.type as string) === 'ANY')) {
         const ips = found.data;
-        const start = ips.length > 1 ? this.rotation++ % ips.length : 0;
+        const start = ips.length > 1 ? this.nextRotation() % ips.length : 0;
         answers = new Array<Answer>(ips.length);
         for (let i = 0; i < ips.length; i++) {
           answers[i] = { type: 'A', class: 'IN', name: q.name, ttl: this.ttl, data: ips[(start + i) % ips.length] as string };

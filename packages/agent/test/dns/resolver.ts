@@ -119,6 +119,24 @@ t.test('a shared alias returns every address, rotated per query', async (t) => {
   t.equal(firsts.size, 3, 'each address comes first in turn');
 });
 
+t.test('resolvers sharing one rotation counter rotate together (one per DNS thread)', async (t) => {
+  const extra = [
+    { networkId: NET_A, name: 'api-1', aliases: ['api'], ip: '10.1.0.10', container: 'c-api-1' },
+    { networkId: NET_A, name: 'api-2', aliases: ['api'], ip: '10.1.1.10', container: 'c-api-2' },
+    { networkId: NET_A, name: 'api-3', aliases: ['api'], ip: '10.1.2.10', container: 'c-api-3' },
+  ];
+  let counter = 0;
+  const rotation = () => counter++;
+  const one = new DnsResolver(snapshot(extra), { rotation });
+  const two = new DnsResolver(snapshot(extra), { rotation });
+  // thread one answers twice, then thread two once: still each address first once
+  const firsts = [ask(one, 'api', fromWeb), ask(one, 'api', fromWeb), ask(two, 'api', fromWeb)].map((r) => ips(r)[0]);
+  t.same([...firsts].sort(), ['10.1.0.10', '10.1.1.10', '10.1.2.10']);
+  t.equal(counter, 3, 'one counter value per rotated answer');
+  ask(one, 'web', fromWeb);
+  t.equal(counter, 3, 'a single address takes no counter value');
+});
+
 t.test('PTR for addresses on the client networks only', async (t) => {
   const r = new DnsResolver(snapshot());
   const web = ask(r, '2.0.1.10.in-addr.arpa', fromWeb, 'PTR');

@@ -95,11 +95,11 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function service(pair: NetnsPair, upstreams: Array<{ address: string; port: number }>, forwardTimeoutMs = 500) {
+async function service(pair: NetnsPair, upstreams: Array<{ address: string; port: number }>, forwardTimeoutMs = 500, threads?: number) {
   // errors of ensure() are logged, not thrown: keep them to say why if it did not serve
   const logged: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => logged.push(line) });
-  const dns = new DnsService({ upstreams, forwardTimeoutMs, log });
+  const dns = new DnsService({ upstreams, forwardTimeoutMs, threads, log });
   const v = views();
   dns.update(v.networks, v.records);
   await dns.ensure(NET_A, pair.server, [pair.gateway]);
@@ -154,6 +154,28 @@ if (skip) {
     t.equal(res[5]?.tc, false, 'EDNS 4096: 60 fit in 996 bytes');
     t.equal(res[5]?.answers.length, 60);
   });
+
+  for (const threads of [1, 3]) {
+    t.test(`${threads} DNS thread(s): a UDP socket each on the address, one TCP listener; 300 queries from one client socket all answered with their ids, counted once`, async (t) => {
+      const { dns } = await service(pair, [], 500, threads);
+      t.teardown(() => dns.close());
+      const sockets = (proto: 'u' | 't') => execFileSync('ip', ['netns', 'exec', pair.server, 'ss', `-${proto}ln`], { encoding: 'utf8' })
+        .split('\n').filter((l) => l.includes(`${pair.gateway}:53 `)).length;
+      t.equal(sockets('u'), threads, 'UDP sockets on the gateway');
+      t.equal(sockets('t'), 1, 'TCP listeners on the gateway');
+      // the same few names again and again: most are answered from the cache of encoded answers
+      const names = ['web', 'WWW', 'app', 'nothing', 'db'];
+      const res = await query(pair.client, pair.gateway, Array.from({ length: 300 }, (_, i) => ({ name: names[i % names.length] as string })));
+      const wrong = res.filter((r, i) => {
+        const want = [['10.77.1.2'], ['10.77.1.2'], ['10.77.2.2'], [], ['10.88.1.2']][i % names.length];
+        return JSON.stringify(r.answers) !== JSON.stringify(want) || r.rcode !== (i % names.length === 3 ? 'NXDOMAIN' : 'NOERROR');
+      });
+      t.same(wrong, [], 'every answer right and matched to its query by id');
+      const counts = new Map((await dns.queryCounts()).map((c) => [`${c.kind} ${c.rcode}`, c.count]));
+      t.equal(counts.get('internal NOERROR'), 240, 'NOERROR answers summed over the threads');
+      t.equal(counts.get('internal NXDOMAIN'), 60);
+    });
+  }
 
   t.test('busybox nslookup resolves through the server', { skip: hasBusybox() ? false : 'busybox not installed' }, async (t) => {
     const { dns } = await service(pair, []);
