@@ -116,7 +116,7 @@ async function baselineWorker(ref: string): Promise<new (o: { ttl: number; forwa
   const files = run('git', 'ls-tree', '--name-only', `${ref}:packages/agent/src/dns/`).split('\n').filter((f) => f.endsWith('.ts'));
   for (const f of files) {
     const src = run('git', 'show', `${ref}:packages/agent/src/dns/${f}`);
-    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.NodeNext, target: ts.ScriptTarget.ES2022 }, fileName: f }).outputText;
+    const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 }, fileName: f }).outputText;
     writeFileSync(join(dir, f.replace(/\.ts$/, '.js')), js);
   }
   const mod = (await import(pathToFileURL(join(dir, 'dns-server.js')).href)) as { DnsWorker: new (o: object) => AnyDnsWorker };

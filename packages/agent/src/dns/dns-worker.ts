@@ -48,8 +48,8 @@ type Respond = (wire: Buffer) => void;
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
 const RCODE_FORMERR = 1;
-/** Cached answers per network and thread at most (then the cache starts again empty): ~1,000 clients × 10 names. */
-const ANSWER_CACHE_MAX = 10_000;
+/** Cached answers per thread at most, all networks (then the cache starts again empty): < 2 MB. */
+const ANSWER_CACHE_MAX = 5_000;
 /** Queries longer than this are answered without the cache (a name near 255 bytes, EDNS options). */
 const ANSWER_CACHE_QUERY_MAX = 300;
 
@@ -86,10 +86,15 @@ interface Served {
   udp: dgram.Socket[];
   tcp: net.Server[];
   connections: Set<net.Socket>;
-  /** `${client address} ${query bytes after the id, latin1}` -> encoded answer (any id) */
-  answers: Map<string, Buffer>;
 }
 const served = new Map<string, Served>();
+/**
+ * `${serve tag} ${client address} ${query bytes after the id, latin1}` -> encoded
+ * answer (any id), in a buffer of its own (a slice of Node's pool would keep a whole
+ * 8 KB slab alive per entry). Emptied by every snapshot.
+ */
+const answers = new Map<string, Buffer>();
+let nextTag = 1;
 /** This thread's own namespace, to come back to after binding in a network's. */
 const home = openSync('/proc/thread-self/ns/net', 'r');
 let ops: Promise<void> = Promise.resolve();
@@ -159,12 +164,12 @@ function literal(address: string, _family: unknown, callback: (err: null, addres
   callback(null, address, 4);
 }
 
-function serveUdp(networkId: string, address: string, answers: Map<string, Buffer>): Promise<dgram.Socket> {
+function serveUdp(networkId: string, address: string, tag: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const udp = dgram.createSocket({ type: 'udp4', lookup: literal as unknown as dgram.SocketOptions['lookup'] });
     udp.once('error', reject);
     udp.on('message', (msg, rinfo) => {
-      const key = msg.length <= ANSWER_CACHE_QUERY_MAX ? `${rinfo.address} ${msg.toString('latin1', 2)}` : undefined;
+      const key = msg.length <= ANSWER_CACHE_QUERY_MAX ? `${tag} ${rinfo.address} ${msg.toString('latin1', 2)}` : undefined;
       const known = key === undefined ? undefined : answers.get(key);
       if (known) {
         const out = Buffer.allocUnsafe(known.length);
@@ -178,7 +183,9 @@ function serveUdp(networkId: string, address: string, answers: Map<string, Buffe
       const wire = handle(networkId, msg, rinfo.address, 'udp', (w) => udp.send(w, rinfo.port, rinfo.address));
       if (wire && key !== undefined) {
         if (answers.size >= ANSWER_CACHE_MAX) answers.clear();
-        answers.set(key, wire);
+        const own = Buffer.allocUnsafeSlow(wire.length);
+        wire.copy(own);
+        answers.set(key, own);
       }
     });
     const listening = () => {
@@ -244,11 +251,12 @@ function serveTcp(networkId: string, address: string, connections: Set<net.Socke
 /** Bind a network's sockets inside its namespace, on every address, then return to this thread's own. */
 async function serve(networkId: string, netnsPath: string, addresses: string[]): Promise<void> {
   if (served.has(networkId)) return;
-  const s: Served = { udp: [], tcp: [], connections: new Set(), answers: new Map() };
+  const s: Served = { udp: [], tcp: [], connections: new Set() };
+  const tag = nextTag++;
   try {
     enterNetns(netnsPath);
     for (const address of addresses) {
-      s.udp.push(await serveUdp(networkId, address, s.answers));
+      s.udp.push(await serveUdp(networkId, address, tag));
       if (cfg.index === 0) s.tcp.push(await serveTcp(networkId, address, s.connections));
     }
     served.set(networkId, s);
@@ -279,7 +287,7 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'snapshot':
       resolver = new DnsResolver(m.snapshot, resolverOptions);
-      for (const s of served.values()) s.answers.clear();
+      answers.clear();
       post({ type: 'applied', version: m.version });
       break;
     case 'serve':
