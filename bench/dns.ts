@@ -5,7 +5,8 @@
  *
  * - vxnet: DnsWorker as the agent runs it (defaultDnsThreads() threads, one
  *   SO_REUSEPORT group);
- * - vxnet with 1 thread (the single-socket path, with the same per-query path);
+ * - vxnet with other thread counts (`--threads 1,3`: 1 is the single-socket path with
+ *   the same per-query path);
  * - before: with `--baseline REF`, the DnsWorker of git revision REF (its
  *   packages/agent/src/dns/*.ts transpiled into bench/out/), e.g. `--baseline issue14`;
  * - dnsmasq serving the same names from an addn-hosts file (single-threaded, C);
@@ -17,7 +18,7 @@
  * 1,000 container names c0…c999, the query file the 1,000 names (dnsperf loops over
  * it). Rounds rotate the order of the servers; medians are quoted.
  *
- *   node bench/dist/dns.js [--rounds N] [--seconds S] [--baseline REF]
+ *   node bench/dist/dns.js [--rounds N] [--seconds S] [--threads LIST] [--baseline REF]
  *   (default 5 rounds of 5 s per server; needs root, dnsperf and dnsmasq)
  *
  * Prints a markdown table and writes bench/results/dns.md.
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '5' },
     baseline: { type: 'string' },
+    threads: { type: 'string', default: '1' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -54,8 +56,12 @@ const CLI = `${PREFIX}-c`;
 const CLIENT = '10.77.0.2';
 const NET = 'b'.repeat(64);
 
-type Who = 'vxnet' | 'vxnet1' | 'before' | 'dnsmasq' | 'echo';
-const ADDRESS: Record<Who, string> = { vxnet: '10.77.0.1', dnsmasq: '10.77.0.3', echo: '10.77.0.4', vxnet1: '10.77.0.5', before: '10.77.0.6' };
+/** 'vxnet' (the default thread count), `vxnet${N}` (N threads), 'before', 'dnsmasq', 'echo' */
+type Who = string;
+const OTHER_THREADS = args.threads.split(',').map(Number).filter((n) => n >= 1 && n !== defaultDnsThreads());
+const ADDRESS: Record<Who, string> = { vxnet: '10.77.0.1', dnsmasq: '10.77.0.3', echo: '10.77.0.4', before: '10.77.0.5' };
+for (const n of OTHER_THREADS) ADDRESS[`vxnet${n}`] = `10.77.1.${n}`;
+const addr = (w: Who): string => ADDRESS[w] as string;
 
 /**
  * The ceiling for one Node thread serving UDP: answers every query with one fixed A
@@ -70,7 +76,7 @@ s.on('message', (m, r) => {
   out.writeUInt32BE(5, m.length + 6); out.writeUInt16BE(4, m.length + 10); out.writeUInt32BE(0x0a4d0401, m.length + 12);
   s.send(out, r.port, r.address);
 });
-s.bind(53, '${ADDRESS.echo}');
+s.bind(53, '${addr('echo')}');
 `;
 
 function run(cmd: string, ...argv: string[]): string {
@@ -167,13 +173,13 @@ async function main(): Promise<void> {
       await w.start(snapshot);
       await w.serve(NET, `/run/netns/${SRV}`, address);
     };
-    await serveWith(new DnsWorker({ ttl: 5, threads, forwarder: undefined, log: silentLogger() }), ADDRESS.vxnet);
-    await serveWith(new DnsWorker({ ttl: 5, threads: 1, forwarder: undefined, log: silentLogger() }), ADDRESS.vxnet1);
-    if (Before) await serveWith(new Before({ ttl: 5, forwarder: undefined, log: silentLogger() }), ADDRESS.before);
+    await serveWith(new DnsWorker({ ttl: 5, threads, forwarder: undefined, log: silentLogger() }), addr('vxnet'));
+    for (const n of OTHER_THREADS) await serveWith(new DnsWorker({ ttl: 5, threads: n, forwarder: undefined, log: silentLogger() }), addr(`vxnet${n}`));
+    if (Before) await serveWith(new Before({ ttl: 5, forwarder: undefined, log: silentLogger() }), addr('before'));
 
     const dnsmasqVersion = (run('dnsmasq', '--version').split('\n')[0] ?? 'dnsmasq').replace(/ version /, ' ').replace(/\s+Copyright.*$/, '');
     dnsmasq = spawn('ip', ['netns', 'exec', SRV, 'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--user=root',
-      '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--listen-address=${ADDRESS.dnsmasq}`, '--bind-interfaces', '--port=53',
+      '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--listen-address=${addr('dnsmasq')}`, '--bind-interfaces', '--port=53',
       '--local-ttl=5', '--cache-size=10000', `--pid-file=${join(dir, 'dnsmasq.pid')}`, '--log-facility=-'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let dnsmasqErr = '';
     dnsmasq.stderr?.on('data', (d: Buffer) => (dnsmasqErr += d.toString()));
@@ -181,49 +187,52 @@ async function main(): Promise<void> {
     for (let i = 0; ; i++) {
       await new Promise((r) => setTimeout(r, 100));
       try {
-        verify(ADDRESS.dnsmasq);
+        verify(addr('dnsmasq'));
         break;
       } catch (err) {
         if (i > 30) throw new Error(`dnsmasq did not start: ${String(err)}\n${dnsmasqErr}`);
       }
     }
-    verify(ADDRESS.vxnet);
-    verify(ADDRESS.vxnet1);
-    if (Before) verify(ADDRESS.before);
+    verify(addr('vxnet'));
+    for (const n of OTHER_THREADS) verify(addr(`vxnet${n}`));
+    if (Before) verify(addr('before'));
 
-    const who: Who[] = Before ? ['vxnet', 'before', 'vxnet1', 'dnsmasq', 'echo'] : ['vxnet', 'vxnet1', 'dnsmasq', 'echo'];
+    const who: Who[] = ['vxnet', ...(Before ? ['before'] : []), ...OTHER_THREADS.map((n) => `vxnet${n}`), 'dnsmasq', 'echo'];
     const load0 = loadavg()[0] ?? 0;
     // warm-up (JIT, caches) untimed
-    for (const w of who) dnsperf(ADDRESS[w], queryFile, 1);
-    const results = Object.fromEntries(who.map((w) => [w, [] as PerfResult[]])) as Record<Who, PerfResult[]>;
+    for (const w of who) dnsperf(addr(w), queryFile, 1);
+    const results: Record<Who, PerfResult[]> = Object.fromEntries(who.map((w) => [w, [] as PerfResult[]]));
     for (let r = 0; r < ROUNDS; r++) {
       const order = [...who.slice(r % who.length), ...who.slice(0, r % who.length)];
       for (const w of order) {
-        const res = dnsperf(ADDRESS[w], queryFile, SECONDS);
-        results[w].push(res);
+        const res = dnsperf(addr(w), queryFile, SECONDS);
+        results[w]?.push(res);
         console.log(`round ${r + 1} ${w}: ${res.qps.toFixed(0)} q/s, ${res.completed} completed, ${res.lost} lost, load ${(loadavg()[0] ?? 0).toFixed(2)}`);
       }
     }
     const load1 = loadavg()[0] ?? 0;
 
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-    const med = (w: Who) => median(results[w].map((x) => x.qps));
+    const med = (w: Who) => median((results[w] ?? []).map((x) => x.qps));
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-    const perRound = (a: Who, b: Who) => results[a].map((x, i) => (x.qps / (results[b][i]?.qps ?? NaN)).toFixed(2)).join(' / ');
+    const perRound = (a: Who, b: Who) => (results[a] ?? []).map((x, i) => (x.qps / (results[b]?.[i]?.qps ?? NaN)).toFixed(2)).join(' / ');
+    const threadsLabel = (n: number) => (n === 1 ? '1 thread (one exclusive socket)' : `${n} threads (SO_REUSEPORT, random spread)`);
     const label: Record<Who, string> = {
-      vxnet: `**vxnet DnsWorker, ${threads} threads (SO_REUSEPORT, random spread), as the agent runs it**`,
-      vxnet1: 'vxnet DnsWorker, 1 thread (one exclusive socket)',
+      vxnet: `**vxnet DnsWorker, ${threadsLabel(threads)}: as the agent runs it**`,
       before: `before: DnsWorker of ${args.baseline} (${baselineRev}), one thread`,
       dnsmasq: `${dnsmasqVersion} (one thread, C)`,
       echo: 'reference: Node dgram echo, no DNS work (one Node thread\'s ceiling)',
     };
-    const row = (w: Who) =>
-      `| ${label[w]} | ${fmt(med(w))} | ${results[w].map((x) => fmt(x.qps)).join(' / ')} | ${median(results[w].map((x) => x.latencyMs)).toFixed(3)} | ${results[w].reduce((a, x) => a + x.lost, 0)} |`;
+    for (const n of OTHER_THREADS) label[`vxnet${n}`] = `vxnet DnsWorker, ${threadsLabel(n)}`;
+    const row = (w: Who) => {
+      const rs = results[w] ?? [];
+      return `| ${label[w]} | ${fmt(med(w))} | ${rs.map((x) => fmt(x.qps)).join(' / ')} | ${median(rs.map((x) => x.latencyMs)).toFixed(3)} | ${rs.reduce((a, x) => a + x.lost, 0)} |`;
+    };
     const goal = GOAL_VS_DOCKER * DOCKER_QPS;
     const verdict = (ok: boolean) => (ok ? '**met**' : '**not met**');
     const md = `# Embedded DNS: answers per second, dnsperf with ≤ ${IN_FLIGHT} in flight from a client namespace
 
-Command: \`node bench/dist/dns.js --rounds ${ROUNDS} --seconds ${SECONDS}${args.baseline ? ` --baseline ${args.baseline}` : ''}\` (after \`npx tsc -b\`, as root; \`npm run bench -- dns\` runs it without a baseline)
+Command: \`node bench/dist/dns.js --rounds ${ROUNDS} --seconds ${SECONDS} --threads ${args.threads}${args.baseline ? ` --baseline ${args.baseline}` : ''}\` (after \`npx tsc -b\`, as root; \`npm run bench -- dns\` runs it without a baseline)
 Date: ${new Date().toISOString()}
 Setup: Node ${process.version}, ${dnsmasqVersion}, dnsperf 2.10 (Debian); ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), nothing pinned.
 One "network" namespace (br0 holding one address per server) and one client namespace (${CLIENT}, veth to br0), both made by
@@ -240,9 +249,7 @@ ${who.map(row).join('\n')}
 - Goal (issue 15): vxnet ≥ ${GOAL_VS_DOCKER} × Docker's ${fmt(DOCKER_QPS)}/s = ${fmt(goal)}/s: ${fmt(med('vxnet'))}/s, ${verdict(med('vxnet') >= goal)}
   (Docker's figure is from issue 15's table, same machine kind and load shape; \`bench:compare\` measures both in one run).
 - vxnet / dnsmasq: **${(med('vxnet') / med('dnsmasq')).toFixed(2)}** (ratio of medians; per round ${perRound('vxnet', 'dnsmasq')}).
-- ${threads} threads / 1 thread: ${(med('vxnet') / med('vxnet1')).toFixed(2)} (per round ${perRound('vxnet', 'vxnet1')}).
-${Before ? `- vxnet now / before (${args.baseline}): **${(med('vxnet') / med('before')).toFixed(2)}** (per round ${perRound('vxnet', 'before')}); 1 thread now / before: ${(med('vxnet1') / med('before')).toFixed(2)}.\n` : ''}- vxnet 1 thread / Node echo: ${(med('vxnet1') / med('echo')).toFixed(2)} (how close one thread's DNS work comes to Node's per-datagram cost).
-`;
+${OTHER_THREADS.map((n) => `- ${threads} threads / ${n}: ${(med('vxnet') / med(`vxnet${n}`)).toFixed(2)} (per round ${perRound('vxnet', `vxnet${n}`)}).\n`).join('')}${Before ? `- vxnet now / before (${args.baseline}): **${(med('vxnet') / med('before')).toFixed(2)}** (per round ${perRound('vxnet', 'before')})${OTHER_THREADS.includes(1) ? `; 1 thread now / before: ${(med('vxnet1') / med('before')).toFixed(2)}` : ''}.\n` : ''}${OTHER_THREADS.includes(1) ? `- vxnet 1 thread / Node echo: ${(med('vxnet1') / med('echo')).toFixed(2)} (how close one thread's DNS work comes to Node's per-datagram cost).\n` : ''}`;
     console.log(`\n${md}`);
     writeReport('dns', md);
   } finally {
