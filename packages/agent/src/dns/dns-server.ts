@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '@vxnet/common';
 import type { Forwarder } from './forwarder.js';
 import type { FromWorker, QueryCount, ToWorker, WorkerConfig } from './protocol.js';
-import type { DnsSnapshot } from './resolver.js';
+import { ROTATION_BUCKETS, type DnsSnapshot } from './resolver.js';
 
 export interface DnsWorkerOptions {
   /** Default 53. */
@@ -63,7 +63,7 @@ export class DnsWorker {
   }
 
   private async startThreads(snapshot: DnsSnapshot): Promise<void> {
-    const rotation = new SharedArrayBuffer(4);
+    const rotation = new SharedArrayBuffer(4 * ROTATION_BUCKETS);
     const threads: Thread[] = [];
     for (let index = 0; index < this.threadCount; index++) {
       const cfg: WorkerConfig = { port: this.o.port ?? 53, ttl: this.o.ttl ?? 5, maxForwards: MAX_FORWARDS, index, threads: this.threadCount, rotation };
@@ -71,10 +71,12 @@ export class DnsWorker {
     }
     this.threads = threads;
     this.closing = undefined;
+    // posted now, queued until each thread listens: before any later update()
     const version = ++this.version;
+    const applied = Promise.all(threads.map((t) => t.update(version, snapshot)));
     try {
       await Promise.all(threads.map((t) => t.ready));
-      await Promise.all(threads.map((t) => t.update(version, snapshot)));
+      await applied;
     } catch (err) {
       for (const t of threads) t.end();
       throw err;

@@ -54,7 +54,7 @@ const ANSWER_CACHE_MAX = 5_000;
 const ANSWER_CACHE_QUERY_MAX = 300;
 
 const rotation = new Uint32Array(cfg.rotation);
-const resolverOptions = { ttl: cfg.ttl, rotation: () => Atomics.add(rotation, 0, 1) };
+const resolverOptions = { ttl: cfg.ttl, rotation: (bucket: number) => Atomics.add(rotation, bucket, 1) };
 let resolver = new DnsResolver({ networks: [], endpoints: [] }, resolverOptions);
 const forwards = new Map<number, { query: Packet; respond: Respond }>();
 let nextForward = 1;

@@ -8,7 +8,7 @@ export interface WorkerConfig {
   index: number;
   /** DNS threads in all (each with a UDP socket on every address; one SO_REUSEPORT group when > 1). */
   threads: number;
-  /** One Uint32: the round-robin counter all threads share. */
+  /** ROTATION_BUCKETS Uint32s: the round-robin counters all threads share. */
   rotation: SharedArrayBuffer;
   /** TTL of internal answers, seconds. */
   ttl: number;

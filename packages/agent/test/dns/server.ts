@@ -14,7 +14,7 @@ import dnsPacket from 'dns-packet';
 import { silentLogger, type EndpointRecord, type NetworkSpec } from '@vxnet/common';
 import { DnsService } from '../../src/dns/dns-service.js';
 import { deleteNetns, listNetns, namespaceSupportMissing } from '@vxnet/netns';
-import { CLIENT_ENV, DNS_CLIENT, makePair, query, type NetnsPair } from './helpers/netns-pair.js';
+import { CLIENT_ENV, DNS_CLIENT, makePair, query, type ClientResult, type NetnsPair } from './helpers/netns-pair.js';
 
 const skip = namespaceSupportMissing();
 const prefix = `vxt${process.pid}-dns`;
@@ -163,17 +163,29 @@ if (skip) {
         .split('\n').filter((l) => l.includes(`${pair.gateway}:53 `)).length;
       t.equal(sockets('u'), threads, 'UDP sockets on the gateway');
       t.equal(sockets('t'), 1, 'TCP listeners on the gateway');
-      // the same few names again and again: most are answered from the cache of encoded answers
+      // the same few names again and again: most are answered from the cache of encoded
+      // answers. One query first (answers sent while the server's neighbour entry for the
+      // client is unresolved wait in a queue of ~44, unres_qlen_bytes; the rest are
+      // dropped), then waves of 10 every 10 ms. On this shared 2-CPU machine a few
+      // datagrams of a burst are still lost now and then (as with one thread before these
+      // threads existed): a query that got no answer is asked again, like a resolver
+      // would; a wrong answer or id is never retried.
+      await query(pair.client, pair.gateway, [{ name: 'web' }]);
       const names = ['web', 'WWW', 'app', 'nothing', 'db'];
-      const res = await query(pair.client, pair.gateway, Array.from({ length: 300 }, (_, i) => ({ name: names[i % names.length] as string })));
-      const wrong = res.filter((r, i) => {
-        const want = [['10.77.1.2'], ['10.77.1.2'], ['10.77.2.2'], [], ['10.88.1.2']][i % names.length];
-        return JSON.stringify(r.answers) !== JSON.stringify(want) || r.rcode !== (i % names.length === 3 ? 'NXDOMAIN' : 'NOERROR');
-      });
+      const want = (i: number) => ({ answers: [['10.77.1.2'], ['10.77.1.2'], ['10.77.2.2'], [], ['10.88.1.2']][i % names.length], rcode: i % names.length === 3 ? 'NXDOMAIN' : 'NOERROR' });
+      const res = await query(pair.client, pair.gateway, Array.from({ length: 300 }, (_, i) => ({ name: names[i % names.length] as string, delayMs: Math.floor(i / 10) * 10 })));
+      const lost = res.flatMap((r, i) => (r.rcode === 'TIMEOUT' ? [i] : []));
+      const again = lost.length > 0 ? await query(pair.client, pair.gateway, lost.map((i) => ({ name: names[i % names.length] as string }))) : [];
+      lost.forEach((i, k) => (res[i] = again[k] as ClientResult));
+      const wrong = res.filter((r, i) => JSON.stringify({ answers: r.answers, rcode: r.rcode }) !== JSON.stringify(want(i)));
       t.same(wrong, [], 'every answer right and matched to its query by id');
+      if (lost.length > 0) t.comment(`${lost.length} of 300 queries got no answer the first time`);
       const counts = new Map((await dns.queryCounts()).map((c) => [`${c.kind} ${c.rcode}`, c.count]));
-      t.equal(counts.get('internal NOERROR'), 240, 'NOERROR answers summed over the threads');
-      t.equal(counts.get('internal NXDOMAIN'), 60);
+      // an answer lost on its way back was counted when sent
+      const noerror = 1 + 240 + lost.filter((i) => i % names.length !== 3).length;
+      const nxdomain = 60 + lost.filter((i) => i % names.length === 3).length;
+      t.ok((counts.get('internal NOERROR') ?? 0) >= 241 && (counts.get('internal NOERROR') ?? 0) <= noerror, 'NOERROR answers (and the first query) summed over the threads');
+      t.ok((counts.get('internal NXDOMAIN') ?? 0) >= 60 && (counts.get('internal NXDOMAIN') ?? 0) <= nxdomain, 'NXDOMAIN answers summed over the threads');
     });
   }
 
