@@ -86,7 +86,7 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
   },
   dnsThreads: {
     type: 'integer', default: () => defaultDnsThreads(), env: 'VXNET_DNS_THREADS', flag: 'dns-threads',
-    doc: 'threads answering DNS, each ~10 MB (default: 2, or 1 on a single-CPU host; bench/results/dns.md)',
+    doc: 'threads answering DNS, each ~10-18 MB (default: 1 on up to 3 CPUs, 2 from 4; bench/results/dns.md)',
     validate: (v) => (v >= 1 && v <= 16 ? undefined : 'must be 1 to 16'),
   },
   dockerPluginSocket: {

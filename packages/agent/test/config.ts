@@ -39,7 +39,7 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
   }, 'an explicit empty dnsUpstreams stays empty (no upstream)');
 });
 
-t.test('--dns-threads: 1 to 16, default 2 (1 on one CPU)', async (t) => {
+t.test('--dns-threads: 1 to 16, default by CPU count', async (t) => {
   const load = (argv: string[]) => loadConfig('agent', AGENT_CONFIG, ['--host', 'h1', '--underlay-ip', '127.0.0.1', ...argv], { env: {}, defaultFile: '/nonexistent/agent.json' });
   t.match(load([]), { config: { dnsThreads: defaultDnsThreads() } });
   t.match(load(['--dns-threads', '4']), { config: { dnsThreads: 4 } });

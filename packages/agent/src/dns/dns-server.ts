@@ -24,10 +24,7 @@ export interface DnsWorkerOptions {
   port?: number;
   /** TTL of internal answers, seconds. Default 5. */
   ttl?: number;
-  /**
-   * DNS threads (UDP sockets per address). Default 2 on a machine with 2 or more
-   * CPUs, else 1 (bench/results/dns.md: the second thread's gain; each costs ~10 MB).
-   */
+  /** DNS threads (UDP sockets per address). Default defaultDnsThreads(). */
   threads?: number;
   /** Where non-internal queries go; without one they get SERVFAIL. */
   forwarder: Forwarder | undefined;
@@ -37,9 +34,15 @@ export interface DnsWorkerOptions {
 const STOP_GRACE_MS = 1000;
 const MAX_FORWARDS = 4096;
 
-/** The default of DnsWorkerOptions.threads. */
+/**
+ * The default of DnsWorkerOptions.threads: 1 on up to 3 CPUs, 2 from 4. Measured on 2
+ * CPUs (bench/results/dns.md), a second thread does not pay: the client and the
+ * kernel's send path (~45 % of a thread's profile is sendmsg) need the other CPU. With
+ * CPUs to spare it should (each thread sends on its own); that is not measured here.
+ * Each thread costs ~10–18 MB of RSS.
+ */
 export function defaultDnsThreads(): number {
-  return Math.min(2, availableParallelism());
+  return availableParallelism() >= 4 ? 2 : 1;
 }
 
 export class DnsWorker {
