@@ -249,7 +249,7 @@ ${who.map(row).join('\n')}
 - Goal (issue 15): vxnet ≥ ${GOAL_VS_DOCKER} × Docker's ${fmt(DOCKER_QPS)}/s = ${fmt(goal)}/s: ${fmt(med('vxnet'))}/s, ${verdict(med('vxnet') >= goal)}
   (Docker's figure is from issue 15's table, same machine kind and load shape; \`bench:compare\` measures both in one run).
 - vxnet / dnsmasq: **${(med('vxnet') / med('dnsmasq')).toFixed(2)}** (ratio of medians; per round ${perRound('vxnet', 'dnsmasq')}).
-${OTHER_THREADS.map((n) => `- ${threads} threads / ${n}: ${(med('vxnet') / med(`vxnet${n}`)).toFixed(2)} (per round ${perRound('vxnet', `vxnet${n}`)}).\n`).join('')}${Before ? `- vxnet now / before (${args.baseline}): **${(med('vxnet') / med('before')).toFixed(2)}** (per round ${perRound('vxnet', 'before')})${OTHER_THREADS.includes(1) ? `; 1 thread now / before: ${(med('vxnet1') / med('before')).toFixed(2)}` : ''}.\n` : ''}${OTHER_THREADS.includes(1) ? `- vxnet 1 thread / Node echo: ${(med('vxnet1') / med('echo')).toFixed(2)} (how close one thread's DNS work comes to Node's per-datagram cost).\n` : ''}`;
+${OTHER_THREADS.map((n) => `- ${threads} thread${threads > 1 ? 's' : ''} / ${n}: ${(med('vxnet') / med(`vxnet${n}`)).toFixed(2)} (per round ${perRound('vxnet', `vxnet${n}`)}).\n`).join('')}${Before ? `- vxnet now / before (${args.baseline}): **${(med('vxnet') / med('before')).toFixed(2)}** (per round ${perRound('vxnet', 'before')})${OTHER_THREADS.includes(1) ? `; 1 thread now / before: ${(med('vxnet1') / med('before')).toFixed(2)}` : ''}.\n` : ''}${OTHER_THREADS.includes(1) ? `- vxnet 1 thread / Node echo: ${(med('vxnet1') / med('echo')).toFixed(2)} (how close one thread's DNS work comes to Node's per-datagram cost).\n` : ''}`;
     console.log(`\n${md}`);
     writeReport('dns', md);
   } finally {
