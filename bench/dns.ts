@@ -19,7 +19,7 @@
  * it). Rounds rotate the order of the servers; medians are quoted.
  *
  *   node bench/dist/dns.js [--rounds N] [--seconds S] [--threads LIST] [--baseline REF]
- *   (default 5 rounds of 5 s per server; needs root, dnsperf and dnsmasq)
+ *   (default 5 rounds of 5 s per server, threads 1,2; needs root, dnsperf and dnsmasq)
  *
  * Prints a markdown table and writes bench/results/dns.md.
  */
@@ -29,7 +29,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import ts from 'typescript';
 import { DnsWorker, defaultDnsThreads, snapshotOf, type DnsSnapshot } from '@vxnet/agent';
 import { deleteNetns, ensureNetns } from '@vxnet/netns';
 import { silentLogger, type EndpointRecord, type NetworkSpec } from '@vxnet/common';
@@ -40,7 +39,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '5' },
     baseline: { type: 'string' },
-    threads: { type: 'string', default: '1' },
+    threads: { type: 'string', default: '1,2' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -119,6 +118,7 @@ interface AnyDnsWorker {
 async function baselineWorker(ref: string): Promise<new (o: { ttl: number; forwarder: undefined; log: ReturnType<typeof silentLogger> }) => AnyDnsWorker> {
   const dir = fileURLToPath(new URL(`../out/dns-baseline-${ref.replace(/[^\w.-]/g, '_')}/`, import.meta.url));
   mkdirSync(dir, { recursive: true });
+  const { default: ts } = await import('typescript');
   const files = run('git', 'ls-tree', '--name-only', `${ref}:packages/agent/src/dns/`).split('\n').filter((f) => f.endsWith('.ts'));
   for (const f of files) {
     const src = run('git', 'show', `${ref}:packages/agent/src/dns/${f}`);
