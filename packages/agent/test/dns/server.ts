@@ -134,8 +134,8 @@ if (skip) {
     t.equal(aaaa?.rcode, 'NOERROR', 'AAAA of an internal name: empty NOERROR');
   });
 
-  t.test('a shared alias: round-robin over UDP; 60 addresses: TC over UDP, all over TCP', async (t) => {
-    const { dns, records, networks } = await service(pair, []);
+  t.test('a shared alias: round-robin over UDP (2 threads, one rotation); 60 addresses: TC over UDP, all over TCP', async (t) => {
+    const { dns, records, networks } = await service(pair, [], 500, 2);
     t.teardown(() => dns.close());
     for (let i = 0; i < 3; i++) {
       const r = record(NET_A, `api-${i}`, `10.77.4.${i + 1}`, `api${i}`, ['api']);
