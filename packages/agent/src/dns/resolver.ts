@@ -119,7 +119,7 @@ export function ptrToIp(name: string): string | undefined {
 }
 
 /**
- * An index of one snapshot (never changed after construction), a round-robin counter
+ * An index of one snapshot (never changed after construction), round-robin counters
  * and a memo of each client's visible networks. Build a new one for every snapshot
  * (linear in the records); `resolve` is then map lookups only.
  */
