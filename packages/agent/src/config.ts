@@ -10,6 +10,7 @@ import {
 } from '@vxnet/common';
 import { hostPortProblem } from '@vxnet/common/metrics';
 import { DEFAULT_TUNNEL_POOL } from './wireguard/tunnel-address.js';
+import { defaultDnsThreads } from './dns/dns-server.js';
 import { formatUpstream, parseUpstream, upstreamsFromResolvConf } from './dns/upstreams.js';
 
 export interface AgentConfig extends StoreConfig {
@@ -29,6 +30,8 @@ export interface AgentConfig extends StoreConfig {
   socket: string;
   /** Resolvers for names outside the networks, `IP[:port]`; empty: none (external names get SERVFAIL). */
   dnsUpstreams: string[];
+  /** DNS worker threads (each a UDP socket per served address, one SO_REUSEPORT group). */
+  dnsThreads: number;
   /** Unix socket of the Docker network + IPAM plugin `vxnet` (dockerd finds it by this path); null: no Docker plugin. */
   dockerPluginSocket: string | null;
   /** dockerd's API socket, for container names (events); null: Docker containers get no DNS names from vxnet. */
@@ -80,6 +83,11 @@ export const AGENT_CONFIG: ConfigSchema<AgentConfig> = {
       const bad = v.filter((u) => parseUpstream(u) === undefined);
       return bad.length === 0 ? undefined : `must be IP[:port] entries (bad: ${bad.map((b) => `"${b}"`).join(', ')})`;
     },
+  },
+  dnsThreads: {
+    type: 'integer', default: () => defaultDnsThreads(), env: 'VXNET_DNS_THREADS', flag: 'dns-threads',
+    doc: 'threads answering DNS, each ~10-18 MB (default: 1 on up to 3 CPUs, 2 from 4; bench/results/dns.md)',
+    validate: (v) => (v >= 1 && v <= 16 ? undefined : 'must be 1 to 16'),
   },
   dockerPluginSocket: {
     type: 'string|null', default: '/run/docker/plugins/vxnet.sock', env: 'VXNET_DOCKER_PLUGIN_SOCKET', flag: 'docker-plugin-socket',

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     ...(enc.available ? { wireguard: { publicKey: enc.publicKey, tunnelIp: enc.tunnelIp, port: enc.port, backend: enc.backend } } : {}),
   });
   const metrics = daemonMetrics('agent', version);
-  const dns = new DnsService({ upstreams, log: log.child({ component: 'dns' }) });
+  const dns = new DnsService({ upstreams, threads: cfg.dnsThreads, log: log.child({ component: 'dns' }) });
   // the source reads the agent, made next: nothing is read before the first scrape
   let agentRef: Agent | undefined;
   const agentMetrics = new AgentMetrics(metrics, agentMetricsSource({ agent: () => agentRef, leases, dns, store, probeKey: k.allocations }));

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@vxnet/common';
 import { runDaemonBin } from '@vxnet/common/testing';
 import { AGENT_CONFIG } from '../src/config.js';
+import { defaultDnsThreads } from '../src/dns/dns-server.js';
 
 const BIN = fileURLToPath(new URL('../../bin/vxnet-agent.js', import.meta.url));
 
@@ -27,6 +28,7 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     stateDir: '/srv/vxnet/agent',
     socket: '/run/vxnet/agent.sock',
     dnsUpstreams: [],
+    dnsThreads: defaultDnsThreads(),
     dockerPluginSocket: '/run/docker/plugins/vxnet.sock',
     dockerSocket: '/run/docker.sock',
     wireguardInterface: 'vxwg0',
@@ -35,6 +37,13 @@ t.test('vxnet-agent --print-config: defaults < file < environment < flags', asyn
     logLevel: 'info',
     logFile: null,
   }, 'an explicit empty dnsUpstreams stays empty (no upstream)');
+});
+
+t.test('--dns-threads: 1 to 16, default by CPU count', async (t) => {
+  const load = (argv: string[]) => loadConfig('agent', AGENT_CONFIG, ['--host', 'h1', '--underlay-ip', '127.0.0.1', ...argv], { env: {}, defaultFile: '/nonexistent/agent.json' });
+  t.match(load([]), { config: { dnsThreads: defaultDnsThreads() } });
+  t.match(load(['--dns-threads', '4']), { config: { dnsThreads: 4 } });
+  t.throws(() => load(['--dns-threads', '0']), /dnsThreads: must be 1 to 16/);
 });
 
 t.test('--metrics-addr: off by default, HOST:PORT when given, refused otherwise', async (t) => {

@@ -3,8 +3,13 @@
 // DESIGN.md "Data plane" and shared/notes/kernel.md); and what a container engine
 // needs for terminals: a unix socket that receives a descriptor (runc's
 // --console-socket sends the pty master over SCM_RIGHTS), TIOCSWINSZ, O_NONBLOCK, dup, and
-// waitpid for the processes a subreaper inherits.
+// waitpid for the processes a subreaper inherits; and a UDP socket in an SO_REUSEPORT
+// group (Node 20's dgram has no reusePort option; it can adopt the fd with bind({ fd })).
 #include <napi.h>
+
+#include <arpa/inet.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -289,6 +294,52 @@ Napi::Value Reap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), code);
 }
 
+// socket(AF_INET, SOCK_DGRAM) with SO_REUSEPORT, bound to address:port in the calling
+// thread's network namespace; non-blocking, close-on-exec. With spread > 1, a classic
+// BPF program (SO_ATTACH_REUSEPORT_CBPF, shared by the whole group) sends each datagram
+// to socket (random % spread) of the group, instead of the kernel's default hash of
+// the 4-tuple, which would put every query of one client socket on one socket.
+Napi::Value BindUdpReusePort(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, 3)) return info.Env().Undefined();
+  std::string address = info[0].ToString().Utf8Value();
+  int port = info[1].ToNumber().Int32Value();
+  uint32_t spread = info[2].ToNumber().Uint32Value();
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  if (port < 0 || port > 65535 || inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) {
+    return ThrowErrno(info.Env(), "bind " + address + ":" + std::to_string(port), EINVAL);
+  }
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(info.Env(), "socket", errno);
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(info.Env(), "setsockopt SO_REUSEPORT", err);
+  }
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(info.Env(), "bind " + address + ":" + std::to_string(port), err);
+  }
+  if (spread > 1) {
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_RANDOM)),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, spread),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(info.Env(), "setsockopt SO_ATTACH_REUSEPORT_CBPF", err);
+    }
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setns", Napi::Function::New(env, Setns));
   exports.Set("unshare", Napi::Function::New(env, Unshare));
@@ -302,6 +353,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("reap", Napi::Function::New(env, Reap));
+  exports.Set("bindUdpReusePort", Napi::Function::New(env, BindUdpReusePort));
   return exports;
 }
 

@@ -58,6 +58,17 @@ export interface NativeNs {
    * not a child of this process.
    */
   reap(pid: number): number | null;
+  /**
+   * A UDP socket with SO_REUSEPORT bound to `address`:`port` (IPv4) in the calling
+   * thread's network namespace: the fd, non-blocking and close-on-exec, for
+   * `dgram.Socket#bind({ fd })`. Several such sockets on one address and port (any
+   * thread or process of the same user) form a group that shares the datagrams; with
+   * `spread` > 1 each datagram goes to a random one of the group's first `spread`
+   * sockets (in bind order) rather than by the sender's address and port. Throws
+   * EADDRINUSE when a socket without SO_REUSEPORT holds the address, EADDRNOTAVAIL when
+   * the address is not on an interface of the namespace.
+   */
+  bindUdpReusePort(address: string, port: number, spread: number): number;
 }
 
 /** Built by `npm run build:native -w @vxnet/netns` (and the package's install script). */

@@ -1,7 +1,7 @@
 /**
- * The agent's embedded DNS: one worker thread (DnsWorker) answering on every joined
- * network's gateway, fed one snapshot of the cluster's endpoint records, with one
- * Forwarder for other names.
+ * The agent's embedded DNS: the DNS worker threads (DnsWorker) answering on every
+ * joined network's gateway, fed one snapshot of the cluster's endpoint records, with
+ * one Forwarder for other names.
  *
  * Record changes from the store watch are coalesced to one snapshot per turn of the
  * event loop (setImmediate) and posted to every worker: a deleted container stops
@@ -23,6 +23,8 @@ export interface DnsServiceOptions {
   ttl?: number;
   /** Per upstream attempt, ms. Default 2000. */
   forwardTimeoutMs?: number;
+  /** DNS worker threads; default defaultDnsThreads() (see DnsWorkerOptions.threads). */
+  threads?: number;
   log: Logger;
 }
 
@@ -73,7 +75,7 @@ export class DnsService implements AgentDns, DnsStats {
 
   constructor(private readonly o: DnsServiceOptions) {
     this.forwarder = new Forwarder({ upstreams: o.upstreams, timeoutMs: o.forwardTimeoutMs, log: o.log });
-    this.worker = new DnsWorker({ port: o.port, ttl: o.ttl, forwarder: this.forwarder, log: o.log });
+    this.worker = new DnsWorker({ port: o.port, ttl: o.ttl, threads: o.threads, forwarder: this.forwarder, log: o.log });
     if (o.upstreams.length === 0) o.log.warn('no DNS upstreams (dnsUpstreams, --dns-upstream, /etc/resolv.conf): external names will get SERVFAIL');
   }
 

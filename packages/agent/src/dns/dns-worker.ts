@@ -1,16 +1,31 @@
 /**
- * Entry point of the agent's one DNS worker thread, serving every joined network.
- * dgram.bind()/net.listen() create their fds on a later tick, so they cannot be
- * wrapped in a synchronous setns window on the main thread (shared/notes/kernel.md).
- * This thread creates no other sockets, so it can enter a network's namespace, bind
- * UDP and TCP on the gateway and the DNS address (VXNET_DNS_ADDRESS), wait until all
- * are listening, and come back; serve and unserve requests run one at a time. A socket stays in the namespace it was made in,
- * so one thread answers on all networks (one worker per network cost ~15 MB each).
+ * Entry point of one of the agent's DNS worker threads, which together serve every
+ * joined network. dgram.bind()/net.listen() create their fds on a later tick, so they
+ * cannot be wrapped in a synchronous setns window on the main thread
+ * (shared/notes/kernel.md). This thread creates no other sockets, so it can enter a
+ * network's namespace, bind on the gateway and the DNS address (VXNET_DNS_ADDRESS),
+ * wait until all are listening, and come back; serve and unserve requests run one at
+ * a time. A socket stays in the namespace it was made in, so one set of threads
+ * answers on all networks (a thread per network cost ~15 MB each).
+ *
+ * Several threads: each binds its own UDP socket on every address, in one
+ * SO_REUSEPORT group whose datagrams the kernel spreads at random over the threads
+ * (bindUdpReusePort in @vxnet/netns; Node 20's dgram has no reusePort option, but
+ * adopts the fd). A random spread, not the kernel's default hash of the sender's
+ * address and port: one busy client socket (a resolver library, dnsperf -c1) would
+ * otherwise load one thread only. Thread 0 alone listens on TCP (rare: truncated
+ * answers) and is the only one when `threads` is 1, on a plain exclusive UDP bind.
  *
  * Internal names are answered here, from the last snapshot the main thread posted,
- * synchronously in the socket callback. Other queries are posted to the main thread
- * (the namespace has no route to the upstreams) and answered when it replies; each
- * waits on its own, so a dead upstream never holds up anything else.
+ * synchronously in the socket callback. The encoded UDP answers that do not rotate
+ * (at most one record) are kept per network and client address, keyed by the query's
+ * bytes after its id, and sent again with only the id changed: a repeated query costs
+ * a map lookup and a copy instead of decode, resolve and encode. Every snapshot
+ * empties that cache before the thread says it applied it.
+ *
+ * Other queries are posted to the main thread (the namespace has no route to the
+ * upstreams) and answered when it replies; each waits on its own, so a dead upstream
+ * never holds up anything else.
  */
 import { closeSync, openSync } from 'node:fs';
 import dgram from 'node:dgram';
@@ -33,19 +48,36 @@ type Respond = (wire: Buffer) => void;
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_CONNECTIONS = 256;
 const RCODE_FORMERR = 1;
+/** Cached answers per thread at most, all networks (then the cache starts again empty): < 2 MB. */
+const ANSWER_CACHE_MAX = 5_000;
+/** Queries longer than this are answered without the cache (a name near 255 bytes, EDNS options). */
+const ANSWER_CACHE_QUERY_MAX = 300;
 
-let resolver = new DnsResolver({ networks: [], endpoints: [] }, { ttl: cfg.ttl });
+const rotation = new Uint32Array(cfg.rotation);
+const resolverOptions = { ttl: cfg.ttl, rotation: (bucket: number) => Atomics.add(rotation, bucket, 1) };
+let resolver = new DnsResolver({ networks: [], endpoints: [] }, resolverOptions);
 const forwards = new Map<number, { query: Packet; respond: Respond }>();
 let nextForward = 1;
 
-/** Answers sent, by `${kind} ${rcode}` (the metrics scrape asks for them). */
-const answered = new Map<string, number>();
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
-/** `respond`, counting the answer by who made it and its rcode (the low 4 bits of byte 3). */
-function counted(kind: QueryCount['kind'], respond: Respond): Respond {
+/**
+ * Answers sent, by who made them and rcode (the metrics scrape asks for them):
+ * slot KIND × 8 + rcode (the low 4 bits of byte 3) for NOERROR…REFUSED, + 6 for any other.
+ */
+const KIND: Record<QueryCount['kind'], number> = { internal: 0, forwarded: 1 };
+const KINDS: Array<QueryCount['kind']> = ['internal', 'forwarded'];
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'OTHER'];
+const answered = new Float64Array(KINDS.length * 8);
+
+function count(kind: number, wire: Buffer): void {
+  const rcode = (wire[3] ?? 0) & 0x0f;
+  const slot = kind * 8 + (rcode < 6 ? rcode : 6);
+  answered[slot] = (answered[slot] as number) + 1;
+}
+
+/** `respond`, counting the answer by who made it and its rcode. */
+function counted(kind: number, respond: Respond): Respond {
   return (wire) => {
-    const key = `${kind} ${RCODES[(wire[3] ?? 0) & 0x0f] ?? 'OTHER'}`;
-    answered.set(key, (answered.get(key) ?? 0) + 1);
+    count(kind, wire);
     respond(wire);
   };
 }
@@ -56,6 +88,13 @@ interface Served {
   connections: Set<net.Socket>;
 }
 const served = new Map<string, Served>();
+/**
+ * `${serve tag} ${client address} ${query bytes after the id, latin1}` -> encoded
+ * answer (any id), in a buffer of its own (a slice of Node's pool would keep a whole
+ * 8 KB slab alive per entry). Emptied by every snapshot.
+ */
+const answers = new Map<string, Buffer>();
+let nextTag = 1;
 /** This thread's own namespace, to come back to after binding in a network's. */
 const home = openSync('/proc/thread-self/ns/net', 'r');
 let ops: Promise<void> = Promise.resolve();
@@ -79,39 +118,77 @@ function formErr(msg: Buffer): Buffer | undefined {
   return out;
 }
 
-function handle(networkId: string, msg: Buffer, clientIp: string, transport: Transport, send: Respond): void {
-  const respond = counted('internal', send);
+/**
+ * Answer one query (`send` is called now, or later for a forwarded one). Returns the
+ * answer when it came from the records and is the same for the same query from the
+ * same client until the next snapshot (no round-robin: at most one record), so that
+ * the caller may keep it; undefined otherwise.
+ */
+function handle(networkId: string, msg: Buffer, clientIp: string, transport: Transport, send: Respond): Buffer | undefined {
   let query: Packet;
   try {
     query = decodeQuery(msg);
   } catch {
     const e = formErr(msg);
-    if (e) respond(e);
-    return;
+    if (e) {
+      count(KIND.internal, e);
+      send(e);
+    }
+    return undefined;
   }
-  if (query.type === 'response') return; // never answer answers (reflection loops)
+  if (query.type === 'response') return undefined; // never answer answers (reflection loops)
   const r = resolver.resolve(query, { networkId, ip: clientIp }, transport);
   if (r.kind === 'answer') {
-    respond(encodeResponse(r.response));
-    return;
+    const wire = encodeResponse(r.response);
+    count(KIND.internal, wire);
+    send(wire);
+    return (r.response.answers?.length ?? 0) <= 1 ? wire : undefined;
   }
   if (forwards.size >= cfg.maxForwards) {
-    respond(encodeResponse(reply(query, 'SERVFAIL', [])));
-    return;
+    const wire = encodeResponse(reply(query, 'SERVFAIL', []));
+    count(KIND.internal, wire);
+    send(wire);
+    return undefined;
   }
   const id = nextForward++;
-  forwards.set(id, { query, respond: counted('forwarded', send) });
+  forwards.set(id, { query, respond: counted(KIND.forwarded, send) });
   post({ type: 'forward', id, query: msg, transport });
+  return undefined;
 }
 
-function serveUdp(networkId: string, address: string): Promise<dgram.Socket> {
+/**
+ * dgram's default lookup resolves even an address literal through dns.lookup, one
+ * process.nextTick per send; replies only ever go to the literal a query came from.
+ */
+function literal(address: string, _family: unknown, callback: (err: null, address: string, family: number) => void): void {
+  callback(null, address, 4);
+}
+
+function serveUdp(networkId: string, address: string, tag: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const udp = dgram.createSocket({ type: 'udp4' });
+    const udp = dgram.createSocket({ type: 'udp4', lookup: literal as unknown as dgram.SocketOptions['lookup'] });
     udp.once('error', reject);
     udp.on('message', (msg, rinfo) => {
-      handle(networkId, msg, rinfo.address, 'udp', (wire) => udp.send(wire, rinfo.port, rinfo.address));
+      const key = msg.length <= ANSWER_CACHE_QUERY_MAX ? `${tag} ${rinfo.address} ${msg.toString('latin1', 2)}` : undefined;
+      const known = key === undefined ? undefined : answers.get(key);
+      if (known) {
+        const out = Buffer.allocUnsafe(known.length);
+        known.copy(out);
+        out[0] = msg[0] as number;
+        out[1] = msg[1] as number;
+        count(KIND.internal, out);
+        udp.send(out, rinfo.port, rinfo.address);
+        return;
+      }
+      const wire = handle(networkId, msg, rinfo.address, 'udp', (w) => udp.send(w, rinfo.port, rinfo.address));
+      if (wire && key !== undefined) {
+        if (answers.size >= ANSWER_CACHE_MAX) answers.clear();
+        const own = Buffer.allocUnsafeSlow(wire.length);
+        wire.copy(own);
+        answers.set(key, own);
+      }
     });
-    udp.bind(cfg.port, address, () => {
+    const listening = () => {
       udp.off('error', reject);
       udp.on('error', () => undefined); // per-datagram send errors (client gone): nothing to do
       try {
@@ -120,7 +197,17 @@ function serveUdp(networkId: string, address: string): Promise<dgram.Socket> {
         // capped by net.core.rmem_max: the default still works
       }
       resolve(udp);
-    });
+    };
+    if (cfg.threads === 1) {
+      udp.bind(cfg.port, address, listening);
+      return;
+    }
+    try {
+      udp.bind({ fd: native().bindUdpReusePort(address, cfg.port, cfg.threads) }, listening);
+    } catch (err) {
+      udp.close();
+      reject(err as Error);
+    }
   });
 }
 
@@ -165,11 +252,12 @@ function serveTcp(networkId: string, address: string, connections: Set<net.Socke
 async function serve(networkId: string, netnsPath: string, addresses: string[]): Promise<void> {
   if (served.has(networkId)) return;
   const s: Served = { udp: [], tcp: [], connections: new Set() };
+  const tag = nextTag++;
   try {
     enterNetns(netnsPath);
     for (const address of addresses) {
-      s.udp.push(await serveUdp(networkId, address));
-      s.tcp.push(await serveTcp(networkId, address, s.connections));
+      s.udp.push(await serveUdp(networkId, address, tag));
+      if (cfg.index === 0) s.tcp.push(await serveTcp(networkId, address, s.connections));
     }
     served.set(networkId, s);
     post({ type: 'serving', networkId });
@@ -198,7 +286,8 @@ function unserve(networkId: string): void {
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'snapshot':
-      resolver = new DnsResolver(m.snapshot, { ttl: cfg.ttl });
+      resolver = new DnsResolver(m.snapshot, resolverOptions);
+      answers.clear();
       post({ type: 'applied', version: m.version });
       break;
     case 'serve':
@@ -214,12 +303,14 @@ port.on('message', (m: ToWorker) => {
       f.respond(m.reply ? Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.byteLength) : encodeResponse(reply(f.query, 'SERVFAIL', [])));
       break;
     }
-    case 'stats':
-      post({ type: 'stats', id: m.id, queries: [...answered].map(([key, count]) => {
-        const [kind, rcode] = key.split(' ') as [QueryCount['kind'], string];
-        return { kind, rcode, count };
-      }) });
+    case 'stats': {
+      const queries: QueryCount[] = [];
+      answered.forEach((n, slot) => {
+        if (n > 0) queries.push({ kind: KINDS[slot >> 3] as QueryCount['kind'], rcode: RCODES[slot & 7] as string, count: n });
+      });
+      post({ type: 'stats', id: m.id, queries });
       break;
+    }
     case 'close':
       ops = ops.then(() => {
         for (const id of [...served.keys()]) unserve(id);

@@ -1,9 +1,15 @@
 /** Messages between the DNS worker (dns-worker.ts) and its owner on the main thread (dns-server.ts). */
 import type { DnsSnapshot, Transport } from './resolver.js';
 
-/** workerData of the DNS worker. */
+/** workerData of a DNS worker thread. */
 export interface WorkerConfig {
   port: number;
+  /** This thread's index, 0 … threads − 1; thread 0 also serves TCP. */
+  index: number;
+  /** DNS threads in all (each with a UDP socket on every address; one SO_REUSEPORT group when > 1). */
+  threads: number;
+  /** ROTATION_BUCKETS Uint32s: the round-robin counters all threads share. */
+  rotation: SharedArrayBuffer;
   /** TTL of internal answers, seconds. */
   ttl: number;
   /** Forwarded queries waiting for the main thread at most; beyond, SERVFAIL. */

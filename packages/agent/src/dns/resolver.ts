@@ -43,6 +43,27 @@ export type Resolution =
 export interface ResolverOptions {
   /** TTL of internal answers, seconds. Short: a removed container must stop resolving soon in client caches too. */
   ttl?: number;
+  /**
+   * The next value of round-robin counter `bucket` (0 … ROTATION_BUCKETS − 1; a name
+   * rotates on the counter of its hash). Default: counters of this resolver. The DNS
+   * threads share theirs, so that consecutive queries for a name rotate whichever
+   * thread answers them.
+   */
+  rotation?: (bucket: number) => number;
+}
+
+/**
+ * Round-robin counters, one per bucket of name hashes: consecutive queries for one
+ * name rotate its addresses even when queries for other names come in between
+ * (unless the two names share a bucket).
+ */
+export const ROTATION_BUCKETS = 1024;
+
+/** FNV-1a of the name, folded into the round-robin buckets. */
+function rotationBucket(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % ROTATION_BUCKETS;
 }
 
 const VISIBLE_CACHE_MAX = 65_536;
@@ -98,7 +119,7 @@ export function ptrToIp(name: string): string | undefined {
 }
 
 /**
- * An index of one snapshot (never changed after construction), a round-robin counter
+ * An index of one snapshot (never changed after construction), round-robin counters
  * and a memo of each client's visible networks. Build a new one for every snapshot
  * (linear in the records); `resolve` is then map lookups only.
  */
@@ -113,10 +134,16 @@ export class DnsResolver {
   /** `${networkId} ${ip}` of a client -> its visible networks (memo of visibleNetworks) */
   private readonly visible = new Map<string, NetIndex[]>();
   private readonly ttl: number;
-  private rotation = 0;
+  private readonly nextRotation: (bucket: number) => number;
 
   constructor(snapshot: DnsSnapshot, opts: ResolverOptions = {}) {
     this.ttl = opts.ttl ?? 5;
+    const counters = new Uint32Array(ROTATION_BUCKETS);
+    this.nextRotation = opts.rotation ?? ((bucket) => {
+      const n = counters[bucket] as number;
+      counters[bucket] = n + 1;
+      return n;
+    });
     for (const n of snapshot.networks) {
       let network = 0;
       let mask = 0xffffffff;
@@ -202,7 +229,7 @@ export class DnsResolver {
     if (found !== undefined) {
       if (found.type === 'A' && (q.type === 'A' || (q.type as string) === 'ANY')) {
         const ips = found.data;
-        const start = ips.length > 1 ? this.rotation++ % ips.length : 0;
+        const start = ips.length > 1 ? this.nextRotation(rotationBucket(name)) % ips.length : 0;
         answers = new Array<Answer>(ips.length);
         for (let i = 0; i < ips.length; i++) {
           answers[i] = { type: 'A', class: 'IN', name: q.name, ttl: this.ttl, data: ips[(start + i) % ips.length] as string };

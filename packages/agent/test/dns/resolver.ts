@@ -119,6 +119,46 @@ t.test('a shared alias returns every address, rotated per query', async (t) => {
   t.equal(firsts.size, 3, 'each address comes first in turn');
 });
 
+t.test('resolvers sharing one rotation counter rotate together (one per DNS thread)', async (t) => {
+  const extra = [
+    { networkId: NET_A, name: 'api-1', aliases: ['api'], ip: '10.1.0.10', container: 'c-api-1' },
+    { networkId: NET_A, name: 'api-2', aliases: ['api'], ip: '10.1.1.10', container: 'c-api-2' },
+    { networkId: NET_A, name: 'api-3', aliases: ['api'], ip: '10.1.2.10', container: 'c-api-3' },
+  ];
+  const counters = new Map<number, number>();
+  let counter = 0;
+  const rotation = (bucket: number) => {
+    counter++;
+    const n = counters.get(bucket) ?? 0;
+    counters.set(bucket, n + 1);
+    return n;
+  };
+  const one = new DnsResolver(snapshot(extra), { rotation });
+  const two = new DnsResolver(snapshot(extra), { rotation });
+  // thread one answers twice, then thread two once: still each address first once
+  const firsts = [ask(one, 'api', fromWeb), ask(one, 'api', fromWeb), ask(two, 'api', fromWeb)].map((r) => ips(r)[0]);
+  t.same([...firsts].sort(), ['10.1.0.10', '10.1.1.10', '10.1.2.10']);
+  t.equal(counter, 3, 'one counter value per rotated answer');
+  ask(one, 'web', fromWeb);
+  t.equal(counter, 3, 'a single address takes no counter value');
+});
+
+t.test('a name keeps rotating when queries for other rotated names come in between', async (t) => {
+  const r = new DnsResolver(snapshot([
+    { networkId: NET_A, name: 'api-1', aliases: ['api'], ip: '10.1.0.10', container: 'c-api-1' },
+    { networkId: NET_A, name: 'api-2', aliases: ['api'], ip: '10.1.1.10', container: 'c-api-2' },
+    { networkId: NET_A, name: 'api-3', aliases: ['api'], ip: '10.1.2.10', container: 'c-api-3' },
+    { networkId: NET_A, name: 'db-1', aliases: ['pool'], ip: '10.1.0.20', container: 'c-db-1' },
+    { networkId: NET_A, name: 'db-2', aliases: ['pool'], ip: '10.1.1.20', container: 'c-db-2' },
+  ]));
+  const firsts: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    firsts.push(ips(ask(r, 'api', fromWeb))[0] as string);
+    ask(r, 'pool', fromWeb);
+  }
+  t.same([...firsts].sort(), ['10.1.0.10', '10.1.1.10', '10.1.2.10'], 'each api address first once in three api queries');
+});
+
 t.test('PTR for addresses on the client networks only', async (t) => {
   const r = new DnsResolver(snapshot());
   const web = ask(r, '2.0.1.10.in-addr.arpa', fromWeb, 'PTR');
