@@ -1,0 +1,191 @@
+/**
+ * The CLI end to end, as a user types it, against Node's own start in the same run
+ * (issue 15): `vxnet --version`, `net ls`, `net create` (then rm, not timed), `exec C
+ * true` and `run -d` (then rm -f, not timed), in a 1-host lab.
+ *
+ * Each command runs in two builds of this checkout: `bundle`, bin/vxnet.js as users and
+ * the lab run it (the esbuild bundle, dist/bundle), and `unbundled`, node
+ * dist/src/bin.js (tsc's output, how the CLI ran before the bundle). With
+ * VXNET_BENCH_BEFORE=/path/to/other/packages/cli/bin/vxnet.js a third column runs
+ * that build (e.g. the main checkout's) against the same lab.
+ *
+ * Rounds alternate: every round runs each command of each build once, in an order
+ * that rotates, so drift of the shared machine falls on all alike; medians are quoted.
+ * Every process runs under /usr/bin/time for its CPU time, `node -e 0` too.
+ *
+ * Where an exec's time goes, same run: `runc exec ID true` by hand (runc's own cost,
+ * the floor), the engine's exec API from a client already running (runc + the engine
+ * + the socket), and the whole CLI command (+ Node's start and the CLI's).
+ * The same for net create: the controller's API from a running client, then the CLI.
+ *
+ *   node bench/dist/cli.js [rounds]      (root; after npm run build: npm run bench -- cli)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { unixExec, unixJson } from '@vxnet/common/testing';
+import { ms, summarize, time, writeReport } from './lib/stats.js';
+
+const ROUNDS = Number(process.argv[2] ?? 15);
+const BIN = fileURLToPath(new URL('../../packages/cli/bin/vxnet.js', import.meta.url));
+const BUNDLE = fileURLToPath(new URL('../../packages/cli/dist/bundle/bin.js', import.meta.url));
+const UNBUNDLED = fileURLToPath(new URL('../../packages/cli/dist/src/bin.js', import.meta.url));
+const BEFORE = process.env.VXNET_BENCH_BEFORE;
+/** Issue 15's goals, over `node -e 0` of the same run (ms). */
+const GOAL_NET_CREATE = 25;
+const GOAL_EXEC = 40;
+/** Docker's `run -d` in issue 15's side-by-side run (not this one: bench compare has both). */
+const DOCKER_RUN_MS = 511;
+
+interface Timed {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** One process under /usr/bin/time: wall (ours) and user+sys CPU (its). Throws when it fails. */
+function timed(argv: string[], env: NodeJS.ProcessEnv): Timed {
+  const cpuFile = join(tmpdir(), `vxnet-bench-cli-${process.pid}.time`);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-o', cpuFile, '-f', '%U %S', ...argv], { env, encoding: 'utf8' });
+  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
+  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+  rmSync(cpuFile, { force: true });
+  return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000 };
+}
+
+const median = (xs: number[]): number => summarize(xs).p50;
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('this benchmark runs in a lab and needs root');
+  const built = (f: string) => statSync(fileURLToPath(new URL(f, import.meta.url))).mtimeMs;
+  if (!existsSync(BUNDLE) || built('../../packages/cli/dist/tsconfig.tsbuildinfo') > built('../../packages/cli/dist/bundle/bin.js')) {
+    throw new Error('the CLI bundle is missing or stale (bin/vxnet.js would not run it): npm run build');
+  }
+  const loadBefore = loadavg()[0] ?? 0;
+  const home = mkdtempSync(join(tmpdir(), 'vxnet-bench-cli-'));
+  const env = { ...process.env, VXNET_HOME: home };
+  const lab = `cli-${process.pid.toString(36)}`;
+  const vx = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8' });
+  const keep = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    vx('lab', 'up', '--name', lab, '--hosts', '1');
+    vx('net', 'create', 'net1');
+    vx('run', '-d', '--name', 'c1', '--net', 'net1', 'busybox');
+    const state = JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8'));
+    const host = state.hosts[0];
+    const engineSock: string = host.engine.socket;
+    const controllerSock: string = state.controller.url.slice('unix://'.length);
+    const id = (JSON.parse(vx('inspect', '--json', 'c1')) as { id: string }).id;
+    const runcRoot = join(host.engine.stateDir as string, 'runc');
+
+    const builds: Array<[string, string[]]> = [['bundle', [process.execPath, BIN]], ['unbundled', [process.execPath, UNBUNDLED]]];
+    if (BEFORE) builds.push(['before', [process.execPath, BEFORE]]);
+    const samples = new Map<string, Timed[]>();
+    const add = (key: string, t: Timed) => samples.set(key, [...(samples.get(key) ?? []), t]);
+    const inProcess = new Map<string, number[]>();
+    const addMs = (key: string, v: number) => inProcess.set(key, [...(inProcess.get(key) ?? []), v]);
+
+    // warm-up: page cache, the engine's and controller's first requests
+    for (const [, argv] of builds) {
+      timed([...argv, '--version'], env);
+      timed([...argv, 'exec', 'c1', 'true'], env);
+    }
+    let serial = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const jobs: Array<() => void> = [
+        () => add('node -e 0', timed([process.execPath, '-e', '0'], env)),
+        () => add('runc exec ID true (by hand)', timed(['runc', '--root', runcRoot, 'exec', id, 'true'], env)),
+      ];
+      for (const [build, argv] of builds) {
+        jobs.push(
+          () => add(`${build}: vxnet --version`, timed([...argv, '--version'], env)),
+          () => add(`${build}: vxnet net ls`, timed([...argv, 'net', 'ls'], env)),
+          () => {
+            const name = `b${serial++}`;
+            add(`${build}: vxnet net create`, timed([...argv, 'net', 'create', name], env));
+            vx('net', 'rm', name);
+          },
+          () => add(`${build}: vxnet exec c1 true`, timed([...argv, 'exec', 'c1', 'true'], env)),
+          () => {
+            const name = `r${serial++}`;
+            add(`${build}: vxnet run -d`, timed([...argv, 'run', '-d', '--name', name, '--net', 'net1', 'busybox'], env));
+            vx('rm', '-f', name);
+          },
+        );
+      }
+      // rotate the order each round
+      for (let i = 0; i < jobs.length; i++) jobs[(i + round) % jobs.length]!();
+      // the APIs from a client that is already running: the daemons' share, without any process start
+      addMs('engine exec API (client running)', await time(async () => {
+        const r = await unixExec(engineSock, 'c1', { cmd: ['true'] });
+        if (r.exitCode !== 0) throw new Error(`exec API: exit ${r.exitCode} ${r.stderr}`);
+      }));
+      const name = `a${serial++}`;
+      addMs('controller POST /v1/networks (client running)', await time(async () => {
+        const r = await unixJson(controllerSock, 'POST', '/v1/networks', { name }, keep);
+        if (r.status !== 201) throw new Error(`create API: ${r.status} ${JSON.stringify(r.body)}`);
+      }));
+      vx('net', 'rm', name);
+    }
+    const loadAfter = loadavg()[0] ?? 0;
+
+    const node = median(samples.get('node -e 0')!.map((s) => s.wallMs));
+    const nodeCpu = median(samples.get('node -e 0')!.map((s) => s.cpuMs));
+    const row = (key: string) => {
+      const s = samples.get(key)!;
+      const wall = median(s.map((x) => x.wallMs));
+      const cpu = median(s.map((x) => x.cpuMs));
+      return `| ${key} | ${s.length} | ${ms(wall)} | ${ms(wall - node)} | ${ms(cpu)} | ${ms(cpu - nodeCpu)} |`;
+    };
+    const commands = ['vxnet --version', 'vxnet net ls', 'vxnet net create', 'vxnet exec c1 true', 'vxnet run -d'];
+    const table = [
+      '| process | runs | wall p50 (ms) | wall − node | CPU p50 (ms) | CPU − node |',
+      '|---|---:|---:|---:|---:|---:|',
+      row('node -e 0'),
+      row('runc exec ID true (by hand)'),
+      ...commands.flatMap((c) => builds.map(([b]) => row(`${b}: ${c}`))),
+    ].join('\n');
+    const api = [
+      '| request, from a client already running | runs | p50 (ms) |',
+      '|---|---:|---:|',
+      ...[...inProcess].map(([k, v]) => `| ${k} | ${v.length} | ${ms(median(v))} |`),
+    ].join('\n');
+    const over = (c: string) => median(samples.get(`bundle: ${c}`)!.map((s) => s.wallMs)) - node;
+    const runD = median(samples.get('bundle: vxnet run -d')!.map((s) => s.wallMs));
+    const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
+    const goals = [
+      `- net create: node + ${ms(over('vxnet net create'))} ms; goal ≤ node + ${GOAL_NET_CREATE} ms: **${verdict(over('vxnet net create') <= GOAL_NET_CREATE)}**`,
+      `- exec c1 true: node + ${ms(over('vxnet exec c1 true'))} ms; goal ≤ node + ${GOAL_EXEC} ms: **${verdict(over('vxnet exec c1 true') <= GOAL_EXEC)}**`,
+      `- run -d: ${ms(runD)} ms; goal ≥ 2× ahead of Docker's ${DOCKER_RUN_MS} ms (issue 15's run; \`bench compare\` puts Docker in the same run), i.e. ≤ ${DOCKER_RUN_MS / 2} ms: **${verdict(runD <= DOCKER_RUN_MS / 2)}**`,
+    ].join('\n');
+    console.log(`${table}\n\n${api}\n\n${goals}`);
+    writeReport('cli', [
+      '# CLI: start-up and end-to-end commands against Node\'s own start',
+      '',
+      `Command: \`node bench/dist/cli.js${process.argv[2] ? ` ${process.argv[2]}` : ''}\`${BEFORE ? ` with VXNET_BENCH_BEFORE=${BEFORE}` : ''} (root; after \`npm run build\`)`,
+      `Date: ${new Date().toISOString()}; ${ROUNDS} rounds, commands interleaved in rotating order; 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores shared).`,
+      `Setup: a 1-host lab (runc ${execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0]?.replace('runc version ', '')}, busybox-static rootfs), the controller and engine on unix sockets. Node ${process.version}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}), as in the user's environment: Node reads it at every start, \`node -e 0\` included` : 'not set'}. Every process runs under /usr/bin/time (for its CPU), \`node -e 0\` too.`,
+      '`bundle` is bin/vxnet.js (dist/bundle, esbuild, what users and the lab run); `unbundled` is node dist/src/bin.js, tsc\'s output as the CLI ran before the bundle.',
+      '',
+      table,
+      '',
+      api,
+      '',
+      goals,
+      '',
+    ].join('\n'));
+  } finally {
+    keep.destroy();
+    try {
+      vx('lab', 'down', '--name', lab);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }
+}
+
+await main();
