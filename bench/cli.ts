@@ -22,11 +22,12 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { Agent } from 'node:http';
+import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unixExec, unixJson } from '@vxnet/common/testing';
+import { Frame, FrameDecoder } from '@vxnet/common/api';
+import { unixJson } from '@vxnet/common/testing';
 import { ms, summarize, time, writeReport } from './lib/stats.js';
 
 const ROUNDS = Number(process.argv[2] ?? 15);
@@ -58,6 +59,37 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): Timed {
 }
 
 const median = (xs: number[]): number => summarize(xs).p50;
+
+/**
+ * `exec C true` through the engine's upgrade route, timed by stage (ms from the
+ * request): the 101 answer (the engine checked the request and is about to spawn
+ * runc), the exit frame (runc exec ran the process and exited), the connection closed.
+ */
+function execStages(socketPath: string, ref: string): Promise<{ upgradeMs: number; exitMs: number; closedMs: number }> {
+  const payload = JSON.stringify({ cmd: ['true'] });
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const r = request({
+      socketPath, method: 'POST', path: `/v1/containers/${encodeURIComponent(ref)}/exec`, agent: false,
+      headers: { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    });
+    r.on('response', (res) => reject(new Error(`exec refused (${res.statusCode})`)));
+    r.on('upgrade', (_res, socket, head) => {
+      const upgradeMs = performance.now() - t0;
+      const decoder = new FrameDecoder();
+      let exitMs = NaN;
+      const onData = (chunk: Buffer) => {
+        for (const f of decoder.push(chunk)) if (f.type === Frame.exit) exitMs = performance.now() - t0;
+      };
+      onData(head);
+      socket.on('data', onData);
+      socket.on('error', reject);
+      socket.on('close', () => (Number.isNaN(exitMs) ? reject(new Error('exec stream closed without an exit frame')) : resolve({ upgradeMs, exitMs, closedMs: performance.now() - t0 })));
+    });
+    r.on('error', reject);
+    r.end(payload);
+  });
+}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('this benchmark runs in a lab and needs root');
@@ -120,10 +152,10 @@ async function main(): Promise<void> {
       // rotate the order each round
       for (let i = 0; i < jobs.length; i++) jobs[(i + round) % jobs.length]!();
       // the APIs from a client that is already running: the daemons' share, without any process start
-      addMs('engine exec API (client running)', await time(async () => {
-        const r = await unixExec(engineSock, 'c1', { cmd: ['true'] });
-        if (r.exitCode !== 0) throw new Error(`exec API: exit ${r.exitCode} ${r.stderr}`);
-      }));
+      const st = await execStages(engineSock, 'c1');
+      addMs('engine exec API (client running): request → 101', st.upgradeMs);
+      addMs('engine exec API (client running): 101 → exit frame (runc exec)', st.exitMs - st.upgradeMs);
+      addMs('engine exec API (client running): request → closed', st.closedMs);
       const name = `a${serial++}`;
       addMs('controller POST /v1/networks (client running)', await time(async () => {
         const r = await unixJson(controllerSock, 'POST', '/v1/networks', { name }, keep);
