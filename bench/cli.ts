@@ -151,6 +151,7 @@ async function main(): Promise<void> {
       }
       // rotate the order each round
       for (let i = 0; i < jobs.length; i++) jobs[(i + round) % jobs.length]!();
+      process.stdout.write(`round ${round + 1}/${ROUNDS}\r`);
       // the APIs from a client that is already running: the daemons' share, without any process start
       const st = await execStages(engineSock, 'c1');
       addMs('engine exec API (client running): request → 101', st.upgradeMs);
