@@ -27,7 +27,8 @@
  * transport workers) or that only the lab loads.
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -40,7 +41,7 @@ const BUNDLED = /^(commander|@vxnet\/common)(\/|$)/;
 const groups = { verbs: new Set(), 'lab-verbs': new Set() };
 const key = (mod) => mod.replace(/[^a-z0-9]/gi, '_');
 
-const plugin = {
+const plugin = (pure) => ({
   name: 'vxnet-cli',
   setup(b) {
     b.onLoad({ filter: /\/dist\/src\/bin\.js$/ }, async (args) => {
@@ -60,14 +61,17 @@ const plugin = {
     // bare specifiers outside BUNDLED stay imports (node: builtins are external on platform node)
     b.onResolve({ filter: /^[^./]/ }, (args) => (BUNDLED.test(args.path) || args.path.startsWith('node:') ? undefined : { path: args.path, external: true }));
     // @vxnet/common's modules only declare things (no top-level work): unused
-    // re-exports of its index fall away, with what they import (pino, ...)
+    // re-exports of its index fall away, with what they import (pino, ...). Sound only
+    // where esbuild does not wrap modules for lazy initialization (it would drop an
+    // init call as side-effect free): checked after the build.
+    if (!pure) return;
     b.onResolve({ filter: /.*/ }, async (args) => {
       if (args.pluginData === 'inner' || !(args.path.startsWith('@vxnet/common') || args.importer.includes('/packages/common/'))) return undefined;
       const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'inner' });
       return r.errors.length > 0 || r.external ? undefined : { path: r.path, sideEffects: false };
     });
   },
-};
+});
 
 const options = {
   absWorkingDir: root,
@@ -77,13 +81,19 @@ const options = {
   platform: 'node',
   target: 'node20',
   sourcemap: true, // chains tsc's maps: VXNET_DEBUG stacks point into src/*.ts
-  plugins: [plugin],
   // commander is CommonJS: its require() of node builtins needs a require in ESM
   banner: { js: "import { createRequire as __vxnetRequire } from 'node:module'; const require = __vxnetRequire(import.meta.url);" },
   logLevel: 'warning',
 };
 rmSync(`${root}dist/bundle`, { recursive: true, force: true });
-await build({ ...options, entryPoints: { bin: 'dist/src/bin.js' }, splitting: true, chunkNames: '[name]-[hash]' });
+const cli = await build({ ...options, entryPoints: { bin: 'dist/src/bin.js' }, splitting: true, chunkNames: '[name]-[hash]', plugins: [plugin(true)], write: false });
+for (const f of cli.outputFiles) {
+  if (f.path.endsWith('.js') && f.text.includes('__esm(')) throw new Error(`bundle: ${f.path} initializes modules lazily (__esm): the side-effect-free marking of @vxnet/common is unsound there`);
+}
+for (const f of cli.outputFiles) {
+  mkdirSync(dirname(f.path), { recursive: true });
+  writeFileSync(f.path, f.contents);
+}
 // the lab's outside responder runs as a process of its own (lab/outside.ts finds it
 // next to the code that starts it): a build of its own, sharing no chunk with the CLI
-await build({ ...options, entryPoints: { 'outside-server': 'dist/src/lab/outside-server.js' } });
+await build({ ...options, entryPoints: { 'outside-server': 'dist/src/lab/outside-server.js' }, plugins: [plugin(false)] });

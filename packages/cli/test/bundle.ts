@@ -75,6 +75,16 @@ t.test('the bundle answers as dist/src does', async (t) => {
   t.equal((await node([BUNDLE, 'lab', 'ls', '--json'])).stdout, '[]\n');
 });
 
+t.test('the lab\'s outside responder, bundled apart, starts as dist/src\'s does', async (t) => {
+  const bundled = fileURLToPath(new URL('../../dist/bundle/outside-server.js', import.meta.url));
+  const unbundled = fileURLToPath(new URL('../../dist/src/lab/outside-server.js', import.meta.url));
+  // a bad address: it gets past loading its modules and answers with its usage line
+  const [a, b] = [await node([bundled, 'nope']), await node([unbundled, 'nope'])];
+  t.same(a, b);
+  t.equal(a.code, 2);
+  t.match(a.stderr, /^usage: outside-server IPV4-ADDRESS/);
+});
+
 t.test('bin/vxnet.js runs the bundle while it is fresh, dist/src once a build is newer', async (t) => {
   const loaded = async () => (await node(['--import', register, BIN, '--version'])).stderr;
   const fresh = await loaded();
