@@ -11,7 +11,8 @@
  *
  * Rounds alternate: every round runs each command of each build once, in an order
  * that rotates, so drift of the shared machine falls on all alike; medians are quoted.
- * Every process runs under /usr/bin/time for its CPU time, `node -e 0` too.
+ * Every process runs under lib/rusage.py (wall around fork/exec/wait, CPU from wait4's
+ * rusage), `node -e 0` too.
  *
  * Where an exec's time goes, same run: `runc exec ID true` by hand (runc's own cost,
  * the floor), the engine's exec API from a client already running (runc + the engine
@@ -35,6 +36,7 @@ const BIN = fileURLToPath(new URL('../../packages/cli/bin/vxnet.js', import.meta
 const BUNDLE = fileURLToPath(new URL('../../packages/cli/dist/bundle/bin.js', import.meta.url));
 const UNBUNDLED = fileURLToPath(new URL('../../packages/cli/dist/src/bin.js', import.meta.url));
 const BEFORE = process.env.VXNET_BENCH_BEFORE;
+const RUSAGE = fileURLToPath(new URL('../lib/rusage.py', import.meta.url));
 /** Issue 15's goals, over `node -e 0` of the same run (ms). */
 const GOAL_NET_CREATE = 25;
 const GOAL_EXEC = 40;
@@ -46,16 +48,13 @@ interface Timed {
   cpuMs: number;
 }
 
-/** One process under /usr/bin/time: wall (ours) and user+sys CPU (its). Throws when it fails. */
+/** One process under lib/rusage.py: its wall time and its user+system CPU (wait4). Throws when it fails. */
 function timed(argv: string[], env: NodeJS.ProcessEnv): Timed {
-  const cpuFile = join(tmpdir(), `vxnet-bench-cli-${process.pid}.time`);
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-o', cpuFile, '-f', '%U %S', ...argv], { env, encoding: 'utf8' });
-  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const r = spawnSync('python3', [RUSAGE, ...argv], { env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
-  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-  rmSync(cpuFile, { force: true });
-  return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000 };
+  const line = r.stderr.split('\n').reverse().find((l) => l.startsWith('RUSAGE '));
+  if (!line) throw new Error(`${argv.join(' ')}: no RUSAGE line`);
+  return JSON.parse(line.slice('RUSAGE '.length)) as Timed;
 }
 
 const median = (xs: number[]): number => summarize(xs).p50;
@@ -112,7 +111,11 @@ async function main(): Promise<void> {
     const engineSock: string = host.engine.socket;
     const controllerSock: string = state.controller.url.slice('unix://'.length);
     const id = (JSON.parse(vx('inspect', '--json', 'c1')) as { id: string }).id;
-    const runcRoot = join(host.engine.stateDir as string, 'runc');
+    // runc as the engine runs it: in the host machine's mount namespace (the bundle's
+    // paths are the machine's), with the engine's state root; nsenter adds its own exec
+    const engineConfig = JSON.parse(readFileSync(host.engine.config as string, 'utf8')) as { stateDir?: string };
+    const runcRoot = join(engineConfig.stateDir ?? '/var/lib/vxnet/engine', 'runc');
+    const runcByHand = ['nsenter', `--mount=/proc/${host.keeper.pid as number}/ns/mnt`, '--', 'runc', '--root', runcRoot, 'exec', id, 'true'];
 
     const builds: Array<[string, string[]]> = [['bundle', [process.execPath, BIN]], ['unbundled', [process.execPath, UNBUNDLED]]];
     if (BEFORE) builds.push(['before', [process.execPath, BEFORE]]);
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const jobs: Array<() => void> = [
         () => add('node -e 0', timed([process.execPath, '-e', '0'], env)),
-        () => add('runc exec ID true (by hand)', timed(['runc', '--root', runcRoot, 'exec', id, 'true'], env)),
+        () => add('nsenter + runc exec ID true (by hand)', timed(runcByHand, env)),
       ];
       for (const [build, argv] of builds) {
         jobs.push(
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
       '| process | runs | wall p50 (ms) | wall − node | CPU p50 (ms) | CPU − node |',
       '|---|---:|---:|---:|---:|---:|',
       row('node -e 0'),
-      row('runc exec ID true (by hand)'),
+      row('nsenter + runc exec ID true (by hand)'),
       ...commands.flatMap((c) => builds.map(([b]) => row(`${b}: ${c}`))),
     ].join('\n');
     const api = [
@@ -201,7 +204,7 @@ async function main(): Promise<void> {
       '',
       `Command: \`node bench/dist/cli.js${process.argv[2] ? ` ${process.argv[2]}` : ''}\`${BEFORE ? ` with VXNET_BENCH_BEFORE=${BEFORE}` : ''} (root; after \`npm run build\`)`,
       `Date: ${new Date().toISOString()}; ${ROUNDS} rounds, commands interleaved in rotating order; 1-min load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores shared).`,
-      `Setup: a 1-host lab (runc ${execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0]?.replace('runc version ', '')}, busybox-static rootfs), the controller and engine on unix sockets. Node ${process.version}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}), as in the user's environment: Node reads it at every start, \`node -e 0\` included` : 'not set'}. Every process runs under /usr/bin/time (for its CPU), \`node -e 0\` too.`,
+      `Setup: a 1-host lab (runc ${execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0]?.replace('runc version ', '')}, busybox-static rootfs), the controller and engine on unix sockets. Node ${process.version}; NODE_EXTRA_CA_CERTS ${process.env.NODE_EXTRA_CA_CERTS ? `set (${process.env.NODE_EXTRA_CA_CERTS}), as in the user's environment: Node reads it at every start, \`node -e 0\` included` : 'not set'}. Every process runs under bench/lib/rusage.py (wall around fork/exec/wait; CPU = user + system from wait4), \`node -e 0\` too.`,
       '`bundle` is bin/vxnet.js (dist/bundle, esbuild, what users and the lab run); `unbundled` is node dist/src/bin.js, tsc\'s output as the CLI ran before the bundle.',
       '',
       table,
