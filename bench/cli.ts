@@ -193,12 +193,19 @@ async function main(): Promise<void> {
     const over = (c: string) => median(samples.get(`bundle: ${c}`)!.map((s) => s.wallMs)) - node;
     const runD = median(samples.get('bundle: vxnet run -d')!.map((s) => s.wallMs));
     const verdict = (ok: boolean) => (ok ? 'met' : 'not met');
+    const byHand = median(samples.get('nsenter + runc exec ID true (by hand)')!.map((s) => s.wallMs));
+    const viaEngine = median(inProcess.get('engine exec API (client running): request → closed')!);
+    const create = median(inProcess.get('controller POST /v1/networks (client running)')!);
+    const shares = [
+      `- exec: runc by hand (with nsenter's own exec) ${ms(byHand)} ms; through the engine's API, request → closed, ${ms(viaEngine)} ms: the engine and its socket add ${ms(viaEngine - byHand)} ms; the CLI adds its process (Node's start and its own) on top: ${ms(median(samples.get('bundle: vxnet exec c1 true')!.map((s) => s.wallMs)) - viaEngine)} ms.`,
+      `- net create: the controller's API from a running client ${ms(create)} ms; the CLI adds ${ms(median(samples.get('bundle: vxnet net create')!.map((s) => s.wallMs)) - create)} ms.`,
+    ].join('\n');
     const goals = [
       `- net create: node + ${ms(over('vxnet net create'))} ms; goal ≤ node + ${GOAL_NET_CREATE} ms: **${verdict(over('vxnet net create') <= GOAL_NET_CREATE)}**`,
       `- exec c1 true: node + ${ms(over('vxnet exec c1 true'))} ms; goal ≤ node + ${GOAL_EXEC} ms: **${verdict(over('vxnet exec c1 true') <= GOAL_EXEC)}**`,
       `- run -d: ${ms(runD)} ms; goal ≥ 2× ahead of Docker's ${DOCKER_RUN_MS} ms (issue 15's run; \`bench compare\` puts Docker in the same run), i.e. ≤ ${DOCKER_RUN_MS / 2} ms: **${verdict(runD <= DOCKER_RUN_MS / 2)}**`,
     ].join('\n');
-    console.log(`${table}\n\n${api}\n\n${goals}`);
+    console.log(`${table}\n\n${api}\n\n${shares}\n\n${goals}`);
     writeReport('cli', [
       '# CLI: start-up and end-to-end commands against Node\'s own start',
       '',
@@ -210,6 +217,8 @@ async function main(): Promise<void> {
       table,
       '',
       api,
+      '',
+      shares,
       '',
       goals,
       '',
