@@ -37,3 +37,5 @@ if [ ! -f "$addon" ] || [ packages/netns/native/vxnet_native.cc -nt "$addon" ] |
 fi
 
 npx --no-install tsc -b
+# the CLI's start-up bundle (packages/cli/scripts/bundle.mjs); bin/vxnet.js runs it only while fresh
+npm run --silent bundle -w @vxnet/cli

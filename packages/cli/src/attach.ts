@@ -97,6 +97,10 @@ export function attach(socket: Duplex, head: Buffer, o: AttachOptions): Promise<
           exit = (JSON.parse(f.payload.toString('utf8')) as ExecExit).exitCode;
         }
       }
+      // The exit frame is the engine's last word (it ends the connection after it):
+      // close now rather than wait for its end of the connection to arrive, one more
+      // wake-up of this process that a loaded machine makes cost milliseconds.
+      if (exit !== undefined) socket.destroy();
     };
     let failure: Error | undefined;
     socket.on('data', onChunk);

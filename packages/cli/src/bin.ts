@@ -6,18 +6,17 @@
  * prints its stack only with VXNET_DEBUG=1.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command } from 'commander';
-import { createLogger, isUserError } from '@vxnet/common';
-import { vxnetHome } from './context.js';
+import { isUserError, type Logger } from '@vxnet/common';
 import type { ControllerFlags } from './controller-client.js';
 import type { EngineFlags } from './engine-client.js';
 import { collect } from './format.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function logger() {
-  return createLogger({ name: 'vxnet-cli', file: join(vxnetHome(), 'vxnet.log') });
+async function logger(): Promise<Logger> {
+  const { cliLogger } = await import('./cli-logger.js');
+  return cliLogger();
 }
 
 function build(): Command {
@@ -55,7 +54,7 @@ function build(): Command {
     .option('--json', 'print the lab status as JSON')
     .action(async (flags) => {
       const { labUpCommand } = await import('./commands/lab-up.js');
-      process.exitCode = await labUpCommand(flags, logger());
+      process.exitCode = await labUpCommand(flags, await logger());
     });
 
   lab.command('status')
@@ -130,7 +129,7 @@ function build(): Command {
     .action(async (target: string, daemon: string | undefined, flags) => {
       const { labRestartCommand } = await import('./commands/lab-restart.js');
       const { labTarget } = await import('./commands/lab-target.js');
-      process.exitCode = await labRestartCommand(labTarget(target, daemon, flags.member), { ...flags, name: labName(flags) }, logger());
+      process.exitCode = await labRestartCommand(labTarget(target, daemon, flags.member), { ...flags, name: labName(flags) }, await logger());
     });
 
   lab.command('down')
@@ -139,7 +138,7 @@ function build(): Command {
     .option('--json', 'print what was removed as JSON')
     .action(async (flags) => {
       const { labDownCommand } = await import('./commands/lab-down.js');
-      process.exitCode = await labDownCommand({ ...flags, name: labName(flags) }, logger());
+      process.exitCode = await labDownCommand({ ...flags, name: labName(flags) }, await logger());
     });
 
   const conn = () => program.opts() as ControllerFlags;

@@ -4,7 +4,6 @@
  * back into VxnetErrors, so a user error crosses process boundaries intact.
  */
 import { request as httpRequest, type Agent } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { VxnetError } from './errors.js';
 
 export interface HttpTarget {
@@ -39,11 +38,13 @@ export interface CallOptions {
  * Resolves with the parsed body on 2xx. Otherwise rejects with a VxnetError carrying
  * the daemon's code, message and HTTP status, or with `unreachable(err)`.
  */
-export function callJson<T>(target: HttpTarget, method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
+export async function callJson<T>(target: HttpTarget, method: string, path: string, body: unknown, opts: CallOptions): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
+  const tls = target.socketPath === undefined ? target.tls : undefined;
+  // node:https (with tls and crypto) only for an HTTPS target: most calls go to a unix
+  // socket, and loading it costs every CLI command about 5 ms of start-up
+  const request = tls ? (await import('node:https')).request : httpRequest;
   return new Promise((resolve, reject) => {
-    const tls = target.socketPath === undefined ? target.tls : undefined;
-    const request = tls ? httpsRequest : httpRequest;
     const req = request({
       method,
       path,

@@ -22,9 +22,15 @@
  * others; Go's crypto/tls (etcd) sends the same three since Go 1.18, and `bad
  * certificate` before that (and for anything else).
  */
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:tls';
+import { createRequire } from 'node:module';
+
+// node:tls and node:crypto load on first use: every CLI command imports this module and
+// most never speak TLS (a unix socket), and loading them costs about 5 ms of start-up.
+const requireBuiltin = createRequire(import.meta.url);
+const crypto = () => requireBuiltin('node:crypto') as typeof import('node:crypto');
+const tlsModule = () => requireBuiltin('node:tls') as typeof import('node:tls');
 
 /** Verify errors of our side: the server's certificate. */
 const SERVER_CERT: Record<string, string> = {
@@ -93,8 +99,8 @@ export function sharpenRefusal(why: string, tls: { ca?: string; cert?: string })
 /** Whether PEM certificate `cert` was signed by (the first certificate of) PEM `ca`. */
 export function issuedBy(cert: string, ca: string): boolean {
   try {
-    const c = new X509Certificate(cert);
-    const issuer = new X509Certificate(ca);
+    const c = new (crypto().X509Certificate)(cert);
+    const issuer = new (crypto().X509Certificate)(ca);
     return c.checkIssued(issuer) && c.verify(issuer.publicKey);
   } catch {
     return false;
@@ -108,7 +114,7 @@ export function issuedBy(cert: string, ca: string): boolean {
 export function certificateProblem(what: string, pem: string, now = new Date()): string | undefined {
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(pem);
+    cert = new (crypto().X509Certificate)(pem);
   } catch (err) {
     return `${what} is not a PEM certificate: ${(err as Error).message}`;
   }
@@ -154,7 +160,7 @@ export function probeTls(url: string, tls: { ca?: string; cert?: string; key?: s
       socket.destroy();
       resolve(failure);
     };
-    const socket = connect({ host: u.hostname, port: Number(u.port || 443), ...tls, ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: true });
+    const socket = tlsModule().connect({ host: u.hostname, port: Number(u.port || 443), ...tls, ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: true });
     const timer = setTimeout(() => finish({ tls: false, why: `no TLS handshake within ${timeoutMs} ms` }), timeoutMs);
     socket.on('secureConnect', () => {
       socket.resume(); // read, so that an alert sent after the handshake surfaces as 'error'
