@@ -68,7 +68,8 @@ async function main(server: string, timeoutMs: number, names: string[]): Promise
   await Promise.all(pings);
   const missing = names.filter((n) => !reachable.has(n));
   if (missing.length > 0) {
-    process.stdout.write(`${JSON.stringify({ error: `${missing.length} of ${names.length} names did not answer within ${timeoutMs} ms`, missing })}\n`);
+    const unresolved = missing.filter((n) => !resolved.has(n));
+    process.stdout.write(`${JSON.stringify({ error: `${missing.length} of ${names.length} names did not answer within ${timeoutMs} ms (${unresolved.length} of them never resolved)`, missing, unresolved })}\n`);
     process.exit(1);
   }
   process.stdout.write(`${JSON.stringify({ resolvedMs: Math.max(...resolved.values()), reachableMs: Math.max(...reachable.values()) })}\n`);
