@@ -36,6 +36,7 @@ import { Etcd3 } from 'etcd3';
 import { keys, spawnDaemon, stopProcess, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
 import { freePort, startTestEtcd, unixJson, type TestEtcd } from '@vxnet/common/testing';
 import { deleteNetns, ensureNetns, listNetns } from '@vxnet/netns';
+import { agentMemory, memoryText, type AgentMemory } from './lib/agent-memory.js';
 import { writeReport } from './lib/stats.js';
 
 const HOSTS = 5000;
@@ -63,12 +64,6 @@ function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
 }
 
-/** VmRSS and VmHWM of a pid, in MB (MiB). */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
 
 const lineCount = (out: string): number => (out.trim() ? out.trim().split('\n').length : 0);
 
@@ -196,9 +191,10 @@ async function inner(hostNs: string): Promise<void> {
     const metricsAddr = `127.0.0.1:${await freePort()}`;
     const t0 = performance.now();
     agent = spawnDaemon({
-      command: process.execPath,
+      // the bin executed, as systemd runs it: its #! line (and the V8 flags there) included
+      command: AGENT,
       args: [
-        AGENT, '--host', 'h0', '--store', etcd.storeUrl, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
+        '--host', 'h0', '--store', etcd.storeUrl, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
         '--state-dir', join(tmp, 'state'), '--socket', sock, '--dns-upstream', '', '--log-file', logFile, '--metrics-addr', metricsAddr,
       ],
       logFile: join(tmp, 'agent.out'),
@@ -210,8 +206,8 @@ async function inner(hostNs: string): Promise<void> {
     }
     const startMs = performance.now() - t0;
     await sleep(2000);
-    const idle = memory(agent.pid);
-    console.log(`agent up in ${startMs.toFixed(0)} ms; idle RSS ${idle.rss.toFixed(1)} MB`);
+    const idle = await agentMemory(agent.pid, sock);
+    console.log(`agent up in ${startMs.toFixed(0)} ms; idle ${memoryText(idle)}`);
 
     // 1. convergence
     const joinStart = performance.now();
@@ -219,10 +215,10 @@ async function inner(hostNs: string): Promise<void> {
     if (r.status !== 201) throw new Error(`POST /v1/endpoints: ${r.status} ${JSON.stringify(r.body)}`);
     const postMs = performance.now() - joinStart;
     const convergeMs = await waitEntries(AGENT_NETNS, HOSTS, joinStart, 120_000);
-    const converged = memory(agent.pid);
+    const converged = await agentMemory(agent.pid, sock);
     await sleep(5000);
-    const settled = memory(agent.pid);
-    console.log(`converged in ${(convergeMs / 1000).toFixed(2)} s (POST ${postMs.toFixed(0)} ms); RSS ${converged.rss.toFixed(1)} MB, 5 s later ${settled.rss.toFixed(1)} MB`);
+    const settled = await agentMemory(agent.pid, sock);
+    console.log(`converged in ${(convergeMs / 1000).toFixed(2)} s (POST ${postMs.toFixed(0)} ms); ${memoryText(converged)}; 5 s later ${memoryText(settled)}`);
 
     // 2. the flap: 100 alive keys gone at once (their lease revoked), then back at once
     const names = ['vxnet_agent_store_watch_resyncs_total', 'vxnet_agent_store_watch_events_total{type="delete"}', 'vxnet_agent_store_watch_events_total{type="put"}'];
@@ -242,7 +238,7 @@ async function inner(hostNs: string): Promise<void> {
     await sleep(500);
     const m2 = await metric(metricsAddr, names);
     const added = logCount(logFile, 'peers added', removed.total);
-    const afterFlap = memory(agent.pid);
+    const afterFlap = await agentMemory(agent.pid, sock);
     const resyncs = m2[0]! - m0[0]!;
     console.log(`flap down ${downMs.toFixed(0)} ms (${removed.sum} removed in ${removed.lines} applies), up ${upMs.toFixed(0)} ms (${added.sum} added in ${added.lines} applies), resyncs ${resyncs}`);
 
@@ -251,6 +247,7 @@ async function inner(hostNs: string): Promise<void> {
     console.log(`ip -batch baseline: ${base.ms.toFixed(0)} ms for ${base.counts.join('/')} entries`);
     const load1 = loadavg()[0]!;
 
+    const heapRow = (m: AgentMemory) => `${m.heapTotal.toFixed(1)} / ${m.heapUsed.toFixed(1)} / ${m.newSpace.toFixed(1)} / ${m.external.toFixed(1)} MB`;
     const convergeOk = convergeMs / 1000 < GOAL_SECONDS;
     const rssOk = Math.max(converged.rss, settled.rss) < GOAL_RSS_MB;
     const flapOk = resyncs === 0 && removed.sum === FLAP && added.sum === FLAP;
@@ -260,8 +257,8 @@ Command: \`node bench/dist/scale-hosts.js\` (after \`npx tsc -b\`, as root)
 Date: ${new Date().toISOString()}
 Setup: Node ${process.version}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}; load average (1 min) ${load0.toFixed(2)} at start, ${load1.toFixed(2)} at end,
 on a shared 2-core machine. Throwaway etcd 3.4 on loopback holding one network (10.0.0.0/11, host subnets /24),
-${HOSTS} fake hosts alive and ${HOSTS} subnet leases (${puts.length} keys). One real \`vxnet-agent\` process (\`${AGENT}\`, default
-log level, log to a file, metrics on loopback of its namespace) in a scratch host namespace (veth eth0 198.51.100.1/24 as underlay),
+${HOSTS} fake hosts alive and ${HOSTS} subnet leases (${puts.length} keys). One real \`vxnet-agent\` process (\`${AGENT}\`
+executed as a host runs it, its \`#!\` line included; default log level, log to a file, metrics on loopback of its namespace) in a scratch host namespace (veth eth0 198.51.100.1/24 as underlay),
 joined to the network by one endpoint (POST /v1/endpoints). Converged = the network namespace holds ${HOSTS} routes, ${HOSTS}
 permanent neighbours and ${HOSTS} FDB entries on vxlan0 (\`ip\`/\`bridge\` counts, polled every 50 ms; one poll of 15,000 entries
 takes tens of ms, included). Flap: the alive keys of ${FLAP} hosts are bound to one etcd lease; it is revoked (one revision deletes
@@ -283,6 +280,9 @@ all ${FLAP}), then ${FLAP} alive keys are put again concurrently. Baseline: \`ip
 | … watch events delivered (delete / put), peers added (log: sum of "peers added" counts, applies) | ${m2[1]! - m1[1]!} / ${m2[2]! - m1[2]!}, ${added.sum} in ${added.lines} |
 | watch resyncs during the flap (\`vxnet_agent_store_watch_resyncs_total\`, before → after) | ${m0[0]} → ${m2[0]} |
 | VmRSS after the flap | ${afterFlap.rss.toFixed(1)} MB |
+| V8 heap committed / used / of it new space / external: idle | ${heapRow(idle)} |
+| … at convergence | ${heapRow(converged)} |
+| … 5 s later | ${heapRow(settled)} |
 
 Goals:
 - converge in < ${GOAL_SECONDS} s: ${convergeOk ? 'met' : 'not met'} (${(convergeMs / 1000).toFixed(2)} s; \`ip -batch\` alone: ${(base.ms / 1000).toFixed(2)} s).
