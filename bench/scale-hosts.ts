@@ -22,12 +22,12 @@
  *   3. baseline: `ip -batch` (routes + neighbours) and `bridge -batch` (FDB) writing
  *      the same 15,000 entries into a fresh namespace with a VXLAN device.
  *
- *   node bench/dist/scale-hosts.js     (needs root, etcd on PATH)
+ *   node bench/dist/scale-hosts.js     (needs root, etcd on PATH; VXNET_BENCH_KEEP=DIR keeps the agent's log)
  *
  * Prints a markdown report and writes it to bench/results/scale-hosts.md.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -303,6 +303,8 @@ Goals:
       }
     }
     await etcd?.destroy();
+    // VXNET_BENCH_KEEP=DIR keeps the agent's log (where a join's time went)
+    if (process.env.VXNET_BENCH_KEEP) cpSync(join(tmp, 'agent.log'), join(process.env.VXNET_BENCH_KEEP, 'scale-hosts-agent.log'));
     rmSync(tmp, { recursive: true, force: true });
   }
 }

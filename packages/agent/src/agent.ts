@@ -156,6 +156,8 @@ export class Agent {
   /** netId -> the watch of its subnet leases, for joined networks only (followLeases). */
   private readonly leaseWatches = new Map<string, Watch>();
   private chain: Promise<unknown> = Promise.resolve();
+  /** A syncAll queued and not started yet (requestSync). */
+  private pendingSync: Promise<void> | undefined;
   /** The WireGuard peers last applied, as text (unchanged: `wg` is not run again). */
   private wgApplied: string | undefined;
   private stopped = false;
@@ -288,7 +290,7 @@ export class Agent {
         this.metrics.watchEvents('delete', deletes);
         this.metrics.watchEvents('put', events.length - deletes);
         apply(events);
-        return this.serial(() => this.syncAll());
+        void this.requestSync();
       },
       onResync: (reason) => {
         this.o.log.warn({ prefix, reason }, 'watch gap; reconciling with the kernel');
@@ -343,6 +345,20 @@ export class Agent {
   }
 
   // ---- networks ------------------------------------------------------------
+
+  /**
+   * syncAll, queued behind the work in progress, once: watch events that arrive
+   * while it waits are in the view by the time it runs, so a burst (100 hosts back
+   * at once, each its own revision) costs one or two kernel applies, not one each.
+   * The watch is not held up meanwhile (its handler returns at once).
+   */
+  private requestSync(): Promise<void> {
+    this.pendingSync ??= this.serial(() => {
+      this.pendingSync = undefined;
+      return this.syncAll();
+    });
+    return this.pendingSync;
+  }
 
   /** Apply peer changes on every joined network; leave networks that were removed. */
   private async syncAll(): Promise<void> {
