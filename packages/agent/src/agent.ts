@@ -324,12 +324,16 @@ export class Agent {
     this.stopped = true;
     clearInterval(this.firewallTimer);
     clearInterval(this.sandboxTimer);
-    for (const w of [...this.watches, ...this.leaseWatches.values()]) await w.close();
+    // Each close waits for the server's acknowledgement (up to 2 s): all at once, and
+    // not in the way of the liveness revoke (peers drop this host when it goes).
+    // Events still delivered meanwhile change nothing: syncAll and reconcile check stopped.
+    const closing = Promise.all([...this.watches, ...this.leaseWatches.values()].map((w) => w.close()));
     await this.chain.catch(() => undefined);
     await this.o.dns?.close();
     this.o.encryption?.close();
     this.o.leases.stop();
     await this.o.registration.stop();
+    await closing;
     this.o.dataplane.close();
   }
 
