@@ -18,8 +18,8 @@
  * Prints a markdown table and writes it to bench/results/agent-rss.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +27,7 @@ import { Etcd3 } from 'etcd3';
 import { keys, spawnDaemon, stopProcess, type NetworkSpec, type ProcessRecord, type SubnetLease } from '@vxnet/common';
 import { startTestEtcd, unixJson, type TestEtcd } from '@vxnet/common/testing';
 import { deleteNetns, ensureNetns, listNetns } from '@vxnet/netns';
+import { agentMemory, memoryText, procMemory as memory, type AgentMemory } from './lib/agent-memory.js';
 import { writeReport } from './lib/stats.js';
 
 const NETWORKS = 10;
@@ -44,12 +45,6 @@ function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** VmRSS and VmHWM of a pid, in MB (MiB). */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
 
 const lineCount = (out: string): number => (out.trim() ? out.trim().split('\n').length : 0);
 
@@ -102,9 +97,10 @@ async function inner(hostNs: string): Promise<void> {
     const sock = join(tmp, 'agent.sock');
     const startAgent = (tag: string): ProcessRecord =>
       spawnDaemon({
-        command: process.execPath,
+        // the bin executed, as systemd runs it: its #! line (and the V8 flags there) included
+        command: AGENT,
         args: [
-          AGENT, '--host', 'h0', '--store', etcd!.storeUrl, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
+          '--host', 'h0', '--store', etcd!.storeUrl, '--underlay-ip', '198.51.100.1', '--underlay-interface', 'eth0',
           '--state-dir', join(tmp, `state-${tag}`), '--socket', sock, '--dns-upstream', '', '--log-file', join(tmp, `agent-${tag}.log`),
         ],
         logFile: join(tmp, `agent-${tag}.out`),
@@ -159,8 +155,8 @@ async function inner(hostNs: string): Promise<void> {
     agent = startAgent('run');
     const startMs = await waitSocket();
     await sleep(2000);
-    const idle = memory(agent.pid);
-    console.log(`agent up in ${startMs} ms; idle RSS ${idle.rss.toFixed(1)} MB`);
+    const idle = await agentMemory(agent.pid, sock);
+    console.log(`agent up in ${startMs} ms; idle ${memoryText(idle)}`);
 
     const joinStart = performance.now();
     const postMs: number[] = [];
@@ -183,10 +179,11 @@ async function inner(hostNs: string): Promise<void> {
       await sleep(100);
     }
     const convergeMs = performance.now() - joinStart;
-    const converged = memory(agent.pid);
+    const converged = await agentMemory(agent.pid, sock);
     await sleep(5000);
-    const settled = memory(agent.pid);
-    console.log(`converged in ${(convergeMs / 1000).toFixed(2)} s; RSS ${converged.rss.toFixed(1)} MB, after 5 s ${settled.rss.toFixed(1)} MB, HWM ${settled.hwm.toFixed(1)} MB`);
+    const settled = await agentMemory(agent.pid, sock);
+    console.log(`converged in ${(convergeMs / 1000).toFixed(2)} s; ${memoryText(converged)}; after 5 s ${memoryText(settled)}; HWM ${settled.hwm.toFixed(1)} MB`);
+    const heapRow = (m: AgentMemory) => `${m.heapTotal.toFixed(1)} / ${m.heapUsed.toFixed(1)} / ${m.newSpace.toFixed(1)} / ${m.external.toFixed(1)} MB`;
 
     const md = `# Agent memory: 1,000 remote hosts on each of 10 networks
 
@@ -194,9 +191,9 @@ Command: \`node bench/dist/agent-rss.js\` (after \`npx tsc -b\`, as root)
 Date: ${new Date().toISOString()}
 Setup: Node ${process.version}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}; throwaway etcd 3.4 on loopback holding
 ${NETWORKS} networks (/14, host subnets /24), ${HOSTS} fake hosts alive, ${HOSTS * NETWORKS} subnet leases (one per fake host and network).
-One real \`vxnet-agent\` process (\`${AGENT}\`, default log level, log to a file) in a scratch
-host namespace (veth eth0 198.51.100.1/24 as underlay), joined to the ${NETWORKS} networks by one endpoint each
-(POST /v1/endpoints on its unix socket, sandboxes in scratch namespaces, one POST after another).
+One real \`vxnet-agent\` process (\`${AGENT}\` executed as a host runs it, its \`#!\` line included; default log
+level, log to a file) in a scratch host namespace (veth eth0 198.51.100.1/24 as underlay), joined to the ${NETWORKS} networks
+by one endpoint each (POST /v1/endpoints on its unix socket, sandboxes in scratch namespaces, one POST after another).
 Converged = every network namespace holds ${HOSTS} routes, ${HOSTS} permanent neighbours and ${HOSTS} FDB entries on
 vxlan0 (\`ip\`/\`bridge\` counts, polled every 100 ms). Kernel entries in total: ${3 * HOSTS * NETWORKS}.
 
@@ -204,13 +201,18 @@ vxlan0 (\`ip\`/\`bridge\` counts, polled every 100 ms). Kernel entries in total:
 |---|---:|
 | VmRSS of the same agent against an empty store (baseline, separate process) | ${empty.rss.toFixed(1)} MB |
 | agent start → API socket | ${startMs} ms |
-| VmRSS idle (store view loaded, no network joined) | ${idle.rss.toFixed(1)} MB |
+| VmRSS idle (store view loaded: networks, alive hosts, endpoints; no network joined) | ${idle.rss.toFixed(1)} MB |
 | 10 × POST /v1/endpoints (join + ${HOSTS} peers each), total | ${(allPosted / 1000).toFixed(2)} s |
 | POST /v1/endpoints each (ms) | ${postMs.map((x) => x.toFixed(0)).join(' / ')} |
 | first POST → all ${NETWORKS} namespaces converged | ${(convergeMs / 1000).toFixed(2)} s |
 | VmRSS at convergence | ${converged.rss.toFixed(1)} MB |
 | VmRSS 5 s later | ${settled.rss.toFixed(1)} MB |
 | VmHWM (peak RSS) | ${settled.hwm.toFixed(1)} MB |
+| V8 heap committed / used / of it new space / external: idle | ${heapRow(idle)} |
+| … at convergence | ${heapRow(converged)} |
+| … 5 s later | ${heapRow(settled)} |
+
+Heap and external from the agent's own \`/metrics\` (prom-client's \`nodejs_heap_*\`), read right after VmRSS; load average (1 min) ${loadavg()[0]!.toFixed(2)}.
 
 Goal: RSS under 120 MB — ${settled.hwm < 120 ? 'met (peak included)' : settled.rss < 120 ? 'met after settling, peak above' : 'not met'}.
 `;

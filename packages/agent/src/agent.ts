@@ -2,12 +2,14 @@
  * The agent: turns what the store says into kernel state on this host, and keeps it so.
  *
  * Inputs (list + watch, resumed or re-listed after gaps, kept in a ClusterView):
- * networks/, leases/, alive/, endpoints/. Local truth that must survive restarts and
- * store outages, in the state dir: the endpoints of this host with their published
- * ports (LocalEndpoints), the namespaces and uplinks the agent made (OwnedRecords),
- * the networks it is exposed on (ExposedNetworks), the addresses held for Docker's
- * IPAM (ReservedAddresses), the subnets it remembers (lease manager). All are read before anything else at start; one that cannot be read
- * stops the agent before it changes anything.
+ * networks/, alive/, endpoints/, and leases/<netId>/ of the networks this host has
+ * joined only (a host keeps the leases of its networks, not of the whole cluster).
+ * Local truth that must survive restarts and store outages, in the state dir: the
+ * endpoints of this host with their published ports (LocalEndpoints), the namespaces
+ * and uplinks the agent made (OwnedRecords), the networks it is exposed on
+ * (ExposedNetworks), the addresses held for Docker's IPAM (ReservedAddresses), the
+ * subnets it remembers (lease manager). All are read before anything else at start;
+ * one that cannot be read stops the agent before it changes anything.
  *
  * Per joined network the data plane holds a namespace with br0 + vxlan, and one
  * route/neighbour/FDB triple per *alive* peer holding a lease (flannel's static model:
@@ -151,7 +153,11 @@ export class Agent {
   private firewallTimer: NodeJS.Timeout | undefined;
   private sandboxTimer: NodeJS.Timeout | undefined;
   private readonly watches: Watch[] = [];
+  /** netId -> the watch of its subnet leases, for joined networks only (followLeases). */
+  private readonly leaseWatches = new Map<string, Watch>();
   private chain: Promise<unknown> = Promise.resolve();
+  /** A syncAll queued and not started yet (requestSync). */
+  private pendingSync: Promise<void> | undefined;
   /** The WireGuard peers last applied, as text (unchanged: `wg` is not run again). */
   private wgApplied: string | undefined;
   private stopped = false;
@@ -236,32 +242,14 @@ export class Agent {
         this.view.applyNetworks(ev);
         this.o.dns?.update(this.view.networks, this.view.endpoints);
       }],
-      [this.o.keys.leases, (ev) => this.view.applyLeases(ev)],
       [this.o.keys.alive, (ev) => this.view.applyAlive(ev)],
       [this.o.keys.endpoints, (ev) => {
         this.view.applyEndpoints(ev);
         this.o.dns?.update(this.view.networks, this.view.endpoints);
       }],
     ];
-    for (const [prefix, apply] of prefixes) {
-      const snapshot = await this.o.store.list(prefix);
-      apply(snapshot.items.map((kv) => ({ type: 'put' as const, kv })));
-      this.watches.push(await this.o.store.watch(prefix, snapshot, {
-        onEvents: (events) => {
-          const deletes = events.filter((e) => e.type === 'delete').length;
-          this.metrics.watchEvents('delete', deletes);
-          this.metrics.watchEvents('put', events.length - deletes);
-          apply(events);
-          return this.serial(() => this.syncAll());
-        },
-        onResync: (reason) => {
-          this.o.log.warn({ prefix, reason }, 'watch gap; reconciling with the kernel');
-          this.metrics.watchResynced();
-          void this.serial(() => this.reconcile());
-        },
-        onError: (err) => this.o.log.warn({ err, prefix }, 'watch interrupted; retrying'),
-      }));
-    }
+    for (const [prefix, apply] of prefixes) this.watches.push(await this.follow(prefix, apply));
+    for (const id of this.joined) await this.followLeases(id);
     this.o.registration.onNewLease(() => this.serial(() => this.publishEndpoints()));
     this.o.leases.onLost((netIds) => void this.serial(async () => {
       for (const id of netIds) {
@@ -288,17 +276,64 @@ export class Agent {
     this.o.log.info({ joined: this.joined.size, endpoints: this.local.all().length, egress: this.egress, encryption: this.encryption }, 'agent started');
   }
 
+  /**
+   * List `prefix` into the view (`apply`), then watch it from that snapshot on: every
+   * change is applied and the peers of every joined network synced; after a watch gap
+   * the kernel is reconciled.
+   */
+  private async follow(prefix: string, apply: (events: WatchEvent[]) => void): Promise<Watch> {
+    const snapshot = await this.o.store.list(prefix);
+    apply(snapshot.items.map((kv) => ({ type: 'put' as const, kv })));
+    return this.o.store.watch(prefix, snapshot, {
+      onEvents: (events) => {
+        const deletes = events.filter((e) => e.type === 'delete').length;
+        this.metrics.watchEvents('delete', deletes);
+        this.metrics.watchEvents('put', events.length - deletes);
+        apply(events);
+        void this.requestSync();
+      },
+      onResync: (reason) => {
+        this.o.log.warn({ prefix, reason }, 'watch gap; reconciling with the kernel');
+        this.metrics.watchResynced();
+        void this.serial(() => this.reconcile());
+      },
+      onError: (err) => this.o.log.warn({ err, prefix }, 'watch interrupted; retrying'),
+    });
+  }
+
+  /**
+   * Follow the subnet leases of network `netId` (leases/<netId>/), if not already.
+   * Only networks this host joins are followed: a host on 2 of 10,000 networks keeps
+   * the leases of 2, not the whole leases/ tree (issue 15, agent memory).
+   */
+  private async followLeases(netId: string): Promise<void> {
+    if (this.leaseWatches.has(netId)) return;
+    this.leaseWatches.set(netId, await this.follow(this.o.keys.networkLeases(netId), (ev) => this.view.applyLeases(ev)));
+  }
+
+  /** Stop following the leases of `netId` and forget them. Idempotent. */
+  private async unfollowLeases(netId: string): Promise<void> {
+    const w = this.leaseWatches.get(netId);
+    this.leaseWatches.delete(netId);
+    await w?.close(); // no event of it is applied after this
+    this.view.forgetLeases(netId);
+  }
+
   /** Stop following the store. Kernel state stays (traffic keeps flowing); the liveness lease is revoked. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.firewallTimer);
     clearInterval(this.sandboxTimer);
-    for (const w of this.watches) await w.close();
+    // Each close waits for the server's acknowledgement (up to 2 s): all at once, and
+    // not in the way of the liveness revoke (peers drop this host when it goes).
+    // Events still delivered meanwhile change nothing: syncAll and reconcile check stopped.
+    const closing = Promise.all([...this.watches, ...this.leaseWatches.values()].map((w) => w.close()));
     await this.chain.catch(() => undefined);
     await this.o.dns?.close();
     this.o.encryption?.close();
     this.o.leases.stop();
     await this.o.registration.stop();
+    await closing;
     this.o.dataplane.close();
   }
 
@@ -314,6 +349,20 @@ export class Agent {
   }
 
   // ---- networks ------------------------------------------------------------
+
+  /**
+   * syncAll, queued behind the work in progress, once: watch events that arrive
+   * while it waits are in the view by the time it runs, so a burst (100 hosts back
+   * at once, each its own revision) costs one or two kernel applies, not one each.
+   * The watch is not held up meanwhile (its handler returns at once).
+   */
+  private requestSync(): Promise<void> {
+    this.pendingSync ??= this.serial(() => {
+      this.pendingSync = undefined;
+      return this.syncAll();
+    });
+    return this.pendingSync;
+  }
 
   /** Apply peer changes on every joined network; leave networks that were removed. */
   private async syncAll(): Promise<void> {
@@ -400,6 +449,7 @@ export class Agent {
     const held = this.o.leases.get(net.id);
     const vtep = { netns, vni: net.vni, mtu: this.mtu(net), ...this.vtepAddress(net) }; // refuses before anything is made
     try {
+      await this.followLeases(net.id); // a read: a store that fails here fails the join before anything is made
       this.owned.record(netns, net.id); // before the namespace exists: never one we made without a record
       const { vtepMac } = await this.o.dataplane.ensureVtep(vtep);
       let lease = held?.vtepMac === vtepMac ? held : await this.o.leases.acquire(net, vtepMac);
@@ -434,6 +484,7 @@ export class Agent {
     const wasJoined = this.joined.delete(netId);
     this.programmed.delete(netId);
     const steps: Undo = [
+      () => this.unfollowLeases(netId),
       () => this.o.dns?.remove(netId),
       () => {
         this.firewallNets.delete(netId);
@@ -468,6 +519,7 @@ export class Agent {
     // the network is gone either way; a failed apply is retried by the drift check
     await this.syncFirewall().catch((err: unknown) => this.o.log.error({ err, network: { id: netId } }, 'could not remove a left network from the firewall; the drift check retries'));
     this.o.leases.forget(netId);
+    await this.unfollowLeases(netId);
     await this.o.registration.setNetworks([...this.joined]);
     this.o.log.info({ network: { id: netId } }, 'left removed network');
   }

@@ -1,8 +1,12 @@
 /**
  * What the store says about the cluster, as the agent follows it (list, then watch):
- * networks, subnet leases of every host, which hosts are alive, endpoint records of
- * every host. Pure bookkeeping, no I/O: the agent feeds it watch events and asks it
- * which peers a network should have.
+ * networks, subnet leases of every host on the networks this host has joined, which
+ * hosts are alive, endpoint records of every host. Pure bookkeeping, no I/O: the
+ * agent feeds it watch events and asks it which peers a network should have.
+ *
+ * Memory (issue 15, bench/agent-rss.ts): a lease is kept as the four fields a peer
+ * needs, not the whole record, and the strings that repeat across networks (host
+ * names, underlay addresses, VTEP addresses) are shared, one copy each.
  */
 import { addressAt, parseCidr, type EndpointRecord, type HostAlive, type HostWireGuard, type Keys, type KeyValue, type NetworkSpec, type SubnetLease, type WatchEvent } from '@vxnet/common';
 
@@ -11,8 +15,10 @@ import type { Peer } from './dataplane/index.js';
 export class ClusterView {
   /** network id -> spec */
   readonly networks = new Map<string, NetworkSpec>();
-  /** network id -> subnet -> lease of any host */
-  readonly leases = new Map<string, Map<string, SubnetLease>>();
+  /** network id -> subnet -> what a peer needs of the lease of any host (followed networks only) */
+  readonly leases = new Map<string, Map<string, PeerLease>>();
+  /** One copy of each string that repeats across leases (see intern). */
+  private readonly strings = new Map<string, string>();
   /** hosts whose liveness record exists */
   readonly alive = new Set<string>();
   /** WireGuard identity of alive hosts that have one (from their alive records) */
@@ -40,9 +46,45 @@ export class ClusterView {
       let m = this.leases.get(netId);
       if (e.type === 'put' && kv) {
         if (!m) this.leases.set(netId, (m = new Map()));
-        m.set(subnet, JSON.parse(kv.value) as SubnetLease);
-      } else {
-        m?.delete(subnet);
+        const l = JSON.parse(kv.value) as SubnetLease;
+        m.set(subnet, {
+          subnet: l.subnet, host: this.intern(l.host), underlayIp: this.intern(l.underlayIp),
+          vtepMac: l.vtepMac || undefined, vtepIp: addressAt(parseCidr(l.subnet), 0),
+        });
+      } else if (m?.delete(subnet)) {
+        this.trimStrings();
+      }
+    }
+  }
+
+  /** Forget the leases of a network this host no longer follows. */
+  forgetLeases(netId: string): void {
+    this.leases.delete(netId);
+    this.trimStrings();
+  }
+
+  /**
+   * The one copy of `s` (a host name or underlay address: the fields that repeat
+   * across networks). JSON.parse makes a new string for every field of every record;
+   * 1,000 hosts on 10 networks would otherwise hold each name and address ten times.
+   */
+  private intern(s: string): string {
+    const have = this.strings.get(s);
+    if (have !== undefined) return have;
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** Rebuild the pool from the leases held once it holds mostly strings of hosts that are gone. */
+  private trimStrings(): void {
+    let held = 0;
+    for (const m of this.leases.values()) held += m.size;
+    if (this.strings.size <= 2 * held + 256) return;
+    this.strings.clear();
+    for (const m of this.leases.values()) {
+      for (const l of m.values()) {
+        this.strings.set(l.host, l.host);
+        this.strings.set(l.underlayIp, l.underlayIp);
       }
     }
   }
@@ -82,7 +124,7 @@ export class ClusterView {
       if (l.host === self || !this.alive.has(l.host) || !l.vtepMac) continue;
       const dst = encrypted ? this.wireguard.get(l.host)?.tunnelIp : l.underlayIp;
       if (dst === undefined) continue;
-      out.set(l.subnet, { subnet: l.subnet, vtepIp: addressAt(parseCidr(l.subnet), 0), vtepMac: l.vtepMac, underlayIp: dst });
+      out.set(l.subnet, { subnet: l.subnet, vtepIp: l.vtepIp, vtepMac: l.vtepMac, underlayIp: dst });
     }
     return out;
   }
@@ -99,6 +141,17 @@ export class ClusterView {
     const byPrefix = [...this.networks.values()].filter((n) => n.id.startsWith(ref));
     return byPrefix.length === 1 ? byPrefix[0] : undefined;
   }
+}
+
+/** What a peer needs of a subnet lease (SubnetLease has more). */
+export interface PeerLease {
+  subnet: string;
+  host: string;
+  underlayIp: string;
+  /** Absent until the holder has made its VXLAN device: no peer yet. */
+  vtepMac: string | undefined;
+  /** The subnet's network address, the holder's VTEP address. */
+  vtepIp: string;
 }
 
 /** An alive record; undefined when it is not JSON (an alive key still counts as alive). */

@@ -180,3 +180,36 @@ t.test('a missing state file is a fresh start', async (t) => {
   t.same(f.agent.endpoints(), []);
   t.same(f.dp.calls, [], 'nothing to reconcile');
 });
+
+t.test('subnet leases are followed only on joined networks: from the join until the network goes', async (t) => {
+  const other = network('b', { subnet: '10.129.0.0/16', vni: 4097 });
+  const f = await fixture(t, [NET, other]);
+  const now = new Date().toISOString();
+  const peerOn = async (net: NetworkSpec, host: string, subnet: string) => {
+    const l: SubnetLease = { networkId: net.id, subnet, host, underlayIp: '192.0.2.2', vtepMac: '02:00:00:00:02:02', acquiredAt: now, renewedAt: now, expiresAt: now };
+    await f.store.put(k.lease(net.id, subnet), JSON.stringify(l));
+  };
+  const leaseWatches = () => f.store.watched.filter((p) => p.startsWith(k.leases));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+  await f.store.put(k.hostAlive('h2'), JSON.stringify({ name: 'h2' }));
+  await peerOn(other, 'h2', '10.129.2.0/24');
+  await f.agent.start();
+  t.same(leaseWatches(), [], 'no lease is followed before a join');
+
+  await attach(f);
+  t.same(leaseWatches(), [k.networkLeases(NET.id)], "the join follows the joined network's leases, and only those");
+  await peerOn(NET, 'h2', '10.128.2.0/24');
+  await settle();
+  t.same([...(f.dp.kernel.get(nsOf(NET))?.peers.keys() ?? [])], ['10.128.2.0/24'], 'a lease put after the join is programmed (the watch)');
+  t.notOk(f.dp.kernel.has(nsOf(other)), 'the other network stays unjoined');
+
+  f.store.watched.length = 0;
+  await f.restart();
+  await f.agent.start();
+  t.same(leaseWatches(), [k.networkLeases(NET.id)], 'a restarted agent follows the networks it had joined, and only those');
+
+  await f.store.delete(k.network(NET.id));
+  await settle();
+  t.notOk(f.dp.kernel.has(nsOf(NET)), 'the network went, and the agent left it');
+  t.same(f.store.openWatches.filter((p) => p.startsWith(k.leases)), [], 'its leases are no longer followed');
+});

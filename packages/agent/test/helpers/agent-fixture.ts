@@ -213,9 +213,34 @@ export class TestStore extends MemoryStore {
     this.stalled = undefined;
   }
 
+  /** Every prefix watched, in order. */
+  readonly watched: string[] = [];
+
   override async list(prefix: string) {
     await this.stalled;
     return super.list(prefix);
+  }
+
+  /** Prefixes watched now (a watch closed is gone). */
+  readonly openWatches: string[] = [];
+
+  override async watch(...args: Parameters<MemoryStore['watch']>) {
+    const prefix = args[0];
+    this.watched.push(prefix);
+    const w = await super.watch(...args);
+    this.openWatches.push(prefix);
+    const close = w.close.bind(w);
+    let closed = false;
+    return {
+      get revision() {
+        return w.revision;
+      },
+      close: async () => {
+        if (!closed) this.openWatches.splice(this.openWatches.indexOf(prefix), 1);
+        closed = true;
+        await close();
+      },
+    };
   }
 
   failNext(op: WriteOp, prefix: string, after = false): void {
