@@ -40,10 +40,14 @@ export function daemonBin(kind: DaemonKind): string {
   throw new MissingTool(name);
 }
 
-/** Write the daemon's config file and return its command line. */
+/**
+ * Write the daemon's config file and return its command line: the bin file itself, as
+ * the systemd units' ExecStart runs it, so its #! line applies in the lab as on a real
+ * host (the agent's is `env -S MALLOC_ARENA_MAX=2 node --optimize-for-size`).
+ */
 export function daemonCommand(kind: DaemonKind, daemon: Pick<LabDaemon, 'config'>, config: Record<string, unknown>): string[] {
   writeJsonAtomic(daemon.config, config);
-  return [process.execPath, daemonBin(kind), '--config', daemon.config];
+  return [daemonBin(kind), '--config', daemon.config];
 }
 
 /** Start a recorded daemon in its machine (its `command`); the caller records the process. */
