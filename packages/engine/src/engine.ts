@@ -21,6 +21,14 @@
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
  *
+ * Restart policies (`--restart`, lifecycle/restart-decision.ts) run an exited
+ * container again through that same start, after a back-off: same name, sandbox,
+ * endpoints, so the same addresses and aliases, and peers resolve it as before. The
+ * engine learns of an exit from the shim it started (at once) or, for containers it
+ * adopted at its start, from a 1 s liveness poll; at its start it also runs again what
+ * the policies say should run. `stop` holds a container until the next `start`;
+ * `run --rm` containers are removed when they exit.
+ *
  * Published ports (`-p`) ride on the first network's endpoint (the agent makes the
  * DNAT with it). They must not outlive the running container, and the agent cannot
  * change a live endpoint's ports, so when the container stops (stop, or its own exit)
@@ -34,20 +42,26 @@ import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import { formatPort, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
+import { CopyProblem, packFromRoot, unpackIntoRoot, type Packed } from './container/archive.js';
 import { readLogChunk } from './container/log-file.js';
+import { LogClock } from './container/log-times.js';
+import { BUSYBOX_DEFAULTS, processConfig } from './container/process-config.js';
+import { ScopeError } from './container/scoped-path.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
+  ContainerStartFailed, CopyFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
 import type { ImageStore } from './image/images.js';
+import { decideAfterExit, decideAtEngineStart, type RestartDecision } from './lifecycle/restart-decision.js';
 import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
@@ -85,8 +99,7 @@ export interface ContainerProcs {
 
 const HOST_PROCS: ContainerProcs = { sample: (pid, ownNetwork) => sampleStats(pid, ownNetwork), processes: (pid) => listProcesses(pid) };
 
-/** `sh` that stays up until SIGTERM (as pid 1 it needs a handler to die from it). */
-export const KEEP_ALIVE = ['sh', '-c', "trap 'exit 143' TERM INT; while :; do sleep 1 & wait $!; done"];
+export { KEEP_ALIVE } from './container/process-config.js';
 
 export class Engine {
   private readonly containers = new Map<string, ContainerRecord>();
@@ -99,6 +112,14 @@ export class Engine {
   /** Terminals of the running containers that have one (`run -t`). */
   private readonly consoles = new Map<string, ContainerConsole>();
   private monitor: NodeJS.Timeout | undefined;
+  /** Restarts by policy waiting out their back-off, by container id. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Containers being removed: their exit restarts nothing. */
+  private readonly removing = new Set<string>();
+  /** Log growth watchers of the running containers (container/log-times.ts). */
+  private readonly logClocks = new Map<string, LogClock>();
+  /** True while load() reads the records: exits noticed then are decided once all are loaded. */
+  private loading = false;
 
   constructor(private readonly o: EngineOptions) {
     this.reconciler = new EndpointReconciler({
@@ -115,6 +136,7 @@ export class Engine {
    */
   async load(): Promise<void> {
     const { records, unfinished } = readRecords(this.o.stateDir);
+    this.loading = true;
     for (const dir of unfinished) {
       this.o.log.warn({ dir }, 'removing the directory of a run that stopped before its record was written');
       rmSync(dir, { recursive: true, force: true });
@@ -129,9 +151,12 @@ export class Engine {
       this.containers.set(id, record);
       this.names.set(record.name, id);
       this.refresh(record);
+      if (record.status === 'running') this.logClock(record).start();
       // stopped while the engine was down (or before it released them): withdraw its ports
       if (record.status === 'exited') this.scheduleRelease(record);
     }
+    this.loading = false;
+    for (const record of this.containers.values()) if (record.status === 'exited') this.afterExit(record, true);
     this.o.log.info({ containers: this.containers.size, running: [...this.containers.values()].filter((c) => c.status === 'running').length }, 'containers loaded');
     // notice exits of containers whose shims are not our children (adopted after a restart)
     this.monitor = setInterval(() => {
@@ -143,6 +168,10 @@ export class Engine {
 
   close(): void {
     clearInterval(this.monitor);
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+    for (const clock of this.logClocks.values()) clock.stop();
+    this.logClocks.clear();
     this.reconciler.stop();
   }
 
@@ -168,10 +197,18 @@ export class Engine {
     return this.view(this.find(ref));
   }
 
-  /** Bytes of the container's log from `offset` (at most 4 MiB per call). */
-  logs(ref: string, offset: number): LogChunk {
+  /**
+   * Bytes of the container's log from `offset` (at most 4 MiB per call); with
+   * `timestamps` each line prefixed by when it was written, with `sinceMs` only lines
+   * written since then (container/log-times.ts). `running` stays true while a restart
+   * by its policy is pending, so `logs -f` follows it across restarts.
+   */
+  logs(ref: string, offset: number, o: { timestamps?: boolean; sinceMs?: number } = {}): LogChunk {
     const rec = this.find(ref);
-    return readLogChunk(containerFiles(this.o.stateDir, rec.id).log, offset, rec.status === 'running');
+    const files = containerFiles(this.o.stateDir, rec.id);
+    this.logClocks.get(rec.id)?.check(); // stamp what was just written before reading it
+    const live = this.refresh(rec).status === 'running' || this.restartTimers.has(rec.id);
+    return readLogChunk(files.log, offset, live, { ...o, timesFile: files.logTimes });
   }
 
   /**
@@ -225,6 +262,8 @@ export class Engine {
     const what = `could not create container "${name}"`;
     const mode = checkRunRequest(req, name, what);
     const rootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : this.o.images.rootfs(req.image as string);
+    // the images branch: the image's config in place of BUSYBOX_DEFAULTS
+    const proc = processConfig(BUSYBOX_DEFAULTS, req, rootfs, what, true);
     const taken = this.names.get(name);
     if (taken !== undefined) throw new ContainerNameTaken(name, taken.slice(0, 12));
     let netTarget: ContainerRecord | undefined;
@@ -243,9 +282,11 @@ export class Engine {
     try {
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
-        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'],
+        command: proc.args,
         ...(req.tty ? { tty: true } : {}),
-        env: req.env ?? [],
+        env: proc.env, workdir: proc.cwd, user: proc.user,
+        ...(req.restart && req.restart.name !== 'no' ? { restartPolicy: req.restart, restartCount: 0, restartBackoffMs: 0 } : {}),
+        ...(req.autoRemove ? { autoRemove: true } : {}),
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
         netns: mode.kind === 'overlay' || mode.kind === 'none' ? this.o.sandboxes.name(id) : null,
@@ -304,38 +345,68 @@ export class Engine {
 
   // ---- lifecycle -------------------------------------------------------------
 
-  /** Run a stopped container again, in its sandbox with its endpoints. Running already: no-op. */
+  /**
+   * Run a stopped container again, in its sandbox with its endpoints; its restart
+   * count and back-off start over, a pending restart is done now. Running already: no-op.
+   */
   start(ref: string): Promise<ContainerView> {
     const rec = this.find(ref);
     return this.locked(rec.id, async () => {
       if (this.refresh(rec).status === 'running') return this.view(rec);
-      let netTarget: ContainerRecord | undefined;
-      if (rec.networkMode === 'container') {
-        netTarget = rec.netContainer ? this.containers.get(rec.netContainer) : undefined;
-        if (!netTarget || this.refresh(netTarget).status !== 'running') {
-          throw new NetworkModeInvalid('start', rec.name, `the container whose network it joins (${rec.netContainer?.slice(0, 12) ?? '?'}) is not running`);
-        }
-        rec.netnsPath = netTarget.netnsPath;
-      }
-      if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
-      writeBundle(this.o.stateDir, rec, netTarget);
-      await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
-      try {
-        await this.restoreReleased(rec);
-        await this.startProcess(rec);
-      } catch (err) {
-        await this.releasePorts(rec);
-        throw withContext(`could not start container "${rec.name}"`, err);
-      }
+      this.cancelRestart(rec.id);
+      resetRestarts(rec);
+      await this.startAgain(rec);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container started');
       return this.view(rec);
     });
   }
 
-  /** SIGTERM, then SIGKILL after `timeoutSec`. Not running: no-op. */
+  /** `stop` then `start` (the policy does not restart it in between). */
+  restart(ref: string, timeoutSec = 10): Promise<ContainerView> {
+    const rec = this.find(ref);
+    return this.locked(rec.id, async () => {
+      this.cancelRestart(rec.id);
+      rec.manuallyStopped = true;
+      await this.terminate(rec, timeoutSec * 1000);
+      await this.releasePorts(rec);
+      resetRestarts(rec);
+      await this.startAgain(rec);
+      this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container restarted');
+      return this.view(rec);
+    });
+  }
+
+  /** Start an exited container in its sandbox, endpoints restored (the caller holds its lock). Throws what start would. */
+  private async startAgain(rec: ContainerRecord): Promise<void> {
+    let netTarget: ContainerRecord | undefined;
+    if (rec.networkMode === 'container') {
+      netTarget = rec.netContainer ? this.containers.get(rec.netContainer) : undefined;
+      if (!netTarget || this.refresh(netTarget).status !== 'running') {
+        throw new NetworkModeInvalid('start', rec.name, `the container whose network it joins (${rec.netContainer?.slice(0, 12) ?? '?'}) is not running`);
+      }
+      rec.netnsPath = netTarget.netnsPath;
+    }
+    if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
+    writeBundle(this.o.stateDir, rec, netTarget);
+    await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
+    try {
+      await this.restoreReleased(rec);
+      await this.startProcess(rec);
+    } catch (err) {
+      await this.releasePorts(rec);
+      throw withContext(`could not start container "${rec.name}"`, err);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutSec`; its policy does not restart it until the next start. Not running: no-op (a pending restart is cancelled). */
   stop(ref: string, timeoutSec = 10): Promise<ContainerView> {
     const rec = this.find(ref);
     return this.locked(rec.id, async () => {
+      this.cancelRestart(rec.id);
+      if (!rec.manuallyStopped) {
+        rec.manuallyStopped = true;
+        this.save(rec);
+      }
       await this.terminate(rec, timeoutSec * 1000);
       await this.releasePorts(rec);
       return this.view(rec);
@@ -348,8 +419,14 @@ export class Engine {
     return this.locked(rec.id, async () => {
       if (this.refresh(rec).status === 'running') {
         if (!force) throw new ContainerRunning('remove', rec.name, ', or use rm -f');
-        await this.terminate(rec, 0);
+        this.removing.add(rec.id);
+        try {
+          await this.terminate(rec, 0);
+        } finally {
+          this.removing.delete(rec.id);
+        }
       }
+      this.cancelRestart(rec.id);
       this.busy.add(rec.id);
       try {
         await this.purge(rec);
@@ -387,8 +464,53 @@ export class Engine {
     if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('attach to', rec.name);
     const terminal = this.consoles.get(rec.id);
     if (!terminal) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
+    let keys: Buffer | undefined;
+    try {
+      keys = req.detachKeys === undefined ? undefined : parseDetachKeys(req.detachKeys);
+    } catch (err) {
+      throw new InvalidArgument(`could not attach to container "${rec.name}": invalid detach keys "${req.detachKeys}": ${(err as Error).message}`);
+    }
     if (req.rows && req.cols) terminal.resize(req.rows, req.cols);
-    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true);
+    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true, keys);
+  }
+
+  // ---- cp ----------------------------------------------------------------------
+
+  /**
+   * A tar stream of `path` in container `ref` (`cp C:SRC DST`): its files as its
+   * processes see them while it runs (mounts included, through /proc/PID/root), its
+   * image's otherwise. Throws CopyFailed for a path that is not there or leads out of
+   * the container.
+   */
+  archive(ref: string, path: string): Packed {
+    const rec = this.find(ref);
+    try {
+      return packFromRoot(this.rootOf(rec), path);
+    } catch (err) {
+      throw copyError('from', rec.name, err);
+    }
+  }
+
+  /**
+   * Unpack a tar stream at `path` in container `ref` (`cp SRC C:DST`): into it when it
+   * is a directory, else as it. Resolves with the container path written. Throws
+   * CopyFailed for a bad path or archive (nothing outside the container is written).
+   */
+  async extract(ref: string, path: string, input: Readable): Promise<string> {
+    const rec = this.find(ref);
+    try {
+      const where = await unpackIntoRoot(this.rootOf(rec), path, input);
+      this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, path: where }, 'archive copied into container');
+      return where;
+    } catch (err) {
+      throw copyError('to', rec.name, err);
+    }
+  }
+
+  /** The root a running container's processes see, else its image's. */
+  private rootOf(rec: ContainerRecord): string {
+    const init = this.refresh(rec).status === 'running' ? rec.init : null;
+    return init && isAlive(init) ? `/proc/${init.pid}/root` : rec.rootfs;
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
@@ -627,13 +749,98 @@ export class Engine {
       this.o.log.error({ err }, 'could not write container record');
     }
     this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, exitCode: code }, 'container exited');
+    this.logClocks.get(rec.id)?.stop();
+    this.logClocks.delete(rec.id);
     this.scheduleRelease(rec);
+    this.afterExit(rec, false);
     return rec;
+  }
+
+  // ---- restart policies and --rm -----------------------------------------------
+
+  /**
+   * What follows an exit (noticed now, or found at engine start): `--rm` removes the
+   * container; a restart policy schedules a start after its back-off. Nothing while
+   * load() is still reading records, for a container being removed, or one that is
+   * no longer known.
+   */
+  private afterExit(rec: ContainerRecord, atEngineStart: boolean): void {
+    if (this.loading || this.removing.has(rec.id) || this.containers.get(rec.id) !== rec) return;
+    const log = this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } });
+    if (rec.autoRemove) {
+      void this.remove(rec.id, true).then(
+        () => log.info('container removed on exit (--rm)'),
+        (err: unknown) => log.error({ err }, 'could not remove a --rm container that exited'),
+      );
+      return;
+    }
+    const policy = rec.restartPolicy ?? NO_RESTART;
+    const state = { restartCount: rec.restartCount ?? 0, backoffMs: rec.restartBackoffMs ?? 0 };
+    const exit = { exitCode: rec.exitCode, manuallyStopped: rec.manuallyStopped === true };
+    const ranMs = rec.startedAt && rec.finishedAt ? Date.parse(rec.finishedAt) - Date.parse(rec.startedAt) : 0;
+    const decision = atEngineStart ? decideAtEngineStart(policy, exit, state) : decideAfterExit(policy, { ...exit, ranMs }, state);
+    if (!decision.restart) {
+      if (policy.name !== 'no' && !rec.manuallyStopped) log.info({ policy, restartCount: state.restartCount, exitCode: rec.exitCode }, 'restart policy: not restarting');
+      return;
+    }
+    this.scheduleRestart(rec, decision, log);
+  }
+
+  private scheduleRestart(rec: ContainerRecord, decision: Extract<RestartDecision, { restart: true }>, log: Logger): void {
+    rec.restartCount = decision.next.restartCount;
+    rec.restartBackoffMs = decision.next.backoffMs;
+    this.save(rec);
+    this.cancelRestart(rec.id);
+    log.info({ delayMs: decision.delayMs, restartCount: rec.restartCount }, 'restart policy: restarting after a back-off');
+    const timer = setTimeout(() => {
+      void this.locked(rec.id, async () => {
+        if (this.restartTimers.get(rec.id) !== timer) return; // cancelled or replaced meanwhile
+        this.restartTimers.delete(rec.id);
+        if (this.containers.get(rec.id) !== rec || rec.manuallyStopped || this.refresh(rec).status === 'running') return;
+        try {
+          await this.startAgain(rec);
+          log.info({ restartCount: rec.restartCount }, 'container restarted by its policy');
+        } catch (err) {
+          // a start that fails counts as a run that failed at once (docker's too)
+          log.warn({ err }, 'restart by policy failed');
+          rec.startedAt = rec.finishedAt = new Date().toISOString();
+          if (rec.exitCode === 0) rec.exitCode = null;
+          this.afterExit(rec, false);
+        }
+      });
+    }, decision.delayMs);
+    timer.unref();
+    this.restartTimers.set(rec.id, timer);
+  }
+
+  private cancelRestart(id: string): void {
+    clearTimeout(this.restartTimers.get(id));
+    this.restartTimers.delete(id);
+  }
+
+  private logClock(rec: ContainerRecord): LogClock {
+    let clock = this.logClocks.get(rec.id);
+    if (!clock) {
+      const files = containerFiles(this.o.stateDir, rec.id);
+      clock = new LogClock(files.log, files.logTimes);
+      this.logClocks.set(rec.id, clock);
+    }
+    return clock;
+  }
+
+  /** Write the record; a failure is logged (the state in memory stays authoritative until the next write). */
+  private save(rec: ContainerRecord): void {
+    try {
+      writeRecord(this.o.stateDir, rec);
+    } catch (err) {
+      this.o.log.error({ err, container: { id: rec.id.slice(0, 12), name: rec.name } }, 'could not write container record');
+    }
   }
 
   private async startProcess(rec: ContainerRecord): Promise<void> {
     const files = containerFiles(this.o.stateDir, rec.id);
     for (const f of [files.pid, files.exit, files.runcLog]) rmSync(f, { force: true });
+    this.logClock(rec).start();
     const runFiles = { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog };
     let started;
     try {
@@ -660,6 +867,7 @@ export class Engine {
     rec.exitCode = null;
     rec.startedAt = new Date().toISOString();
     rec.finishedAt = null;
+    rec.manuallyStopped = false;
     writeRecord(this.o.stateDir, rec);
     void started.exited.then(() => this.refresh(rec));
   }
@@ -703,7 +911,25 @@ export class Engine {
   }
 
   private view(rec: ContainerRecord): ContainerView {
-    return containerView(rec, this.o.host);
+    return containerView(rec, this.o.host, this.restartTimers.has(rec.id));
+  }
+}
+
+/** cp's problems as one-line user errors; others (I/O) with what failed. */
+function copyError(direction: 'from' | 'to', name: string, err: unknown): unknown {
+  if (err instanceof VxnetError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const why = err instanceof ScopeError || err instanceof CopyProblem ? e.message
+    : e.code === 'EROFS' ? 'that part of its file system is read-only (write under /tmp or another writable mount)'
+      : `${e.code ?? 'error'}: ${e.message}`;
+  return new CopyFailed(direction, name, why, err);
+}
+
+/** A fresh count and back-off (start, restart). */
+function resetRestarts(rec: ContainerRecord): void {
+  if (rec.restartPolicy) {
+    rec.restartCount = 0;
+    rec.restartBackoffMs = 0;
   }
 }
 

@@ -22,3 +22,4 @@ export const ContainersDirUnreadable = defineError('VXNET_CONTAINERS_DIR_UNREADA
   'could not list the containers in %s: %s; nothing was removed. Fix the directory (permissions, file system) and start the engine again');
 export const NoTerminal = defineError('VXNET_NO_TERMINAL', 409, 'could not attach to container "%s": %s');
 export const StatsUnreadable = defineError('VXNET_STATS_UNREADABLE', 500, 'could not read the %s of container "%s": %s');
+export const CopyFailed = defineError('VXNET_COPY_FAILED', 400, 'could not copy %s container "%s": %s');

@@ -22,6 +22,10 @@ export interface SpecInput {
   /** K=V entries, PATH and HOSTNAME added when absent. */
   env: string[];
   hostname: string;
+  /** Working directory, absolute; default /. */
+  cwd?: string;
+  /** uid, gid and more groups of the process; default root. */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   /** A pseudo-terminal for the process (runc then needs --console-socket). */
   terminal?: boolean;
   /** Network namespace to join; null = no network namespace of its own (the engine's, i.e. --net host). */
@@ -50,10 +54,10 @@ export function buildSpec(s: SpecInput): OciSpec {
     ociVersion: '1.0.2',
     process: {
       terminal: s.terminal === true,
-      user: { uid: 0, gid: 0 },
+      user: s.user ? { uid: s.user.uid, gid: s.user.gid, ...(s.user.additionalGids?.length ? { additionalGids: s.user.additionalGids } : {}) } : { uid: 0, gid: 0 },
       args: s.args,
       env,
-      cwd: '/',
+      cwd: s.cwd ?? '/',
       capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
