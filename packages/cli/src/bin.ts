@@ -247,7 +247,12 @@ function build(): Command {
     .option('--hostname <name>', 'host name inside the container (default: the short id)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
     .option('--rootfs <dir>', 'run this directory as the root filesystem instead of an image')
-    .option('--rm', 'remove the container when it exits (attached runs)')
+    .option('--rm', 'remove the container when it exits (also detached; not with --restart)')
+    .option('--restart <policy>', 'when it exits: no, on-failure[:N] (at most N restarts), always, unless-stopped (default no); back-off 100 ms doubling to 1 min, reset after a 10 s run')
+    .option('-w, --workdir <dir>', 'working directory of the process in the container (absolute)')
+    .option('-u, --user <user[:group]>', 'user of the process: name or uid, optionally :group or :gid (names from the image\'s /etc/passwd)')
+    .option('--entrypoint <cmd>', 'replace the image\'s entrypoint ("" clears it); the image\'s command is then dropped unless CMD is given')
+    .option('--detach-keys <keys>', 'with -it: keys that detach from the terminal, leaving it running (default ctrl-p,ctrl-q)')
     .passThroughOptions()
     .action(async (image: string | undefined, cmd: string[], flags) => {
       const { runCommand } = await import('./commands/run.js');
@@ -300,7 +305,9 @@ function build(): Command {
   program.command('logs')
     .description('print a container\'s output')
     .argument('<container>', 'container name, id or unique id prefix')
-    .option('-f, --follow', 'keep printing until the container stops')
+    .option('-f, --follow', 'keep printing until the container stops (following restarts by its policy)')
+    .option('-t, --timestamps', 'prefix each line with when it was written (RFC 3339)')
+    .option('--since <when>', 'only lines written since: a time (2026-11-29T14:00:00Z), Unix seconds, or a duration back from now (42s, 10m, 1h30m)')
     .action(async (container: string, flags) => {
       const { logsCommand } = await import('./commands/logs.js');
       process.exitCode = await logsCommand(container, flags, engineConn());
@@ -313,6 +320,34 @@ function build(): Command {
     .action(async (refs: string[], flags) => {
       const { stopCommand } = await import('./commands/stop.js');
       process.exitCode = await stopCommand(refs, flags, engineConn());
+    });
+
+  program.command('restart')
+    .description('stop containers (SIGTERM, SIGKILL after a timeout), then start them again')
+    .argument('<container...>', 'container names, ids or unique id prefixes')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default 10)')
+    .action(async (refs: string[], flags) => {
+      const { restartCommand } = await import('./commands/restart.js');
+      process.exitCode = await restartCommand(refs, flags, engineConn());
+    });
+
+  program.command('attach')
+    .description('attach to the terminal of a container run with -t (run -dit): its output, our input; ctrl-p ctrl-q detaches')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('--no-stdin', 'do not send our input')
+    .option('--detach-keys <keys>', 'keys that detach, leaving the container running (default ctrl-p,ctrl-q)')
+    .action(async (ref: string, flags) => {
+      const { attachCommand } = await import('./commands/attach.js');
+      process.exitCode = await attachCommand(ref, flags, engineConn());
+    });
+
+  program.command('cp')
+    .description('copy files or directories between this machine and a container: cp SRC CONTAINER:DST, cp CONTAINER:SRC DST')
+    .argument('<src>', 'local path, or CONTAINER:PATH')
+    .argument('<dst>', 'local path, or CONTAINER:PATH')
+    .action(async (src: string, dst: string) => {
+      const { cpCommand } = await import('./commands/cp.js');
+      process.exitCode = await cpCommand(src, dst, engineConn());
     });
 
   program.command('start')
