@@ -120,6 +120,8 @@ export class Engine {
   private readonly logClocks = new Map<string, LogClock>();
   /** True while load() reads the records: exits noticed then are decided once all are loaded. */
   private loading = false;
+  /** close() was called: exits noticed later (by a shim promise) start nothing. */
+  private closed = false;
 
   constructor(private readonly o: EngineOptions) {
     this.reconciler = new EndpointReconciler({
@@ -167,6 +169,7 @@ export class Engine {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.monitor);
     for (const timer of this.restartTimers.values()) clearTimeout(timer);
     this.restartTimers.clear();
@@ -765,7 +768,7 @@ export class Engine {
    * no longer known.
    */
   private afterExit(rec: ContainerRecord, atEngineStart: boolean): void {
-    if (this.loading || this.removing.has(rec.id) || this.containers.get(rec.id) !== rec) return;
+    if (this.loading || this.closed || this.removing.has(rec.id) || this.containers.get(rec.id) !== rec) return;
     const log = this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } });
     if (rec.autoRemove) {
       void this.remove(rec.id, true).then(
@@ -794,7 +797,7 @@ export class Engine {
     log.info({ delayMs: decision.delayMs, restartCount: rec.restartCount }, 'restart policy: restarting after a back-off');
     const timer = setTimeout(() => {
       void this.locked(rec.id, async () => {
-        if (this.restartTimers.get(rec.id) !== timer) return; // cancelled or replaced meanwhile
+        if (this.restartTimers.get(rec.id) !== timer || this.closed) return; // cancelled or replaced meanwhile
         this.restartTimers.delete(rec.id);
         if (this.containers.get(rec.id) !== rec || rec.manuallyStopped || this.refresh(rec).status === 'running') return;
         try {
