@@ -482,14 +482,20 @@ export class Engine {
   /**
    * A tar stream of `path` in container `ref` (`cp C:SRC DST`): its files as its
    * processes see them while it runs (mounts included, through /proc/PID/root), its
-   * image's otherwise. Throws CopyFailed for a path that is not there or leads out of
-   * the container.
+   * image's otherwise. A running container is paused until the stream ends, as docker
+   * does since CVE-2018-15664: it cannot swap a directory for a symlink while its files
+   * are walked. Throws CopyFailed for a path that is not there or leads out of the
+   * container.
    */
-  archive(ref: string, path: string): Packed {
+  async archive(ref: string, path: string): Promise<Packed> {
     const rec = this.find(ref);
+    const thaw = await this.freeze(rec, 'from');
     try {
-      return packFromRoot(this.rootOf(rec), path);
+      const packed = packFromRoot(this.rootOf(rec), path);
+      packed.stream.once('close', thaw);
+      return packed;
     } catch (err) {
+      await thaw();
       throw copyError('from', rec.name, err);
     }
   }
@@ -501,13 +507,36 @@ export class Engine {
    */
   async extract(ref: string, path: string, input: Readable): Promise<string> {
     const rec = this.find(ref);
+    const thaw = await this.freeze(rec, 'to');
     try {
       const where = await unpackIntoRoot(this.rootOf(rec), path, input);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, path: where }, 'archive copied into container');
       return where;
     } catch (err) {
       throw copyError('to', rec.name, err);
+    } finally {
+      await thaw();
     }
+  }
+
+  /**
+   * Pause a running container for a cp; returns what resumes it (idempotent, never
+   * throws). A pause that fails fails the cp: copying while the container can race the
+   * walk is what the pause is there to prevent.
+   */
+  private async freeze(rec: ContainerRecord, direction: 'from' | 'to'): Promise<() => Promise<void>> {
+    if (this.refresh(rec).status !== 'running') return async () => undefined;
+    try {
+      await this.o.runc.pause(rec.id);
+    } catch (err) {
+      throw new CopyFailed(direction, rec.name, `could not pause it for the copy: ${(err as Error).message}`, err);
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      await this.o.runc.resume(rec.id).catch((err: unknown) => this.o.log.error({ err, container: { id: rec.id.slice(0, 12), name: rec.name } }, 'could not resume a container paused for a cp'));
+    };
   }
 
   /** The root a running container's processes see, else its image's. */

@@ -7,7 +7,7 @@
 import { lstatSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { create, extract } from 'tar';
 import { InvalidArgument } from '@vxnet/common';
 import { engineStream, resolveEngine, seg, type EngineFlags } from '../engine-client.js';
@@ -46,7 +46,7 @@ export async function cpCommand(src: string, dst: string, conn: EngineFlags): Pr
     } catch (err) {
       throw new InvalidArgument(`could not copy "${from.local}" to container "${to.container}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
     }
-    const stream = create({ cwd: dirname(local), portable: true }, [basename(local)]) as unknown as Readable;
+    const stream = Readable.from(create({ cwd: dirname(local), portable: true }, [basename(local)]));
     const res = await engineStream(target, 'PUT', `/v1/containers/${seg(to.container)}/archive?path=${encodeURIComponent(to.path)}`, { stream, contentType: 'application/x-tar' });
     res.resume();
     return 0;

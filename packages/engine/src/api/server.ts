@@ -81,7 +81,7 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
   // cp: tar streams, never buffered (no body limit applies to them)
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
   app.get<{ Params: { ref: string }; Querystring: { path?: string } }>('/v1/containers/:ref/archive', async (req, reply) => {
-    const packed = engine.archive(req.params.ref, archivePath(req.query.path, 'from'));
+    const packed = await engine.archive(req.params.ref, archivePath(req.query.path, 'from'));
     return reply.type('application/x-tar').header('x-vxnet-archive', JSON.stringify({ name: packed.name, isDir: packed.isDir })).send(packed.stream);
   });
   app.put<{ Params: { ref: string }; Querystring: { path?: string }; Body: Readable }>('/v1/containers/:ref/archive', async (req) => {

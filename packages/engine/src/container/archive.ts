@@ -9,7 +9,7 @@
  */
 import { constants, closeSync, fchmodSync, lstatSync, mkdirSync, openSync, statSync, symlinkSync, unlinkSync, writeSync, linkSync } from 'node:fs';
 import { basename, dirname, posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Parser, create, type ReadEntry } from 'tar';
 import { ScopeError, containerPathParts, resolveInRoot } from './scoped-path.js';
 
@@ -35,7 +35,8 @@ export function packFromRoot(root: string, path: string): Packed {
   }
   // the container's root itself: its contents under "."
   const name = parts.length === 0 ? '.' : basename(host);
-  const stream = create({ cwd: parts.length === 0 ? host : dirname(host), portable: true }, [name]) as unknown as Readable;
+  // a node stream (node-tar's is a Minipass), so the HTTP server streams it as any other
+  const stream = Readable.from(create({ cwd: parts.length === 0 ? host : dirname(host), portable: true }, [name]));
   return { stream, name, isDir };
 }
 

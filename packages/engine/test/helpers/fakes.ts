@@ -185,6 +185,10 @@ export class FakeRuntime implements ContainerRuntime {
     this.state.get(id)?.kill('SIGKILL');
   }
 
+  async pause(): Promise<void> {}
+
+  async resume(): Promise<void> {}
+
   async kill(id: string, signal: string): Promise<void> {
     this.state.get(id)?.kill(`SIG${signal}` as NodeJS.Signals);
   }
