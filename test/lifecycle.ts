@@ -23,6 +23,7 @@ interface ContainerJson {
   restartCount: number;
   exitCode: number | null;
   pid: number | null;
+  startedAt: string | null;
   networks: Array<{ ip: string; aliases: string[] }>;
 }
 
@@ -49,11 +50,10 @@ if (!isRoot) {
   const on = (h: string, args: string[], timeoutMs?: number) => vxnet(['-H', h, ...args], env, timeoutMs);
   const inspect = async (h: string, c: string): Promise<ContainerJson> => JSON.parse((await on(h, ['inspect', '--json', c])).stdout) as ContainerJson;
   const clientPings = async (target: string) => (await until(async () => (await on('h2', ['exec', 'client', 'ping', '-c1', '-W1', target])).code === 0, 10_000, 200)).value === true;
-  /** Kill the container's init by the pid inspect shows (a process of ours: the lab's runc started it). */
-  const killInit = async (h: string, c: string): Promise<number> => {
+  /** The pid of the container's init, as inspect shows it (a process of ours: the lab's runc started it). */
+  const initPid = async (h: string, c: string): Promise<number> => {
     const { pid } = await inspect(h, c);
     if (!pid) throw new Error(`${c} has no pid`);
-    process.kill(pid, 'SIGKILL');
     return pid;
   };
 
@@ -62,13 +62,15 @@ if (!isRoot) {
     t.equal(r.code, 0, r.stderr);
     t.ok(await clientPings('web'), 'client (h2) pings web (h1) by name');
     const before = await inspect('h1', 'web');
-    const t0 = Date.now();
-    const old = await killInit('h1', 'web');
+    const old = await initPid('h1', 'web');
+    const killedAt = Date.now();
+    process.kill(old, 'SIGKILL');
     const back = await until(async () => {
       const c = await inspect('h1', 'web');
       return c.running && c.pid !== old ? c : undefined;
     }, 10_000, 50);
-    t.ok(back.value, `running again with a new pid after ${Date.now() - t0} ms (the issue asks for 2 s)`);
+    // reported, not asserted (no timing assertions in tests): the engine's start time of the new run
+    t.ok(back.value, `running again with a new pid, started ${Date.parse(back.value?.startedAt ?? '') - killedAt} ms after the kill (the issue asks for 2 s)`);
     t.equal(back.value?.restartCount, 1);
     t.same(back.value?.networks.map((n) => [n.ip, n.aliases]), before.networks.map((n) => [n.ip, n.aliases]), 'same address and aliases');
     t.ok(await clientPings('web'), 'client pings web by name again');
@@ -82,9 +84,10 @@ if (!isRoot) {
   });
 
   t.test('engine restart: an always container that died while the engine was down runs again', async (t) => {
+    const pid = await initPid('h1', 'web');
     t.equal((await vxnet(['lab', 'kill', 'h1', 'engine', '--signal', 'KILL'], env)).code, 0, 'engine killed');
     await until(() => false, 300);
-    await killInit('h1', 'web');
+    process.kill(pid, 'SIGKILL');
     const r = await vxnet(['lab', 'restart', 'h1', 'engine'], env);
     t.equal(r.code, 0, `engine started again: ${r.stderr}`);
     t.ok((await until(async () => (await inspect('h1', 'web')).running, 10_000, 100)).value, 'web runs again');
