@@ -3,6 +3,7 @@ import t from 'tap';
 import { DetachMatcher, parseDetachKeys } from '@vxnet/common/api';
 import { parseCpSide } from '../src/commands/cp.js';
 import { parseSince } from '../src/commands/logs.js';
+import { statusText } from '../src/commands/ps.js';
 import { detachKeysFlag, runRequest } from '../src/commands/run.js';
 
 t.test('run: --restart, -w, -u, --entrypoint, --rm into the request; a bad --restart is one line', async (t) => {
@@ -46,4 +47,12 @@ t.test('detach keys: docker\'s notation; held back until the sequence breaks', a
   t.same(m.push(Buffer.from([16])), { pass: Buffer.alloc(0), detach: false }, 'ctrl-p held');
   t.same(m.push(Buffer.from('x')), { pass: Buffer.from([16, 120]), detach: false }, 'broken: passed on with what follows');
   t.same(m.push(Buffer.from([65, 16, 16, 17, 66])), { pass: Buffer.from([65, 16]), detach: true }, 'ctrl-p ctrl-p ctrl-q: the first goes on, then detach');
+});
+
+t.test('ps: Restarting while a restart by policy waits out its back-off', async (t) => {
+  const now = Date.parse('2026-11-29T14:00:10Z');
+  const base = { status: 'exited' as const, exitCode: 1, startedAt: '2026-11-29T14:00:00Z', finishedAt: '2026-11-29T14:00:05Z' };
+  t.equal(statusText({ ...base, restarting: true }, now), 'Restarting (1) 5 seconds ago');
+  t.equal(statusText({ ...base, restarting: false }, now), 'Exited (1) 5 seconds ago');
+  t.equal(statusText({ ...base, status: 'running', restarting: false }, now), 'Up 10 seconds');
 });
