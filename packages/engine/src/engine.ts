@@ -18,6 +18,11 @@
  * and the endpoint reconcile (endpoint-reconcile.ts) removes what is still left once
  * the agent answers again.
  *
+ * A container of a loaded image runs on its own overlayfs over the image's layers
+ * (container/rootfs-mount.ts): mounted after its record is written (step 1) and before
+ * the sandbox, unmounted by rm (and by a rollback) before its directory goes. The
+ * image config gives the process (image/image-process.ts merges it with the request).
+ *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
  *
@@ -30,29 +35,34 @@
  * leaves the container stopped, ports released.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import { formatPort, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { formatPort, type ImageLoadResult, type ImageView, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
+import { kernelMounter, type RootfsMounter } from './container/rootfs-mount.js';
 import { readLogChunk } from './container/log-file.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
+  ContainerStartFailed, ImageUserInvalid, NetworkModeInvalid, NoTerminal, NotConnected, RootfsMountFailed, StatsUnreadable,
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
-import type { ImageStore } from './image/images.js';
+import { mergeProcess, requestOverrides, type ContainerProcess } from './image/image-process.js';
+import { resolveUser } from './image/image-user.js';
+import type { ImageStore, ResolvedImage } from './image/images.js';
 import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import type { SandboxManager } from './sandbox/sandbox.js';
+import { MNT_DETACH, native } from '@vxnet/netns';
+import type { Readable } from 'node:stream';
 import { sampleStats, type StatsSample } from './stats/container-stats.js';
 import { listProcesses } from './stats/container-top.js';
 import {
@@ -65,7 +75,9 @@ export interface EngineOptions {
   runc: ContainerRuntime;
   agent: AgentApi;
   sandboxes: SandboxManager;
-  images: Pick<ImageStore, 'rootfs' | 'userRootfs'>;
+  images: Pick<ImageStore, 'resolve' | 'userRootfs' | 'layerDirs' | 'list' | 'inspect' | 'remove' | 'loaded'>;
+  /** How a loaded image's container gets its overlayfs; default: mount(2) by the native addon. */
+  mounts?: RootfsMounter;
   log: Logger;
   /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
   agentPollMs?: number;
@@ -99,6 +111,9 @@ export class Engine {
   /** Terminals of the running containers that have one (`run -t`). */
   private readonly consoles = new Map<string, ContainerConsole>();
   private monitor: NodeJS.Timeout | undefined;
+  /** Loaded images that runs in progress use (id -> count): image rm refuses them too. */
+  private readonly imagesInRun = new Map<string, number>();
+  private mounter: RootfsMounter | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.reconciler = new EndpointReconciler({
@@ -224,7 +239,9 @@ export class Engine {
     const name = req.name ?? generateName((n) => this.names.has(n));
     const what = `could not create container "${name}"`;
     const mode = checkRunRequest(req, name, what);
-    const rootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : this.o.images.rootfs(req.image as string);
+    const image: ResolvedImage | undefined = req.rootfs !== undefined ? undefined : this.o.images.resolve(req.image as string);
+    const userRootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : undefined;
+    const proc = this.processOf(req, image, what);
     const taken = this.names.get(name);
     if (taken !== undefined) throw new ContainerNameTaken(name, taken.slice(0, 12));
     let netTarget: ContainerRecord | undefined;
@@ -238,22 +255,38 @@ export class Engine {
     this.busy.add(id);
     const files = containerFiles(this.o.stateDir, id);
     const undo: Array<() => Promise<unknown> | unknown> = [() => this.names.delete(name)];
+    const imageId = image?.kind === 'loaded' ? image.image.id : undefined;
+    if (imageId !== undefined) {
+      this.imagesInRun.set(imageId, (this.imagesInRun.get(imageId) ?? 0) + 1);
+      undo.push(() => this.imageRunDone(imageId));
+    }
     const log = this.o.log.child({ container: { id: id.slice(0, 12), name } });
     const t0 = Date.now();
     try {
       const rec: ContainerRecord = {
-        id, name, image: req.image ?? req.rootfs ?? '', rootfs,
-        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'],
+        id, name, image: req.image ?? req.rootfs ?? '',
+        rootfs: userRootfs ?? (image?.kind === 'builtin' ? image.rootfs : files.rootfs),
+        ...(imageId !== undefined ? { imageId } : {}),
+        command: proc.args,
+        ...(proc.cwd !== '/' ? { workingDir: proc.cwd } : {}),
         ...(req.tty ? { tty: true } : {}),
-        env: req.env ?? [],
+        env: proc.env,
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
         netns: mode.kind === 'overlay' || mode.kind === 'none' ? this.o.sandboxes.name(id) : null,
         netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
         createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
       };
-      undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
+      undo.push(() => this.removeDir(rec));
       writeRecord(this.o.stateDir, rec); // makes the directory; names the sandbox before it exists
+      if (image?.kind === 'loaded') {
+        undo.push(() => this.mounts.release(files.rootfs));
+        this.mountRootfs(rec, image.layerDirs);
+        const user = resolveUser(proc.user, files.rootfs);
+        if (typeof user === 'string') throw new ImageUserInvalid(name, proc.user, user);
+        if (user.uid !== 0 || user.gid !== 0) rec.user = user;
+        writeRecord(this.o.stateDir, rec);
+      }
 
       if (rec.netns !== null) {
         const ns = rec.netns;
@@ -281,6 +314,7 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
+      if (imageId !== undefined) this.imageRunDone(imageId);
       (this.o.metrics ?? NO_ENGINE_METRICS).containerStarted((Date.now() - t0) / 1000);
       log.info({
         ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
@@ -302,6 +336,30 @@ export class Engine {
     }
   }
 
+  // ---- images ----------------------------------------------------------------
+
+  /** Load the images of an archive (a tar stream: docker save or OCI layout). Throws ImageLoadRefused; stores nothing then. */
+  async loadImages(input: Readable | AsyncIterable<Buffer>): Promise<ImageLoadResult> {
+    const images = await this.o.images.loaded.load(input);
+    return { images: images.map((i) => this.o.images.loaded.view(i)) };
+  }
+
+  images(): ImageView[] {
+    return this.o.images.list();
+  }
+
+  inspectImage(ref: string): ImageView {
+    return this.o.images.inspect(ref);
+  }
+
+  /** Remove an image (or one of its tags); refused while a container, running or not, uses it. */
+  removeImage(ref: string): Promise<{ id: string; untagged: string[]; deleted: boolean }> {
+    return this.o.images.remove(ref, (id) => [
+      ...[...this.containers.values()].filter((c) => c.imageId === id).map((c) => `"${c.name}"`),
+      ...(this.imagesInRun.has(id) ? ['(one being created)'] : []),
+    ]);
+  }
+
   // ---- lifecycle -------------------------------------------------------------
 
   /** Run a stopped container again, in its sandbox with its endpoints. Running already: no-op. */
@@ -318,6 +376,7 @@ export class Engine {
         rec.netnsPath = netTarget.netnsPath;
       }
       if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
+      if (rec.imageId !== undefined) this.mountRootfs(rec, this.o.images.layerDirs(rec.imageId));
       writeBundle(this.o.stateDir, rec, netTarget);
       await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
       try {
@@ -699,7 +758,51 @@ export class Engine {
     }
     if (rec.netns !== null) this.o.sandboxes.delete(rec.netns);
     await this.o.runc.delete(rec.id);
-    rmSync(containerFiles(this.o.stateDir, rec.id).dir, { recursive: true, force: true });
+    if (rec.imageId !== undefined) this.mounts.release(containerFiles(this.o.stateDir, rec.id).rootfs);
+    this.removeDir(rec);
+  }
+
+  /** rm -rf of the container's directory, unless its overlayfs is still mounted there (rm would go through it). */
+  private removeDir(rec: ContainerRecord): void {
+    const files = containerFiles(this.o.stateDir, rec.id);
+    if (rec.imageId !== undefined) this.mounts.release(files.rootfs);
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+
+  private get mounts(): RootfsMounter {
+    this.mounter ??= this.o.mounts ?? kernelMounter(native(), MNT_DETACH);
+    return this.mounter;
+  }
+
+  /** Mount the overlayfs of a loaded image's container (idempotent). Throws RootfsMountFailed. */
+  private mountRootfs(rec: ContainerRecord, layerDirs: string[]): void {
+    const files = containerFiles(this.o.stateDir, rec.id);
+    for (const d of [files.rootfs, files.upper, files.work]) mkdirSync(d, { recursive: true });
+    try {
+      this.mounts.ensure(layerDirs, files.upper, files.work, files.rootfs);
+    } catch (err) {
+      throw new RootfsMountFailed(rec.name, (err as Error).message, err);
+    }
+  }
+
+  /**
+   * The process of a new container: a loaded image's config merged with the request
+   * (image/image-process.ts); for busybox and --rootfs, the request's command, or sh
+   * (kept alive when detached). Throws InvalidArgument when there is no command.
+   */
+  private processOf(req: RunRequest, image: ResolvedImage | undefined, what: string): ContainerProcess {
+    if (image?.kind === 'loaded') {
+      const p = mergeProcess(image.image.config, requestOverrides(req));
+      if (typeof p === 'string') throw new InvalidArgument(`${what}: ${p}`);
+      return p;
+    }
+    return { args: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'], env: req.env ?? [], cwd: '/', user: '' };
+  }
+
+  private imageRunDone(id: string): void {
+    const n = (this.imagesInRun.get(id) ?? 1) - 1;
+    if (n > 0) this.imagesInRun.set(id, n);
+    else this.imagesInRun.delete(id);
   }
 
   private view(rec: ContainerRecord): ContainerView {

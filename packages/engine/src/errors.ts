@@ -22,3 +22,11 @@ export const ContainersDirUnreadable = defineError('VXNET_CONTAINERS_DIR_UNREADA
   'could not list the containers in %s: %s; nothing was removed. Fix the directory (permissions, file system) and start the engine again');
 export const NoTerminal = defineError('VXNET_NO_TERMINAL', 409, 'could not attach to container "%s": %s');
 export const StatsUnreadable = defineError('VXNET_STATS_UNREADABLE', 500, 'could not read the %s of container "%s": %s');
+export const NoSuchImage = defineError('VXNET_NO_SUCH_IMAGE', 404, 'could not %s image "%s": no such image (see `vxnet image ls`)');
+export const ImageAmbiguous = defineError('VXNET_IMAGE_AMBIGUOUS', 400, 'image id prefix "%s" matches several images (%s): give more of the id or a name:tag');
+export const ImageLoadRefused = defineError('VXNET_IMAGE_LOAD_REFUSED', 400, 'could not load image: %s; nothing was stored');
+export const ImageInUse = defineError('VXNET_IMAGE_IN_USE', 409, 'could not remove image "%s": it is used by container %s (remove the container first)');
+export const ImageBuiltin = defineError('VXNET_IMAGE_BUILTIN', 409, 'could not remove image "%s": it is built into the engine');
+export const ImageStoreUnreadable = defineError('VXNET_IMAGE_STORE_UNREADABLE', 500, 'could not read image record %s: %s; nothing was removed. Repair or move that file away and start the engine again');
+export const RootfsMountFailed = defineError('VXNET_ROOTFS_MOUNT_FAILED', 500, 'could not mount the root file system of container "%s": %s');
+export const ImageUserInvalid = defineError('VXNET_IMAGE_USER_INVALID', 400, 'could not create container "%s": user "%s" %s');

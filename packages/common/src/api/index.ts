@@ -7,3 +7,4 @@ export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';
 export * from './topology.js';
+export * from './image.js';

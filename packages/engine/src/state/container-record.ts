@@ -3,6 +3,8 @@
  *
  *   container.json   this record (written atomically)
  *   config.json      the OCI bundle config (the rootfs is the shared image, not copied)
+ *   rootfs, upper, work   a loaded image's container: its overlayfs mount point, its
+ *                    writable layer and overlayfs's work directory (container/rootfs-mount.ts)
  *   hosts, resolv.conf, hostname   bind-mounted into the container
  *   container.log    the container's stdout and stderr
  *   runc.log         runc's own JSON log (its error when a start fails)
@@ -45,9 +47,19 @@ export interface ContainerEndpoint {
 export interface ContainerRecord {
   id: string;
   name: string;
-  /** `busybox`, or the directory given with --rootfs. */
+  /** The image as given to run (`busybox`, `web:1`, an id prefix), or the directory given with --rootfs. */
   image: string;
+  /**
+   * The loaded image it runs (`sha256:…`), absent for busybox and --rootfs: its root is
+   * then an overlayfs over the image's layers, mounted at `rootfs` (files.rootfs) by
+   * run and start, unmounted by rm. The image cannot be removed while this record exists.
+   */
+  imageId?: string;
   rootfs: string;
+  /** The process's working directory (absent: /). */
+  workingDir?: string;
+  /** The process's user (absent: root), resolved from the image's /etc/passwd at run. */
+  user?: { uid: number; gid: number };
   command: string[];
   env: string[];
   hostname: string;
@@ -86,6 +98,9 @@ export interface ContainerFiles {
   runcLog: string;
   pid: string;
   exit: string;
+  rootfs: string;
+  upper: string;
+  work: string;
 }
 
 export function containersDir(stateDir: string): string {
@@ -106,6 +121,9 @@ export function containerFiles(stateDir: string, id: string): ContainerFiles {
     runcLog: join(dir, 'runc.log'),
     pid: join(dir, 'pid'),
     exit: join(dir, 'exit'),
+    rootfs: join(dir, 'rootfs'),
+    upper: join(dir, 'upper'),
+    work: join(dir, 'work'),
   };
 }
 
