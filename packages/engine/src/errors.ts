@@ -4,7 +4,7 @@ import { defineError } from '@vxnet/common';
 export const ContainerNotFound = defineError('VXNET_CONTAINER_NOT_FOUND', 404, 'no such container: %s');
 export const ContainerAmbiguous = defineError('VXNET_CONTAINER_AMBIGUOUS', 400, 'container id prefix "%s" matches several containers (%s): give more of the id or the name');
 export const ContainerNameTaken = defineError('VXNET_CONTAINER_NAME_TAKEN', 409, 'could not create container "%s": the name is in use by container %s; remove it or choose another --name');
-export const ImageNotFound = defineError('VXNET_IMAGE_NOT_FOUND', 404, 'could not create container: no image "%s" (images: %s; or run any directory with --rootfs DIR)');
+export const ImageNotFound = defineError('VXNET_IMAGE_NOT_FOUND', 404, 'could not create container: no image "%s" (images: %s; load one with `vxnet image load -i FILE`, or run a directory with --rootfs DIR)');
 export const RootfsNotFound = defineError('VXNET_ROOTFS_NOT_FOUND', 404, 'could not create container: --rootfs %s is not a directory');
 export const ContainerNotRunning = defineError('VXNET_CONTAINER_NOT_RUNNING', 409, 'could not %s container "%s": it is not running');
 export const ContainerRunning = defineError('VXNET_CONTAINER_RUNNING', 409, 'could not %s container "%s": it is running (stop it first%s)');
