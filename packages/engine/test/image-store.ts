@@ -117,3 +117,17 @@ t.test('open() removes what a crash left: tmp loads and layers no image names', 
   t.throws(() => new LoadedImages({ dir, log, whiteouts: { whiteout: () => undefined, opaque: () => undefined } }).open(), /could not read image record .*nothing was removed/);
   t.same(readdirSync(join(dir, 'layers')), [sha256(base).slice(7)], 'an unreadable record stops the sweep');
 });
+
+t.test('a layer already in the store is still checked against the archive\'s digests', async (t) => {
+  const { s, leftovers } = store(t);
+  await load(s, ociLayout([gzip(base)], [sha256(base)], 'good'));
+  const tampered = ociLayout([gzip(base)], [sha256(base)], 'bad');
+  // the layer blob, same name (its digest), other content: the OCI tar holds it last
+  const blobAt = tampered.lastIndexOf(gzip(base));
+  const evil = Buffer.from(tampered);
+  gzip(top).copy(evil, blobAt, 0, Math.min(gzip(top).length, gzip(base).length));
+  await t.rejects(load(s, evil), /could not load image: (image bad:latest: layer 1 has digest sha256:[0-9a-f]+, not sha256:[0-9a-f]+ as its manifest says|.*gzip)/);
+  t.same(s.list().map((i) => i.tags), [['good:latest']]);
+  t.same(leftovers(), []);
+  await t.rejects(load(s, dockerSave([top], ['liar'], {}, { diffIds: [sha256(base)] })), /layer 1 unpacks to sha256:[0-9a-f]+, not sha256:[0-9a-f]+ as its config says/, 'a docker save layer.tar too');
+});

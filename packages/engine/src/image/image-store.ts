@@ -23,7 +23,7 @@ import type { ImageRuntimeConfig, ImageView } from '@vxnet/common/api';
 import { ImageAmbiguous, ImageInUse, ImageLoadRefused, ImageStoreUnreadable, NoSuchImage } from '../errors.js';
 import { ArchiveInvalid, hasTag, readArchive, type ArchiveImage } from './image-archive.js';
 import { parseImageConfig, type ParsedImageConfig } from './image-config.js';
-import { UnpackRefused, unpackTar } from './tar-unpack.js';
+import { UnpackRefused, digestBlob, unpackTar } from './tar-unpack.js';
 import { applyWhiteouts, type WhiteoutOps } from './whiteouts.js';
 
 export interface StoredImage {
@@ -187,7 +187,15 @@ export class LoadedImages {
       for (const { img, cfg, what } of parsed) {
         for (const [i, layer] of img.layers.entries()) {
           const diffId = cfg.diffIds[i] as string;
-          if (sizes.has(diffId)) continue;
+          if (sizes.has(diffId)) {
+            // unpacked already (by an earlier load, or earlier in this one): the blob must still be what the archive says it is
+            const got = await wrapRefusal(() => digestBlob(createReadStream(layer.path)), `image ${what}: layer ${i + 1}`);
+            if (layer.digest !== undefined && got.digest !== layer.digest) {
+              throw new ImageLoadRefused(`image ${what}: layer ${i + 1} has digest ${got.digest}, not ${layer.digest} as its manifest says`);
+            }
+            if (got.diffId !== diffId) throw new ImageLoadRefused(`image ${what}: layer ${i + 1} unpacks to ${got.diffId}, not ${diffId} as its config says`);
+            continue;
+          }
           const dir = join(tmp, `layer-${sizes.size}`);
           mkdirSync(dir);
           let got;
@@ -264,5 +272,15 @@ export class LoadedImages {
       this.o.log.info({ layer: l }, 'removing a layer no image uses');
       rmSync(join(dir, l), { recursive: true, force: true });
     }
+  }
+}
+
+/** `fn`, with an UnpackRefused turned into ImageLoadRefused under `what`. */
+async function wrapRefusal<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof UnpackRefused) throw new ImageLoadRefused(`${what}: ${err.message}`, err);
+    throw err;
   }
 }

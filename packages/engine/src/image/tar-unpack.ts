@@ -82,12 +82,6 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
     unpack.on('error', (err: Error) => reject(err));
   });
   finished.catch(() => undefined);
-  const hashed = async function* (src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>) {
-    for await (const chunk of src) {
-      h.update(chunk);
-      yield chunk;
-    }
-  };
   try {
     for await (const chunk of hashed(decompress(hashed(input, raw)), plain)) {
       if (!unpack.write(chunk)) await Promise.race([once(unpack, 'drain'), finished]);
@@ -102,6 +96,30 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
   result.digest = `sha256:${raw.digest('hex')}`;
   result.diffId = `sha256:${plain.digest('hex')}`;
   return result;
+}
+
+/**
+ * The digests of a blob without unpacking it (a layer already in the store, whose
+ * blob must still be the one its manifest names). Throws UnpackRefused for a gzip
+ * stream that is corrupt.
+ */
+export async function digestBlob(input: AsyncIterable<Buffer> | Readable): Promise<{ digest: string; diffId: string }> {
+  const raw = createHash('sha256');
+  const plain = createHash('sha256');
+  try {
+    for await (const chunk of hashed(decompress(hashed(input, raw)), plain)) void chunk;
+  } catch (err) {
+    if (err instanceof UnpackRefused) throw err;
+    throw new UnpackRefused(tarProblem(err));
+  }
+  return { digest: `sha256:${raw.digest('hex')}`, diffId: `sha256:${plain.digest('hex')}` };
+}
+
+async function* hashed(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  for await (const chunk of src) {
+    h.update(chunk);
+    yield chunk;
+  }
 }
 
 /** gunzip when the stream starts with gzip's magic bytes; refuse zstd (not supported here). */
