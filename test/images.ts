@@ -183,7 +183,9 @@ if (!isRoot) {
   const host = (h: string) => labState().hosts.find((x) => x.name === h)!;
   const imagesDir = (h: string) => join(host(h).engine.stateDir, 'images');
   const on = (h: string, args: string[], timeoutMs?: number) => vxnet(['-H', h, ...args], env, timeoutMs);
-  const mounted = (h: string, path: string) => readFileSync(`/proc/${host(h).keeper.pid}/mountinfo`, 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
+  /** Whether a container's rootfs is a mount point in host h's mount namespace (where its engine sees its state at the default /var/lib/vxnet/engine). */
+  const rootfsMounted = (h: string, id: string) => readFileSync(`/proc/${host(h).keeper.pid}/mountinfo`, 'utf8').split('\n')
+    .some((l) => l.split(' ')[4] === `/var/lib/vxnet/engine/containers/${id}/rootfs`);
 
   t.test('load: docker save on h1, an OCI layout directory on h2 and its tar on h1; layers unpacked once per host', async (t) => {
     const a = await on('h1', ['image', 'load', '-i', dockerTar]);
@@ -240,7 +242,7 @@ if (!isRoot) {
 
     const id = srv.stdout.trim();
     const dir = join(host('h1').engine.stateDir, 'containers', id);
-    t.ok(mounted('h1', join(dir, 'rootfs')), 'an overlayfs at the container\'s rootfs');
+    t.ok(rootfsMounted('h1', id), 'an overlayfs at the container\'s rootfs');
     t.equal((await on('h1', ['exec', 'srv', 'sh', '-c', 'echo mine > /written && rm /bin/echo']).then((r) => r.code)), 0);
     t.equal(readFileSync(join(dir, 'upper', 'written'), 'utf8'), 'mine\n', 'writes land in the container\'s upper dir');
     t.ok(existsSync(join(imagesDir('h1'), 'layers', hex(sha256(layer1)), 'bin', 'echo')), 'the image layer is untouched');
@@ -252,7 +254,7 @@ if (!isRoot) {
     t.not(refused.code, 0);
     t.equal(refused.stderr, 'vxnet: could not remove image "vxdemo:docker": it is used by container "srv" (remove the container first)\n');
     t.equal((await on('h1', ['rm', '-f', 'srv'])).code, 0);
-    t.notOk(mounted('h1', join(dir, 'rootfs')), 'unmounted');
+    t.notOk(rootfsMounted('h1', id), 'unmounted');
     t.notOk(existsSync(dir), 'its layer is gone with it');
     const rm = await on('h1', ['image', 'rm', 'vxdemo:docker']);
     t.equal(rm.code, 0, rm.stderr);
