@@ -37,9 +37,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
+import { MNT_DETACH, native } from '@vxnet/netns';
 import { formatPort, type ImageLoadResult, type ImageView, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
@@ -61,8 +62,6 @@ import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
 import type { ContainerRuntime } from './runtime/runtime.js';
 import type { SandboxManager } from './sandbox/sandbox.js';
-import { MNT_DETACH, native } from '@vxnet/netns';
-import type { Readable } from 'node:stream';
 import { sampleStats, type StatsSample } from './stats/container-stats.js';
 import { listProcesses } from './stats/container-top.js';
 import {
