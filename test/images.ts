@@ -12,7 +12,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
@@ -33,9 +33,9 @@ function tree(dir: string): string[] {
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
-      const st = statSync(p, { throwIfNoEntry: false });
-      out.push(`${relative(dir, p)} ${st?.isDirectory() ? 'dir' : st?.size ?? 'link'}`);
-      if (st?.isDirectory()) walk(p);
+      const st = lstatSync(p);
+      out.push(`${relative(dir, p)} ${st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : st.size}`);
+      if (st.isDirectory()) walk(p);
     }
   };
   if (existsSync(dir)) walk(dir);
@@ -269,7 +269,7 @@ if (!isRoot) {
     for (const [what, file, message] of bad) {
       const r = await on('h1', ['image', 'load', '-i', file]);
       t.not(r.code, 0, `${what}: refused`);
-      t.match(r.stderr, message, `${what}: ${r.stderr.trim()}`);
+      t.match(r.stderr.trim(), message, `${what}: ${r.stderr.trim()}`);
       t.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line`);
       t.same(tree(imagesDir('h1')), before, `${what}: the store is as it was`);
       t.notOk(existsSync(victim), `${what}: nothing written outside the store`);
