@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { Header } from 'tar';
 import { isRoot, setupFailure, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 import { until } from './helpers/wait.js';
 
@@ -25,6 +26,13 @@ const hex = (d: string) => d.slice('sha256:'.length);
 function tarDir(dir: string, out: string, extra: string[] = []): Buffer {
   execFileSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--sort=name', '-C', dir, '-cf', out, ...extra, '.']);
   return readFileSync(out);
+}
+
+/** A tar of one hard link entry `path` -> `target`, as no file system can hold it. */
+function hardLinkTar(path: string, target: string): Buffer {
+  const block = Buffer.alloc(512);
+  new Header({ path, type: 'Link', linkpath: target, size: 0, mode: 0o644, uid: 0, gid: 0, mtime: new Date() }).encode(block, 0);
+  return Buffer.concat([block, Buffer.alloc(1024)]);
 }
 
 /** Every path under `dir` with its size (what a store holds), for before/after comparisons. */
@@ -166,11 +174,8 @@ if (!isRoot) {
       writeFileSync(join(d, 'victim'), 'pwned\n');
       return ['esc', '--transform=s,^victim$,esc/victim,', 'victim'];
     })), /entry "esc\/victim" would be written through the symlink "esc"; nothing was stored$/],
-    ['a hard link outside in a layer', withLayer('hardlink', evilLayer('hardlink', (d) => {
-      writeFileSync(join(d, 'a'), 'x');
-      linkSync(join(d, 'a'), join(d, 'b'));
-      return [`--transform=s,^a$,${deep}${victimRel},hRS`, 'a', 'b'];
-    })), /hard link "b" points outside the archive .*; nothing was stored$/],
+    // GNU tar strips "../" from hard link targets even with -P: this entry is encoded by node-tar's Header
+    ['a hard link outside in a layer', withLayer('hardlink', hardLinkTar('b', '../../../../../../../../etc/passwd')), /hard link "b" points outside the archive .*; nothing was stored$/],
   ];
 
   // ---- the lab ------------------------------------------------------------------
