@@ -213,7 +213,7 @@ if (!isRoot) {
     t.same(insp.config, { entrypoint: [], cmd: CLIENT.Cmd, env: CLIENT.Env, workingDir: '/srv', user: 'app', exposedPorts: [] });
     t.same(insp.layers, [sha256(layer1), sha256(layer2)]);
     const human = await on('h1', ['image', 'inspect', 'vxdemo:docker']);
-    t.match(human.stdout, /ExposedPorts\s+7\/tcp/);
+    t.match(human.stdout, /^ExposedPorts:\s+7\/tcp$/m);
   });
 
   t.test('the image config is the process: Cmd, Env, WorkingDir, User; whiteouts and an opaque dir applied', async (t) => {

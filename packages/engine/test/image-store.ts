@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { createLogger } from '@vxnet/common';
 import { LoadedImages } from '../src/image/image-store.js';
@@ -101,6 +102,8 @@ for (const [what, make, message] of bad) {
     t.same(layers(), []);
     t.same(leftovers(), []);
     t.same(readdirSync(join(dir, 'images')), []);
+    await sleep(100);
+    t.same(leftovers(), [], 'and nothing appears later (no write still in flight)');
   });
 }
 

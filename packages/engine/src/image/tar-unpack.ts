@@ -4,7 +4,7 @@
  * what was read: sha256 of the bytes as given (an OCI blob digest) and of the
  * uncompressed tar (a layer's diff id). gzip is recognised by its magic bytes.
  *
- * node-tar writes the files (modes, owners, times, hard and symbolic links). Its own
+ * node-tar writes the files (modes, owners, times, hard and symbolic links), synchronously. Its own
  * path protections are switched off (preservePaths) because they rewrite what an image
  * means (an absolute symlink target such as /bin/busybox would become relative); the
  * checks below refuse instead, with the entry's name, before node-tar sees the entry:
@@ -22,10 +22,9 @@
  * written: they are returned for whiteouts.ts to turn into overlayfs whiteouts.
  */
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { Unpack, type ReadEntry } from 'tar';
+import { UnpackSync, type ReadEntry } from 'tar';
 
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export const WHITEOUT_PREFIX = '.wh.';
@@ -64,10 +63,13 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
   const result: UnpackResult = { digest: '', diffId: '', size: 0, whiteouts: [], opaque: [], skipped: 0 };
   const symlinks = new Set<string>();
   let refused: UnpackRefused | undefined;
-  const unpack = new Unpack({
+  let failure: unknown;
+  // synchronous: every entry of a chunk is on disk when write() returns, so nothing is
+  // still being written (or re-creating directories) once this function has returned
+  const unpack = new UnpackSync({
     cwd: dir, strict: true, preservePaths: true, chmod: true, maxDepth: 256,
     filter: (path: string, entry: ReadEntry | import('node:fs').Stats) => {
-      if (refused) return false;
+      if (refused || failure !== undefined) return false;
       const verdict = judge(path, entry as ReadEntry, symlinks, o, result);
       if (verdict instanceof UnpackRefused) {
         refused = verdict;
@@ -77,22 +79,20 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
       return verdict;
     },
   });
-  const finished = new Promise<void>((resolve, reject) => {
-    unpack.on('close', () => resolve());
-    unpack.on('error', (err: Error) => reject(err));
+  unpack.on('error', (err: Error) => {
+    failure ??= err;
   });
-  finished.catch(() => undefined);
   try {
     for await (const chunk of hashed(decompress(hashed(input, raw)), plain)) {
-      if (!unpack.write(chunk)) await Promise.race([once(unpack, 'drain'), finished]);
+      unpack.write(chunk);
+      if (refused || failure !== undefined) break;
     }
-    unpack.end();
-    await finished;
+    if (!refused && failure === undefined) unpack.end();
   } catch (err) {
-    if (refused) throw refused;
-    throw new UnpackRefused(tarProblem(err));
+    failure ??= err;
   }
   if (refused) throw refused;
+  if (failure !== undefined) throw new UnpackRefused(tarProblem(failure));
   result.digest = `sha256:${raw.digest('hex')}`;
   result.diffId = `sha256:${plain.digest('hex')}`;
   return result;
