@@ -8,6 +8,9 @@
  *   run -d  `vxnet -H h1 run -d --net bnet IMG sleep 3600` (on an overlay network) vs
  *           `docker run -d IMG sleep 3600` (Docker's default bridge) and, as a floor,
  *           `docker run -d --network none`; removed after each trial, untimed
+ *   API     the same runs without either CLI: POST /v1/containers on the engine's socket
+ *           vs POST /containers/create + /containers/ID/start on dockerd's
+ *   CLI     `vxnet --version` and `docker --version`: each CLI's own start-up
  *
  * Whole commands are timed, CLI start-up included for both; trials alternate which
  * side goes first. Goal (issue 16): vxnet's run -d at least 2× faster at p50.
@@ -15,6 +18,7 @@
  *   node bench/dist/images.js [trials]     (root; docker.io installed: npm run bench -- images)
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { request } from 'node:http';
 import { randomBytes, createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -37,6 +41,28 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<num
       else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
     });
   });
+}
+
+/** One JSON request over a unix socket; resolves with the parsed answer, rejects on a non-2xx. */
+function api(socketPath: string, method: string, path: string, body?: unknown): Promise<{ Id?: string; id?: string }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
+        if ((res.statusCode ?? 0) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+        else resolve(text ? (JSON.parse(text) as { Id?: string; id?: string }) : {});
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function timeApi(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
 /** A docker save tarball of ~50 MB: busybox-static and 48 MiB of random bytes, one layer. */
@@ -82,8 +108,10 @@ async function main(): Promise<void> {
     const size = readFileSync(tarball).length;
     vx('lab', 'up', '--name', lab, '--hosts', '1', '--docker');
     vx('net', 'create', 'bnet');
-    const state = JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8')) as { hosts: Array<{ keeper: { pid: number } }> };
-    const sock = `unix:///proc/${state.hosts[0]?.keeper.pid}/root/run/docker.sock`;
+    const state = JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8')) as { hosts: Array<{ keeper: { pid: number }; engine: { socket: string } }> };
+    const dockerSock = `/proc/${state.hosts[0]?.keeper.pid}/root/run/docker.sock`;
+    const engineSock = state.hosts[0]?.engine.socket as string;
+    const sock = `unix://${dockerSock}`;
     const dk = (args: string[]) => timed(DOCKER, ['-H', sock, ...args], env);
     const vxn = (args: string[]) => timed(process.execPath, [VXNET, '-H', 'h1', ...args], env);
 
@@ -122,6 +150,31 @@ async function main(): Promise<void> {
       process.stderr.write(`run #${i}: vxnet ${ms(runs.vxnet.at(-1) as number)} ms, docker ${ms(runs.docker.at(-1) as number)} ms\n`);
     }
 
+    // the same runs through each daemon's API, no CLI; and each CLI's start-up alone
+    const apiRuns: Record<'vxnet' | 'docker', number[]> = { vxnet: [], docker: [] };
+    const cliStart: Record<'vxnet' | 'docker', number[]> = { vxnet: [], docker: [] };
+    for (let i = 0; i < TRIALS; i++) {
+      const order = i % 2 === 0 ? (['vxnet', 'docker'] as const) : (['docker', 'vxnet'] as const);
+      for (const side of order) {
+        if (side === 'vxnet') {
+          apiRuns.vxnet.push(await timeApi(() => api(engineSock, 'POST', '/v1/containers', { name: `av${i}`, image: IMAGE, cmd: ['sleep', '3600'], detach: true, networks: ['bnet'] })));
+          await api(engineSock, 'DELETE', `/v1/containers/av${i}?force=1`);
+          cliStart.vxnet.push(await timed(process.execPath, [VXNET, '--version'], env));
+        } else {
+          apiRuns.docker.push(await timeApi(async () => {
+            const c = await api(dockerSock, 'POST', `/v1.41/containers/create?name=ad${i}`, { Image: IMAGE, Cmd: ['sleep', '3600'] });
+            await api(dockerSock, 'POST', `/v1.41/containers/${c.Id}/start`);
+          }));
+          await api(dockerSock, 'DELETE', `/v1.41/containers/ad${i}?force=1`);
+          cliStart.docker.push(await timed(DOCKER, ['--version'], env));
+        }
+      }
+    }
+    const av = summarize(apiRuns.vxnet);
+    const ad = summarize(apiRuns.docker);
+    const cv = summarize(cliStart.vxnet);
+    const cd = summarize(cliStart.docker);
+
     const lv = summarize(loads.vxnet);
     const ld = summarize(loads.docker);
     const rv = summarize(runs.vxnet);
@@ -135,8 +188,11 @@ async function main(): Promise<void> {
       `| image load of a ${(size / 1e6).toFixed(1)} MB docker save tarball (${LOAD_TRIALS} trials each) | ${ms(lv.p50)} | ${ms(lv.p99)} | ${ms(ld.p50)} | ${ms(ld.p99)} | ${(ld.p50 / lv.p50).toFixed(2)}× |`,
       `| **run -d** of that image (vxnet: on an overlay network; docker: default bridge; ${TRIALS} trials each) | ${ms(rv.p50)} | ${ms(rv.p99)} | ${ms(rd.p50)} | ${ms(rd.p99)} | ${(rd.p50 / rv.p50).toFixed(2)}× |`,
       `| floor: docker run -d --network none | | | ${ms(rn.p50)} | ${ms(rn.p99)} | |`,
+      `| run through the daemon's API, no CLI (vxnet: POST /v1/containers, on the overlay; docker: create + start, default bridge) | ${ms(av.p50)} | ${ms(av.p99)} | ${ms(ad.p50)} | ${ms(ad.p99)} | ${(ad.p50 / av.p50).toFixed(2)}× |`,
+      `| the CLI's own start-up (\`vxnet --version\` / \`docker --version\`) | ${ms(cv.p50)} | ${ms(cv.p99)} | ${ms(cd.p50)} | ${ms(cd.p99)} | ${(cd.p50 / cv.p50).toFixed(2)}× |`,
     ].join('\n');
-    const verdict = `Goal: vxnet's run -d at least ${GOAL}× faster than docker's at p50: **${met ? 'met' : 'not met'}** (${(rd.p50 / rv.p50).toFixed(2)}×). 1-min load average at the end: ${load} (2 cores, shared).`;
+    const verdict = `Goal: vxnet's run -d at least ${GOAL}× faster than docker's at p50: **${met ? 'met' : 'not met'}** (${(rd.p50 / rv.p50).toFixed(2)}×; `
+      + `through the APIs alone, without the CLIs, ${(ad.p50 / av.p50).toFixed(2)}×). 1-min load average at the end: ${load} (2 cores, shared).`;
     console.log(`${table}\n\n${verdict}`);
     const version = execFileSync('/usr/sbin/dockerd', ['--version'], { encoding: 'utf8' }).trim();
     writeReport('images', [

@@ -30,7 +30,7 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export const WHITEOUT_PREFIX = '.wh.';
 
 export interface UnpackOptions {
-  /** An image layer: collect whiteouts instead of writing them. */
+  /** An image layer: collect whiteouts instead of writing them, and hash it (otherwise the digests are left empty). */
   layer: boolean;
 }
 
@@ -64,6 +64,7 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
   const symlinks = new Set<string>();
   let refused: UnpackRefused | undefined;
   let failure: unknown;
+  const form = { gzip: false };
   // synchronous: every entry of a chunk is on disk when write() returns, so nothing is
   // still being written (or re-creating directories) once this function has returned
   const unpack = new UnpackSync({
@@ -83,7 +84,9 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
     failure ??= err;
   });
   try {
-    for await (const chunk of hashed(decompress(hashed(input, raw)), plain)) {
+    // an archive (not a layer) has no digest to check: not hashed
+    const counted = o.layer ? hashed(input, raw) : input;
+    for await (const chunk of hashedIf(decompress(counted, form), plain, form)) {
       unpack.write(chunk);
       if (refused || failure !== undefined) break;
     }
@@ -93,8 +96,9 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
   }
   if (refused) throw refused;
   if (failure !== undefined) throw new UnpackRefused(tarProblem(failure));
+  if (!o.layer) return result;
   result.digest = `sha256:${raw.digest('hex')}`;
-  result.diffId = `sha256:${plain.digest('hex')}`;
+  result.diffId = form.gzip ? `sha256:${plain.digest('hex')}` : result.digest;
   return result;
 }
 
@@ -106,13 +110,15 @@ export async function unpackTar(input: AsyncIterable<Buffer> | Readable, dir: st
 export async function digestBlob(input: AsyncIterable<Buffer> | Readable): Promise<{ digest: string; diffId: string }> {
   const raw = createHash('sha256');
   const plain = createHash('sha256');
+  const form = { gzip: false };
   try {
-    for await (const chunk of hashed(decompress(hashed(input, raw)), plain)) void chunk;
+    for await (const chunk of hashedIf(decompress(hashed(input, raw), form), plain, form)) void chunk;
   } catch (err) {
     if (err instanceof UnpackRefused) throw err;
     throw new UnpackRefused(tarProblem(err));
   }
-  return { digest: `sha256:${raw.digest('hex')}`, diffId: `sha256:${plain.digest('hex')}` };
+  const digest = `sha256:${raw.digest('hex')}`;
+  return { digest, diffId: form.gzip ? `sha256:${plain.digest('hex')}` : digest };
 }
 
 async function* hashed(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
@@ -122,8 +128,16 @@ async function* hashed(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHa
   }
 }
 
-/** gunzip when the stream starts with gzip's magic bytes; refuse zstd (not supported here). */
-async function* decompress(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/** `src`, hashed into `h` only when it was compressed (uncompressed, its diff id is its digest: hashed once). */
+async function* hashedIf(src: AsyncIterable<Buffer>, h: ReturnType<typeof createHash>, form: { gzip: boolean }): AsyncGenerator<Buffer> {
+  for await (const chunk of src) {
+    if (form.gzip) h.update(chunk);
+    yield chunk;
+  }
+}
+
+/** gunzip when the stream starts with gzip's magic bytes (and say so in `form`); refuse zstd (not supported here). */
+async function* decompress(src: AsyncIterable<Buffer>, form: { gzip: boolean }): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   while (head.length < 4) {
@@ -140,6 +154,7 @@ async function* decompress(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     }
   };
   if (head[0] === 0x1f && head[1] === 0x8b) {
+    form.gzip = true;
     yield* Readable.from(rest()).pipe(createGunzip());
   } else if (head.readUInt32LE(0) === 0xfd2fb528) {
     throw new UnpackRefused('it is zstd-compressed, which this engine does not read (use gzip or an uncompressed tar)');
