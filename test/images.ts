@@ -214,6 +214,19 @@ if (!isRoot) {
     t.same(insp.layers, [sha256(layer1), sha256(layer2)]);
     const human = await on('h1', ['image', 'inspect', 'vxdemo:docker']);
     t.match(human.stdout, /^ExposedPorts:\s+7\/tcp$/m);
+    // a gzipped docker save tarball (as `docker save | gzip`) on h2: its layers are the OCI image's, already there
+    writeFileSync(`${dockerTar}.gz`, gzipSync(readFileSync(dockerTar)));
+    const gz = await on('h2', ['image', 'load', '-i', `${dockerTar}.gz`]);
+    t.equal(gz.code, 0, gz.stderr);
+    t.equal(gz.stdout.trim(), 'Loaded image: vxdemo:docker');
+    t.equal(readdirSync(join(imagesDir('h2'), 'layers')).length, 2, 'no layer unpacked twice');
+  });
+
+  t.test('an engine restart keeps the store', async (t) => {
+    const r = await vxnet(['lab', 'restart', 'h2', 'engine'], env, 120_000);
+    t.equal(r.code, 0, r.stderr);
+    const ls = JSON.parse((await on('h2', ['image', 'ls', '--json'])).stdout) as Array<{ tags: string[] }>;
+    t.same(ls.map((i) => i.tags).flat().sort(), ['busybox:latest', 'vxdemo:docker', 'vxdemo:oci']);
   });
 
   t.test('the image config is the process: Cmd, Env, WorkingDir, User; whiteouts and an opaque dir applied', async (t) => {
