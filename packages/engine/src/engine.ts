@@ -281,7 +281,10 @@ export class Engine {
       if (image?.kind === 'loaded') {
         undo.push(() => this.mounts.release(files.rootfs));
         this.mountRootfs(rec, image.layerDirs);
-        const user = resolveUser(proc.user, files.rootfs);
+      }
+      if (proc.user !== '') {
+        // names are looked up in the container's own /etc/passwd: for a loaded image, once mounted
+        const user = resolveUser(proc.user, rec.rootfs);
         if (typeof user === 'string') throw new ImageUserInvalid(name, proc.user, user);
         if (user.uid !== 0 || user.gid !== 0) rec.user = user;
         writeRecord(this.o.stateDir, rec);
@@ -785,17 +788,17 @@ export class Engine {
   }
 
   /**
-   * The process of a new container: a loaded image's config merged with the request
-   * (image/image-process.ts); for busybox and --rootfs, the request's command, or sh
-   * (kept alive when detached). Throws InvalidArgument when there is no command.
+   * The process of a new container: the image's config merged with the request
+   * (image/image-process.ts, the one place request overrides are read). busybox and
+   * --rootfs have an implicit config: Cmd sh, kept alive when detached without a
+   * terminal. Throws InvalidArgument when there is no command.
    */
   private processOf(req: RunRequest, image: ResolvedImage | undefined, what: string): ContainerProcess {
-    if (image?.kind === 'loaded') {
-      const p = mergeProcess(image.image.config, requestOverrides(req));
-      if (typeof p === 'string') throw new InvalidArgument(`${what}: ${p}`);
-      return p;
-    }
-    return { args: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'], env: req.env ?? [], cwd: '/', user: '' };
+    const config = image?.kind === 'loaded' ? image.image.config
+      : { entrypoint: [], cmd: req.detach && !req.tty ? KEEP_ALIVE : ['sh'], env: [], workingDir: '', user: '', exposedPorts: [] };
+    const p = mergeProcess(config, requestOverrides(req));
+    if (typeof p === 'string') throw new InvalidArgument(`${what}: ${p}`);
+    return p;
   }
 
   private imageRunDone(id: string): void {
