@@ -24,7 +24,7 @@ import type { WhiteoutOps } from './whiteouts.js';
 export const BUILTIN_IMAGES = ['busybox'] as const;
 
 export interface ImageStoreOptions {
-  /** Directory holding `<image>/rootfs`; may be shared by several engines. */
+  /** The store: `busybox/rootfs` and the loaded images (image-store.ts); this engine's alone. */
   dir: string;
   /** Path of a static busybox binary. */
   busybox: string;
