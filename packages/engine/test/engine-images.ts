@@ -49,7 +49,9 @@ async function rig(t: Test) {
   const mounts = new FakeMounts();
   const engine = new Engine({ host: 'h1', stateDir, runc, agent: new FakeAgent(), sandboxes: new FakeSandboxes(), log, images, mounts, agentPollMs: 10 });
   await engine.load();
-  t.teardown(() => {
+  t.teardown(async () => {
+    // removed first: a container whose process dies after rm -rf would have its record written again
+    for (const c of engine.list(true)) await engine.remove(c.id, true);
     engine.close();
     runc.killAll();
     rmSync(dir, { recursive: true, force: true });
