@@ -234,7 +234,7 @@ function build(): Command {
   // containers, on the engine chosen by -H
   program.command('run')
     .description('create and start a container (attached: prints its output and exits with its code)')
-    .argument('[image]', 'image (busybox), or the command\'s first word with --rootfs')
+    .argument('[image]', 'image: busybox or a loaded one (name[:tag], id prefix); with --rootfs, the command\'s first word')
     .argument('[cmd...]', 'command and arguments (default: sh; kept running with -d)')
     .option('-d, --detach', 'run in the background and print the container id')
     .option('-i, --interactive', 'with -t: our stdin to the container\'s terminal')
@@ -374,6 +374,43 @@ function build(): Command {
     .action(async (ref: string, flags) => {
       const { inspectCommand } = await import('./commands/inspect.js');
       process.exitCode = await inspectCommand(ref, flags, engineConn());
+    });
+
+  const image = program.command('image').description('images of the engine\'s host (-H): load, list, inspect, remove').enablePositionalOptions();
+
+  image.command('load')
+    .description('load images from a docker save tarball or an OCI image layout (tar, gzipped or not, or a directory); prints their names')
+    .option('-i, --input <file>', 'the archive: a tar file or an OCI layout directory')
+    .option('--json', 'print the loaded images as JSON')
+    .action(async (flags) => {
+      const { imageLoadCommand } = await import('./commands/image-load.js');
+      process.exitCode = await imageLoadCommand(flags, engineConn());
+    });
+
+  image.command('ls').alias('list')
+    .description('list images (the built-in busybox too)')
+    .option('-q, --quiet', 'print only the (short) ids of loaded images')
+    .option('--json', 'print the images as JSON')
+    .action(async (flags) => {
+      const { imageLsCommand } = await import('./commands/image-ls.js');
+      process.exitCode = await imageLsCommand(flags, engineConn());
+    });
+
+  image.command('inspect')
+    .description('show an image: id, tags, layers, and what its containers run (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts)')
+    .argument('<image>', 'name[:tag], id or unique id prefix')
+    .option('--json', 'print the API object')
+    .action(async (ref: string, flags) => {
+      const { imageInspectCommand } = await import('./commands/image-inspect.js');
+      process.exitCode = await imageInspectCommand(ref, flags, engineConn());
+    });
+
+  image.command('rm').alias('remove')
+    .description('remove images (just the tag when the image has others); refused while a container uses the image')
+    .argument('<image...>', 'name[:tag], id or unique id prefix')
+    .action(async (refs: string[]) => {
+      const { imageRmCommand } = await import('./commands/image-rm.js');
+      process.exitCode = await imageRmCommand(refs, engineConn());
     });
 
   const cni = program.command('cni').description('the CNI plugin: attach containers of podman, containerd, CRI-O or Kubernetes to vxnet networks').enablePositionalOptions();

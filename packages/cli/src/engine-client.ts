@@ -151,3 +151,36 @@ export async function eachContainer(refs: string[], act: (ref: string) => Promis
   }
   return code;
 }
+
+/**
+ * POST a byte stream (an image archive) to the engine, as it is read; resolves with the
+ * parsed JSON answer on 2xx, throws the engine's VxnetError otherwise (the engine reads
+ * a refused upload to its end, so its answer always arrives), EngineUnreachable when
+ * it cannot be reached. No timeout: a large archive takes as long as it takes.
+ */
+export function engineUpload<T>(target: EngineTarget, path: string, body: Readable, contentType: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request({ method: 'POST', path, socketPath: target.socketPath, agent: false, headers: { 'content-type': contentType, accept: 'application/json' } });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let json: { code?: string; message?: string } | undefined;
+        try {
+          json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof json;
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(json as T);
+        reject(new VxnetError(json?.code ?? 'VXNET_HTTP_ERROR', status, json?.message ?? `the engine answered ${status}`));
+      });
+    });
+    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
+    body.on('error', (err) => {
+      req.destroy();
+      reject(err);
+    });
+    body.pipe(req);
+  });
+}

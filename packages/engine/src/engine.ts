@@ -18,6 +18,11 @@
  * and the endpoint reconcile (endpoint-reconcile.ts) removes what is still left once
  * the agent answers again.
  *
+ * A container of a loaded image runs on its own overlayfs over the image's layers
+ * (container/rootfs-mount.ts): mounted after its record is written (step 1) and before
+ * the sandbox, unmounted by rm (and by a rollback) before its directory goes. The
+ * image config gives the process (image/image-process.ts merges it with the request).
+ *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
  *
@@ -38,17 +43,18 @@
  * leaves the container stopped, ports released.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readable } from 'node:stream';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { MNT_DETACH, native } from '@vxnet/netns';
+import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type ImageLoadResult, type ImageView, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
 import { CopyProblem, packFromRoot, unpackIntoRoot, type Packed } from './container/archive.js';
+import { kernelMounter, type RootfsMounter } from './container/rootfs-mount.js';
 import { readLogChunk } from './container/log-file.js';
 import { LogClock } from './container/log-times.js';
 import { BUSYBOX_DEFAULTS, processConfig } from './container/process-config.js';
@@ -56,11 +62,11 @@ import { ScopeError } from './container/scoped-path.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, CopyFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
+  ContainerStartFailed, CopyFailed, NetworkModeInvalid, NoTerminal, NotConnected, RootfsMountFailed, StatsUnreadable,
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
-import type { ImageStore } from './image/images.js';
+import type { ImageStore, ResolvedImage } from './image/images.js';
 import { decideAfterExit, decideAtEngineStart, type RestartDecision } from './lifecycle/restart-decision.js';
 import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
@@ -79,7 +85,9 @@ export interface EngineOptions {
   runc: ContainerRuntime;
   agent: AgentApi;
   sandboxes: SandboxManager;
-  images: Pick<ImageStore, 'rootfs' | 'userRootfs'>;
+  images: Pick<ImageStore, 'resolve' | 'userRootfs' | 'layerDirs' | 'list' | 'inspect' | 'remove' | 'loaded'>;
+  /** How a loaded image's container gets its overlayfs; default: mount(2) by the native addon. */
+  mounts?: RootfsMounter;
   log: Logger;
   /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
   agentPollMs?: number;
@@ -122,6 +130,9 @@ export class Engine {
   private loading = false;
   /** close() was called: exits noticed later (by a shim promise) start nothing. */
   private closed = false;
+  /** Loaded images that runs in progress use (id -> count): image rm refuses them too. */
+  private readonly imagesInRun = new Map<string, number>();
+  private mounter: RootfsMounter | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.reconciler = new EndpointReconciler({
@@ -264,9 +275,8 @@ export class Engine {
     const name = req.name ?? generateName((n) => this.names.has(n));
     const what = `could not create container "${name}"`;
     const mode = checkRunRequest(req, name, what);
-    const rootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : this.o.images.rootfs(req.image as string);
-    // the images branch: the image's config in place of BUSYBOX_DEFAULTS
-    const proc = processConfig(BUSYBOX_DEFAULTS, req, rootfs, what, true);
+    const image: ResolvedImage | undefined = req.rootfs !== undefined ? undefined : this.o.images.resolve(req.image as string);
+    const userRootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : undefined;
     const taken = this.names.get(name);
     if (taken !== undefined) throw new ContainerNameTaken(name, taken.slice(0, 12));
     let netTarget: ContainerRecord | undefined;
@@ -280,11 +290,22 @@ export class Engine {
     this.busy.add(id);
     const files = containerFiles(this.o.stateDir, id);
     const undo: Array<() => Promise<unknown> | unknown> = [() => this.names.delete(name)];
+    const imageId = image?.kind === 'loaded' ? image.image.id : undefined;
+    if (imageId !== undefined) {
+      this.imagesInRun.set(imageId, (this.imagesInRun.get(imageId) ?? 0) + 1);
+      undo.push(() => this.imageRunDone(imageId));
+    }
+    const rootfs = userRootfs ?? (image?.kind === 'builtin' ? image.rootfs : files.rootfs);
     const log = this.o.log.child({ container: { id: id.slice(0, 12), name } });
     const t0 = Date.now();
     try {
+      undo.push(() => this.removeDir({ id, ...(imageId !== undefined ? { imageId } : {}) }));
+      if (image?.kind === 'loaded') this.mountRootfs(id, name, image.layerDirs);
+      // after the mount: -u and the image's User are looked up in the container's own /etc/passwd
+      const proc = processConfig(image?.kind === 'loaded' ? image.image.config : BUSYBOX_DEFAULTS, req, rootfs, what, image?.kind !== 'loaded');
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
+        ...(imageId !== undefined ? { imageId } : {}),
         command: proc.args,
         ...(req.tty ? { tty: true } : {}),
         env: proc.env, workdir: proc.cwd, user: proc.user,
@@ -296,7 +317,6 @@ export class Engine {
         netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
         createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
       };
-      undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
       writeRecord(this.o.stateDir, rec); // makes the directory; names the sandbox before it exists
 
       if (rec.netns !== null) {
@@ -325,6 +345,7 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
+      if (imageId !== undefined) this.imageRunDone(imageId);
       (this.o.metrics ?? NO_ENGINE_METRICS).containerStarted((Date.now() - t0) / 1000);
       log.info({
         ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
@@ -344,6 +365,30 @@ export class Engine {
       this.busy.delete(id);
       throw withContext(what, err);
     }
+  }
+
+  // ---- images ----------------------------------------------------------------
+
+  /** Load the images of an archive (a tar stream: docker save or OCI layout). Throws ImageLoadRefused; stores nothing then. */
+  async loadImages(input: Readable | AsyncIterable<Buffer>): Promise<ImageLoadResult> {
+    const images = await this.o.images.loaded.load(input);
+    return { images: images.map((i) => this.o.images.loaded.view(i)) };
+  }
+
+  images(): ImageView[] {
+    return this.o.images.list();
+  }
+
+  inspectImage(ref: string): ImageView {
+    return this.o.images.inspect(ref);
+  }
+
+  /** Remove an image (or one of its tags); refused while a container, running or not, uses it. */
+  removeImage(ref: string): Promise<{ id: string; untagged: string[]; deleted: boolean }> {
+    return this.o.images.remove(ref, (id) => [
+      ...[...this.containers.values()].filter((c) => c.imageId === id).map((c) => `"${c.name}"`),
+      ...(this.imagesInRun.has(id) ? ['(one being created)'] : []),
+    ]);
   }
 
   // ---- lifecycle -------------------------------------------------------------
@@ -390,6 +435,8 @@ export class Engine {
       rec.netnsPath = netTarget.netnsPath;
     }
     if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
+    // a loaded image's overlayfs: still mounted after an exit, gone after a host restart
+    if (rec.imageId !== undefined) this.mountRootfs(rec.id, rec.name, this.o.images.layerDirs(rec.imageId));
     writeBundle(this.o.stateDir, rec, netTarget);
     await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
     try {
@@ -539,10 +586,12 @@ export class Engine {
     };
   }
 
-  /** The root a running container's processes see, else its image's. */
+  /** The root a running container's processes see, else its own (a loaded image's overlayfs, mounted again after a host restart). */
   private rootOf(rec: ContainerRecord): string {
     const init = this.refresh(rec).status === 'running' ? rec.init : null;
-    return init && isAlive(init) ? `/proc/${init.pid}/root` : rec.rootfs;
+    if (init && isAlive(init)) return `/proc/${init.pid}/root`;
+    if (rec.imageId !== undefined) this.mountRootfs(rec.id, rec.name, this.o.images.layerDirs(rec.imageId));
+    return rec.rootfs;
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
@@ -939,7 +988,36 @@ export class Engine {
     }
     if (rec.netns !== null) this.o.sandboxes.delete(rec.netns);
     await this.o.runc.delete(rec.id);
-    rmSync(containerFiles(this.o.stateDir, rec.id).dir, { recursive: true, force: true });
+    this.removeDir(rec);
+  }
+
+  /** rm -rf of the container's directory, unless its overlayfs is still mounted there (rm would go through it). */
+  private removeDir(rec: Pick<ContainerRecord, 'id' | 'imageId'>): void {
+    const files = containerFiles(this.o.stateDir, rec.id);
+    if (rec.imageId !== undefined) this.mounts.release(files.rootfs);
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+
+  private get mounts(): RootfsMounter {
+    this.mounter ??= this.o.mounts ?? kernelMounter(native(), MNT_DETACH);
+    return this.mounter;
+  }
+
+  /** Mount the overlayfs of a loaded image's container (idempotent). Throws RootfsMountFailed. */
+  private mountRootfs(id: string, name: string, layerDirs: string[]): void {
+    const files = containerFiles(this.o.stateDir, id);
+    for (const d of [files.rootfs, files.upper, files.work]) mkdirSync(d, { recursive: true });
+    try {
+      this.mounts.ensure(layerDirs, files.upper, files.work, files.rootfs);
+    } catch (err) {
+      throw new RootfsMountFailed(name, (err as Error).message, err);
+    }
+  }
+
+  private imageRunDone(id: string): void {
+    const n = (this.imagesInRun.get(id) ?? 1) - 1;
+    if (n > 0) this.imagesInRun.set(id, n);
+    else this.imagesInRun.delete(id);
   }
 
   private view(rec: ContainerRecord): ContainerView {

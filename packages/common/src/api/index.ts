@@ -9,3 +9,4 @@ export * from './exec-stream.js';
 export * from './restart-policy.js';
 export * from './detach-keys.js';
 export * from './topology.js';
+export * from './image.js';

@@ -20,6 +20,7 @@
  *   DELETE /v1/containers/:ref/networks/:network
  *   POST   /v1/networks/:network/expose         -> the agent's ExposeResult (this host's address on the network)
  *   DELETE /v1/networks/:network/expose         -> the agent's ExposeResult (its 404 when not exposed)
+ *   POST   /v1/images/load  (and the image routes in image-routes.ts)
  *   GET    /metrics                             Prometheus text (metrics/engine-metrics.ts); also on --metrics-addr
  * Errors: {code, message} with the error's HTTP status; the agent's pass through as they are.
  */
@@ -31,6 +32,7 @@ import { createEndpointBodySchema, type RunRequest } from '@vxnet/common/api';
 import { restartPolicyBodySchema } from './schemas.js';
 import type { Engine } from '../engine.js';
 import { serveUpgrades } from './exec-upgrade.js';
+import { imageRoutes } from './image-routes.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;
@@ -46,6 +48,7 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
 
   serveUpgrades(app.server, engine, log.child({ component: 'api' }));
   app.get('/v1/health', async () => ({ ok: true, host }));
+  imageRoutes(app, engine);
 
   app.post<{ Body: RunRequest }>('/v1/containers', {
     schema: {

@@ -6,23 +6,18 @@
  *          cmd = the request's command ?? (none when --entrypoint was given, else image Cmd)
  *   env    image Env, then the request's -e (a key given twice: the request wins)
  *   cwd    -w ?? image WorkingDir ?? /
- *   user   -u ?? image User ?? root (resolved against the image's /etc/passwd, /etc/group)
+ *   user   -u ?? image User ?? root (resolved against the container's own /etc/passwd,
+ *          /etc/group: for a loaded image, call this once its overlayfs is mounted)
  *
- * The images branch plugs an image's config in as ImageDefaults; the built-in busybox
- * has BUSYBOX_DEFAULTS.
+ * Used alike for a loaded image (its config), the built-in busybox and --rootfs
+ * (BUSYBOX_DEFAULTS). The one place run-request overrides are read.
  */
 import { InvalidArgument } from '@vxnet/common';
-import type { RunRequest } from '@vxnet/common/api';
+import type { ImageRuntimeConfig, RunRequest } from '@vxnet/common/api';
 import { readInRoot } from './scoped-path.js';
 
 /** What an image says about its process (the OCI image config's Entrypoint, Cmd, Env, WorkingDir, User). */
-export interface ImageDefaults {
-  entrypoint: string[];
-  cmd: string[];
-  env: string[];
-  workingDir: string;
-  user: string;
-}
+export type ImageDefaults = Pick<ImageRuntimeConfig, 'entrypoint' | 'cmd' | 'env' | 'workingDir' | 'user'>;
 
 export const BUSYBOX_DEFAULTS: ImageDefaults = Object.freeze({ entrypoint: [], cmd: ['sh'], env: [], workingDir: '/', user: '' });
 
@@ -63,11 +58,16 @@ export function processConfig(image: ImageDefaults, req: RunRequest, rootfs: str
   return { args, env: mergeEnv(image.env, req.env ?? []), cwd, user: resolveUser(req.user ?? image.user, rootfs, what) };
 }
 
-/** `base` with `over`'s entries replacing those of the same key. */
+/** `base` with `over` applied by key, order kept (new keys appended), as docker does. */
 export function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
   const key = (e: string) => e.slice(0, Math.max(0, e.indexOf('=')));
-  const overKeys = new Set(over.map(key));
-  return [...base.filter((e) => !overKeys.has(key(e))), ...over];
+  const out = [...base];
+  for (const e of over) {
+    const i = out.findIndex((b) => key(b) === key(e));
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
 }
 
 /**

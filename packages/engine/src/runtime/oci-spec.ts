@@ -3,7 +3,8 @@
  * (shared/notes/kernel.md): absolute root.path, terminal off (stdio are files) unless asked for,
  * CAP_NET_RAW in the capability sets (busybox ping uses raw sockets only), the
  * network namespace joined by path (the sandbox made before the container), and the
- * per-container /etc files bind-mounted read-only over the read-only image.
+ * per-container /etc files bind-mounted read-only over the image (read-only, or a loaded
+ * image's container-own writable overlayfs).
  */
 
 /** Docker's default capability set. */
@@ -16,8 +17,10 @@ export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 
 export interface SpecInput {
   id: string;
-  /** Absolute path of the root filesystem (shared, mounted read-only). */
+  /** Absolute path of the root filesystem. */
   rootfs: string;
+  /** The root is the container's own overlayfs (a loaded image): writable. Default: read-only (shared busybox, --rootfs). */
+  writableRoot?: boolean;
   args: string[];
   /** K=V entries, PATH and HOSTNAME added when absent. */
   env: string[];
@@ -62,7 +65,7 @@ export function buildSpec(s: SpecInput): OciSpec {
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: s.rootfs, readonly: true },
+    root: { path: s.rootfs, readonly: s.writableRoot !== true },
     hostname: s.hostname,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },

@@ -3,6 +3,8 @@
  *
  *   container.json   this record (written atomically)
  *   config.json      the OCI bundle config (the rootfs is the shared image, not copied)
+ *   rootfs, upper, work   a loaded image's container: its overlayfs mount point, its
+ *                    writable layer and overlayfs's work directory (container/rootfs-mount.ts)
  *   hosts, resolv.conf, hostname   bind-mounted into the container
  *   container.log    the container's stdout and stderr
  *   runc.log         runc's own JSON log (its error when a start fails)
@@ -47,15 +49,21 @@ export interface ContainerEndpoint {
 export interface ContainerRecord {
   id: string;
   name: string;
-  /** `busybox`, or the directory given with --rootfs. */
+  /** The image as given to run (`busybox`, `web:1`, an id prefix), or the directory given with --rootfs. */
   image: string;
+  /**
+   * The loaded image it runs (`sha256:…`), absent for busybox and --rootfs: its root is
+   * then an overlayfs over the image's layers, mounted at `rootfs` (files.rootfs) by
+   * run and start, unmounted by rm. The image cannot be removed while this record exists.
+   */
+  imageId?: string;
   rootfs: string;
   /** The process's arguments: the image's entrypoint and command merged with the request's (container/process-config.ts). */
   command: string[];
   env: string[];
-  /** The process's working directory (`-w`); absent in older records: /. */
+  /** The process's working directory (`-w`, else the image's WorkingDir); absent in older records: /. */
   workdir?: string;
-  /** The process's user (`-u`); absent in older records: root. */
+  /** The process's user (`-u`, else the image's User), resolved from the container's own /etc/passwd; absent in older records: root. */
   user?: ProcessUser;
   hostname: string;
   networkMode: NetworkMode;
@@ -103,6 +111,9 @@ export interface ContainerFiles {
   pid: string;
   exit: string;
   logTimes: string;
+  rootfs: string;
+  upper: string;
+  work: string;
 }
 
 export function containersDir(stateDir: string): string {
@@ -124,6 +135,9 @@ export function containerFiles(stateDir: string, id: string): ContainerFiles {
     pid: join(dir, 'pid'),
     exit: join(dir, 'exit'),
     logTimes: join(dir, 'container.log.times'),
+    rootfs: join(dir, 'rootfs'),
+    upper: join(dir, 'upper'),
+    work: join(dir, 'work'),
   };
 }
 
