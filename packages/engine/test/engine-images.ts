@@ -102,9 +102,9 @@ t.test('a failed run leaves no mount and no directory; bad user and missing comm
   r.mounts.failNext = true;
   await t.rejects(r.engine.run({ name: 'web', image: 'app:1', detach: true }), /could not mount the root file system of container "web": fake: mount: ENODEV/);
   await r.engine.loadImages(Readable.from([dockerSave([layer1], ['nouser'], { Cmd: ['/bin/app'], User: 'ghost' })]));
-  await t.rejects(r.engine.run({ name: 'u', image: 'nouser', detach: true }), /could not create container "u": user "ghost" is not in the container's \/etc\/passwd/);
+  await t.rejects(r.engine.run({ name: 'u', image: 'nouser', detach: true }), /^could not create container "u": invalid user \(the image's User\) "ghost": no user "ghost" in the image's \/etc\/passwd$/);
   await r.engine.loadImages(Readable.from([dockerSave([layer1], ['nocmd'], {})]));
-  await t.rejects(r.engine.run({ name: 'n', image: 'nocmd', detach: true }), /could not create container "n": the image has no Entrypoint or Cmd/);
+  await t.rejects(r.engine.run({ name: 'n', image: 'nocmd', detach: true }), /^could not create container "n": no command: the image has none, give one \(or --entrypoint\)$/);
   await t.rejects(r.engine.run({ name: 'x', image: 'nosuch:9', detach: true }), /no image "nosuch:9" \(images: busybox, .*app:1.*; load one with `vxnet image load -i FILE`/);
   t.equal(r.mounts.mounted.size, 0);
   t.same(r.engine.list(true), []);

@@ -12,15 +12,14 @@ import { PassThrough, type Readable } from 'node:stream';
 import { InvalidArgument } from '@vxnet/common';
 import type { Engine } from '../engine.js';
 
-export const IMAGE_ARCHIVE_TYPE = 'application/x-tar';
+/** The body type of image load and of cp into a container (server.ts hands such bodies to the route as the raw stream). */
+export const TAR_TYPE = 'application/x-tar';
 
 export function imageRoutes(app: FastifyInstance, engine: Engine): void {
-  // hand the raw body stream to the route (no size limit: it is unpacked, never held)
-  app.addContentTypeParser(IMAGE_ARCHIVE_TYPE, (_req, payload, done) => done(null, payload));
   app.post<{ Body: Readable }>('/v1/images/load', async (req) => {
     const body = req.body as unknown;
     if (typeof body !== 'object' || body === null || !(Symbol.asyncIterator in body)) {
-      throw new InvalidArgument(`could not load image: send the archive as the body, with Content-Type ${IMAGE_ARCHIVE_TYPE}`);
+      throw new InvalidArgument(`could not load image: send the archive as the body, with Content-Type ${TAR_TYPE}`);
     }
     // the unpacker stops reading at the first problem; read the rest, so the client (still
     // sending) gets the answer rather than a reset connection

@@ -32,7 +32,7 @@ import { createEndpointBodySchema, type RunRequest } from '@vxnet/common/api';
 import { restartPolicyBodySchema } from './schemas.js';
 import type { Engine } from '../engine.js';
 import { serveUpgrades } from './exec-upgrade.js';
-import { imageRoutes } from './image-routes.js';
+import { TAR_TYPE, imageRoutes } from './image-routes.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;
@@ -48,6 +48,8 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
 
   serveUpgrades(app.server, engine, log.child({ component: 'api' }));
   app.get('/v1/health', async () => ({ ok: true, host }));
+  // tar bodies (image load, cp into a container) reach their route as the raw stream: unpacked as they come, never held
+  app.addContentTypeParser(TAR_TYPE, (_req, payload, done) => done(null, payload));
   imageRoutes(app, engine);
 
   app.post<{ Body: RunRequest }>('/v1/containers', {
@@ -82,13 +84,12 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
     return engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0, { timestamps, ...(since !== undefined ? { sinceMs: since } : {}) });
   });
   // cp: tar streams, never buffered (no body limit applies to them)
-  app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
   app.get<{ Params: { ref: string }; Querystring: { path?: string } }>('/v1/containers/:ref/archive', async (req, reply) => {
     const packed = await engine.archive(req.params.ref, archivePath(req.query.path, 'from'));
-    return reply.type('application/x-tar').header('x-vxnet-archive', JSON.stringify({ name: packed.name, isDir: packed.isDir })).send(packed.stream);
+    return reply.type(TAR_TYPE).header('x-vxnet-archive', JSON.stringify({ name: packed.name, isDir: packed.isDir })).send(packed.stream);
   });
   app.put<{ Params: { ref: string }; Querystring: { path?: string }; Body: Readable }>('/v1/containers/:ref/archive', async (req) => {
-    if (req.headers['content-type'] !== 'application/x-tar') throw new InvalidArgument('could not copy to the container: the body must be application/x-tar');
+    if (req.headers['content-type'] !== TAR_TYPE) throw new InvalidArgument(`could not copy to the container: the body must be ${TAR_TYPE}`);
     return { path: await engine.extract(req.params.ref, archivePath(req.query.path, 'to'), req.body) };
   });
   app.get<{ Params: { ref: string } }>('/v1/containers/:ref/stats', async (req) => engine.stats(req.params.ref));

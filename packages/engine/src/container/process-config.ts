@@ -55,7 +55,8 @@ export function processConfig(image: ImageDefaults, req: RunRequest, rootfs: str
   if (args.length === 0) throw new InvalidArgument(`${what}: no command: the image has none, give one (or --entrypoint)`);
   const cwd = req.workdir ?? (image.workingDir || '/');
   if (!cwd.startsWith('/')) throw new InvalidArgument(`${what}: the working directory (-w) "${cwd}" is not an absolute path`);
-  return { args, env: mergeEnv(image.env, req.env ?? []), cwd, user: resolveUser(req.user ?? image.user, rootfs, what) };
+  const user = req.user !== undefined ? resolveUser(req.user, rootfs, what) : resolveUser(image.user, rootfs, what, "user (the image's User)");
+  return { args, env: mergeEnv(image.env, req.env ?? []), cwd, user };
 }
 
 /** `base` with `over` applied by key, order kept (new keys appended), as docker does. */
@@ -74,10 +75,10 @@ export function mergeEnv(base: readonly string[], over: readonly string[]): stri
  * `-u` as docker takes it: `uid`, `uid:gid`, `name`, `name:group` (names from the
  * image's /etc/passwd and /etc/group; a user's own group when none is given).
  */
-export function resolveUser(spec: string, rootfs: string, what: string): ProcessUser {
+export function resolveUser(spec: string, rootfs: string, what: string, from = 'user (-u)'): ProcessUser {
   if (spec === '') return { uid: 0, gid: 0, spec };
   const [u, g, extra] = spec.split(':');
-  if (extra !== undefined || u === '' || u === undefined || g === '') throw new InvalidArgument(`${what}: invalid user (-u) "${spec}": expected USER[:GROUP] or UID[:GID]`);
+  if (extra !== undefined || u === '' || u === undefined || g === '') throw new InvalidArgument(`${what}: invalid ${from} "${spec}": expected USER[:GROUP] or UID[:GID]`);
   const passwd = () => table(readInRoot(rootfs, '/etc/passwd'));
   let uid: number;
   let gid: number | undefined;
@@ -87,7 +88,7 @@ export function resolveUser(spec: string, rootfs: string, what: string): Process
     gid = own !== undefined ? Number(own) : undefined;
   } else {
     const entry = passwd().find((f) => f[0] === u);
-    if (!entry) throw new InvalidArgument(`${what}: invalid user (-u) "${spec}": no user "${u}" in the image's /etc/passwd`);
+    if (!entry) throw new InvalidArgument(`${what}: invalid ${from} "${spec}": no user "${u}" in the image's /etc/passwd`);
     uid = Number(entry[2]);
     gid = Number(entry[3]);
   }
@@ -95,12 +96,12 @@ export function resolveUser(spec: string, rootfs: string, what: string): Process
     if (/^[0-9]+$/.test(g)) gid = Number(g);
     else {
       const entry = table(readInRoot(rootfs, '/etc/group')).find((f) => f[0] === g);
-      if (!entry) throw new InvalidArgument(`${what}: invalid user (-u) "${spec}": no group "${g}" in the image's /etc/group`);
+      if (!entry) throw new InvalidArgument(`${what}: invalid ${from} "${spec}": no group "${g}" in the image's /etc/group`);
       gid = Number(entry[2]);
     }
   }
   if (!Number.isSafeInteger(uid) || uid > 0xfffffffe || (gid !== undefined && (!Number.isSafeInteger(gid) || gid > 0xfffffffe))) {
-    throw new InvalidArgument(`${what}: invalid user (-u) "${spec}": ids go up to 4294967294`);
+    throw new InvalidArgument(`${what}: invalid ${from} "${spec}": ids go up to 4294967294`);
   }
   return { uid, gid: gid ?? 0, spec };
 }
