@@ -20,8 +20,11 @@
  *
  * A container of a loaded image runs on its own overlayfs over the image's layers
  * (container/rootfs-mount.ts): mounted after its record is written (step 1) and before
- * the sandbox, unmounted by rm (and by a rollback) before its directory goes. The
- * image config gives the process (image/image-process.ts merges it with the request).
+ * the process is merged (its users are looked up in its own /etc/passwd); mounted again
+ * by every start that finds it gone (a host restart); unmounted by rm, --rm and a
+ * rollback before its directory goes. The image config (busybox and
+ * --rootfs: BUSYBOX_DEFAULTS) gives the process, merged with the request's -w, -u,
+ * --entrypoint, -e and command in one place (container/process-config.ts).
  *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
@@ -299,16 +302,11 @@ export class Engine {
     const log = this.o.log.child({ container: { id: id.slice(0, 12), name } });
     const t0 = Date.now();
     try {
-      undo.push(() => this.removeDir({ id, ...(imageId !== undefined ? { imageId } : {}) }));
-      if (image?.kind === 'loaded') this.mountRootfs(id, name, image.layerDirs);
-      // after the mount: -u and the image's User are looked up in the container's own /etc/passwd
-      const proc = processConfig(image?.kind === 'loaded' ? image.image.config : BUSYBOX_DEFAULTS, req, rootfs, what, image?.kind !== 'loaded');
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
         ...(imageId !== undefined ? { imageId } : {}),
-        command: proc.args,
+        command: [], env: [], // the process: below, once the root is there
         ...(req.tty ? { tty: true } : {}),
-        env: proc.env, workdir: proc.cwd, user: proc.user,
         ...(req.restart && req.restart.name !== 'no' ? { restartPolicy: req.restart, restartCount: 0, restartBackoffMs: 0 } : {}),
         ...(req.autoRemove ? { autoRemove: true } : {}),
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
@@ -317,7 +315,13 @@ export class Engine {
         netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
         createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
       };
+      undo.push(() => this.removeDir(rec));
       writeRecord(this.o.stateDir, rec); // makes the directory; names the sandbox before it exists
+      if (image?.kind === 'loaded') this.mountRootfs(id, name, image.layerDirs);
+      // after the mount: -u and the image's User are looked up in the container's own /etc/passwd.
+      // Recorded by the writes below (a crash before them leaves a "creating" record, purged at start).
+      const proc = processConfig(image?.kind === 'loaded' ? image.image.config : BUSYBOX_DEFAULTS, req, rootfs, what, image?.kind !== 'loaded');
+      Object.assign(rec, { command: proc.args, env: proc.env, workdir: proc.cwd, user: proc.user });
 
       if (rec.netns !== null) {
         const ns = rec.netns;
