@@ -101,6 +101,11 @@ t.test('unpack: into a directory, or as a new name; through symlinks only inside
   t.equal(readFileSync(join(root, 'tmp', 'y', 'f'), 'utf8'), 'again\n', 'the top-level entry renamed to the destination');
   await unpackIntoRoot(root, '/tmp/file.txt', Readable.from(tarOf([{ path: 'orig.txt', body: 'one file\n' }])));
   t.equal(readFileSync(join(root, 'tmp', 'file.txt'), 'utf8'), 'one file\n');
+  // a running container's root is /proc/PID/root: a symlink to its root directory
+  const viaLink = join(root, '..', 'root-link');
+  symlinkSync(root, viaLink);
+  t.equal(await unpackIntoRoot(viaLink, '/', Readable.from(tarOf([{ path: 'at-root.txt', body: 'top\n' }]))), '/');
+  t.equal(readFileSync(join(root, 'at-root.txt'), 'utf8'), 'top\n', 'into / of a root given as a symlink');
 
   // a container link that points at the host's directory: written inside the root
   symlinkSync(host, join(root, 'tmp', 'evil'));

@@ -50,8 +50,8 @@ export async function unpackIntoRoot(root: string, dest: string, input: Readable
   const destParts = containerPathParts(dest);
   let dir = posix.join('/', ...destParts);
   let rename: string | undefined;
-  if (!isDirectory(resolveInRoot(root, dir))) {
-    if (destParts.length === 0) throw new CopyProblem('the container has no root directory');
+  // `/` is the root itself (for a running container /proc/PID/root, a symlink to lstat)
+  if (destParts.length > 0 && !isDirectory(resolveInRoot(root, dir))) {
     rename = destParts[destParts.length - 1] as string;
     dir = posix.join('/', ...destParts.slice(0, -1));
     if (!isDirectory(resolveInRoot(root, dir))) throw new CopyProblem(`no such directory: ${dir}`);
