@@ -19,8 +19,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 benches=("$@")
-((${#benches[@]})) || benches=(store controller scale-networks agent-programming agent-convergence agent-rss dns engine cli egress dataplane docker cni encrypted topology)
-if [[ " ${benches[*]} " == *" docker "* ]]; then bash scripts/install-docker.sh; fi
+((${#benches[@]})) || benches=(store controller scale-networks agent-programming agent-convergence agent-rss dns engine cli egress dataplane docker cni encrypted topology images)
+if [[ " ${benches[*]} " == *" docker "* || " ${benches[*]} " == *" images "* ]]; then bash scripts/install-docker.sh; fi
 if [[ " ${benches[*]} " == *" encrypted "* ]]; then bash scripts/install-wireguard.sh; fi
 if [[ " ${benches[*]} " == *" topology "* ]]; then bash scripts/install-chromium.sh; fi
 for b in "${benches[@]}"; do

@@ -9,6 +9,9 @@
  * restored however the command ends. Otherwise SIGINT, SIGTERM and SIGHUP are sent
  * as signal frames (the process group gets them); a second Ctrl-C sends KILL, a third
  * leaves without waiting for the engine.
+ *
+ * Attached to a container's terminal, typing the detach keys (default ctrl-p ctrl-q)
+ * makes the engine answer with a `detached` frame: we leave with 0, the container goes on.
  */
 import type { Duplex } from 'node:stream';
 import { Frame, FrameDecoder, encodeData, encodeFrame, encodeResize, type ExecExit } from '@vxnet/common/api';
@@ -95,6 +98,9 @@ export function attach(socket: Duplex, head: Buffer, o: AttachOptions): Promise<
           }
         } else if (f.type === Frame.exit) {
           exit = (JSON.parse(f.payload.toString('utf8')) as ExecExit).exitCode;
+        } else if (f.type === Frame.detached) {
+          exit = 0;
+          if (raw) process.stderr.write('\r\n');
         }
       }
       // The exit frame is the engine's last word (it ends the connection after it):

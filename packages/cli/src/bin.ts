@@ -233,7 +233,7 @@ function build(): Command {
   // containers, on the engine chosen by -H
   program.command('run')
     .description('create and start a container (attached: prints its output and exits with its code)')
-    .argument('[image]', 'image (busybox), or the command\'s first word with --rootfs')
+    .argument('[image]', 'image: busybox or a loaded one (name[:tag], id prefix); with --rootfs, the command\'s first word')
     .argument('[cmd...]', 'command and arguments (default: sh; kept running with -d)')
     .option('-d, --detach', 'run in the background and print the container id')
     .option('-i, --interactive', 'with -t: our stdin to the container\'s terminal')
@@ -246,7 +246,12 @@ function build(): Command {
     .option('--hostname <name>', 'host name inside the container (default: the short id)')
     .option('-e, --env <key=value>', 'environment variable (repeatable)', collect)
     .option('--rootfs <dir>', 'run this directory as the root filesystem instead of an image')
-    .option('--rm', 'remove the container when it exits (attached runs)')
+    .option('--rm', 'remove the container when it exits (also detached; not with --restart)')
+    .option('--restart <policy>', 'when it exits: no, on-failure[:N] (at most N restarts), always, unless-stopped (default no); back-off 100 ms doubling to 1 min, reset after a 10 s run')
+    .option('-w, --workdir <dir>', 'working directory of the process in the container (absolute)')
+    .option('-u, --user <user[:group]>', 'user of the process: name or uid, optionally :group or :gid (names from the image\'s /etc/passwd)')
+    .option('--entrypoint <cmd>', 'replace the image\'s entrypoint ("" clears it); the image\'s command is then dropped unless CMD is given')
+    .option('--detach-keys <keys>', 'with -it: keys that detach from the terminal, leaving it running (default ctrl-p,ctrl-q)')
     .passThroughOptions()
     .action(async (image: string | undefined, cmd: string[], flags) => {
       const { runCommand } = await import('./commands/run.js');
@@ -299,7 +304,9 @@ function build(): Command {
   program.command('logs')
     .description('print a container\'s output')
     .argument('<container>', 'container name, id or unique id prefix')
-    .option('-f, --follow', 'keep printing until the container stops')
+    .option('-f, --follow', 'keep printing until the container stops (following restarts by its policy)')
+    .option('-t, --timestamps', 'prefix each line with when it was written (RFC 3339)')
+    .option('--since <when>', 'only lines written since: a time (2026-11-29T14:00:00Z), Unix seconds, or a duration back from now (42s, 10m, 1h30m)')
     .action(async (container: string, flags) => {
       const { logsCommand } = await import('./commands/logs.js');
       process.exitCode = await logsCommand(container, flags, engineConn());
@@ -312,6 +319,34 @@ function build(): Command {
     .action(async (refs: string[], flags) => {
       const { stopCommand } = await import('./commands/stop.js');
       process.exitCode = await stopCommand(refs, flags, engineConn());
+    });
+
+  program.command('restart')
+    .description('stop containers (SIGTERM, SIGKILL after a timeout), then start them again')
+    .argument('<container...>', 'container names, ids or unique id prefixes')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL (default 10)')
+    .action(async (refs: string[], flags) => {
+      const { restartCommand } = await import('./commands/restart.js');
+      process.exitCode = await restartCommand(refs, flags, engineConn());
+    });
+
+  program.command('attach')
+    .description('attach to the terminal of a container run with -t (run -dit): its output, our input; ctrl-p ctrl-q detaches')
+    .argument('<container>', 'container name, id or unique id prefix')
+    .option('--no-stdin', 'do not send our input')
+    .option('--detach-keys <keys>', 'keys that detach, leaving the container running (default ctrl-p,ctrl-q)')
+    .action(async (ref: string, flags) => {
+      const { attachCommand } = await import('./commands/attach.js');
+      process.exitCode = await attachCommand(ref, flags, engineConn());
+    });
+
+  program.command('cp')
+    .description('copy files or directories between this machine and a container: cp SRC CONTAINER:DST, cp CONTAINER:SRC DST')
+    .argument('<src>', 'local path, or CONTAINER:PATH')
+    .argument('<dst>', 'local path, or CONTAINER:PATH')
+    .action(async (src: string, dst: string) => {
+      const { cpCommand } = await import('./commands/cp.js');
+      process.exitCode = await cpCommand(src, dst, engineConn());
     });
 
   program.command('start')
@@ -338,6 +373,43 @@ function build(): Command {
     .action(async (ref: string, flags) => {
       const { inspectCommand } = await import('./commands/inspect.js');
       process.exitCode = await inspectCommand(ref, flags, engineConn());
+    });
+
+  const image = program.command('image').description('images of the engine\'s host (-H): load, list, inspect, remove').enablePositionalOptions();
+
+  image.command('load')
+    .description('load images from a docker save tarball or an OCI image layout (tar, gzipped or not, or a directory); prints their names')
+    .option('-i, --input <file>', 'the archive: a tar file or an OCI layout directory')
+    .option('--json', 'print the loaded images as JSON')
+    .action(async (flags) => {
+      const { imageLoadCommand } = await import('./commands/image-load.js');
+      process.exitCode = await imageLoadCommand(flags, engineConn());
+    });
+
+  image.command('ls').alias('list')
+    .description('list images (the built-in busybox too)')
+    .option('-q, --quiet', 'print only the (short) ids of loaded images')
+    .option('--json', 'print the images as JSON')
+    .action(async (flags) => {
+      const { imageLsCommand } = await import('./commands/image-ls.js');
+      process.exitCode = await imageLsCommand(flags, engineConn());
+    });
+
+  image.command('inspect')
+    .description('show an image: id, tags, layers, and what its containers run (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts)')
+    .argument('<image>', 'name[:tag], id or unique id prefix')
+    .option('--json', 'print the API object')
+    .action(async (ref: string, flags) => {
+      const { imageInspectCommand } = await import('./commands/image-inspect.js');
+      process.exitCode = await imageInspectCommand(ref, flags, engineConn());
+    });
+
+  image.command('rm').alias('remove')
+    .description('remove images (just the tag when the image has others); refused while a container uses the image')
+    .argument('<image...>', 'name[:tag], id or unique id prefix')
+    .action(async (refs: string[]) => {
+      const { imageRmCommand } = await import('./commands/image-rm.js');
+      process.exitCode = await imageRmCommand(refs, engineConn());
     });
 
   const cni = program.command('cni').description('the CNI plugin: attach containers of podman, containerd, CRI-O or Kubernetes to vxnet networks').enablePositionalOptions();

@@ -5,8 +5,8 @@
  * hosts asks for -H rather than guessing (a container on the wrong host is a silent
  * surprise, an error is not).
  */
-import { request } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { request, type IncomingMessage } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
 import { VxnetError, callJson, isUserError } from '@vxnet/common';
 import { resolveLab } from './context.js';
 import { EngineUnreachable, LabHostNotFound, NoEngine } from './errors.js';
@@ -98,6 +98,36 @@ export function engineUpgrade(target: EngineTarget, path: string, body: unknown)
   });
 }
 
+/**
+ * A streamed engine call (cp's tar archives): `body`, if any, is piped as the request
+ * with `contentType`. Resolves with the response once a 2xx has come (its body still
+ * to read); throws the engine's VxnetError otherwise, or EngineUnreachable.
+ */
+export function engineStream(target: EngineTarget, method: string, path: string, body?: { stream: Readable; contentType: string }): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request({ method, path, socketPath: target.socketPath, agent: false, headers: body ? { 'content-type': body.contentType } : {} });
+    req.on('response', (res) => {
+      if ((res.statusCode ?? 500) < 300) return resolve(res);
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let e: { code?: string; message?: string } | undefined;
+        try {
+          e = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof e;
+        } catch {
+          e = undefined;
+        }
+        reject(new VxnetError(e?.code ?? 'VXNET_HTTP_ERROR', res.statusCode ?? 0, e?.message ?? `the engine answered ${res.statusCode}`));
+      });
+    });
+    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
+    if (body) {
+      body.stream.on('error', (err) => req.destroy(err));
+      body.stream.pipe(req);
+    } else req.end();
+  });
+}
+
 /** Path segment for a container or network reference. */
 export function seg(ref: string): string {
   return encodeURIComponent(ref);
@@ -120,4 +150,37 @@ export async function eachContainer(refs: string[], act: (ref: string) => Promis
     }
   }
   return code;
+}
+
+/**
+ * POST a byte stream (an image archive) to the engine, as it is read; resolves with the
+ * parsed JSON answer on 2xx, throws the engine's VxnetError otherwise (the engine reads
+ * a refused upload to its end, so its answer always arrives), EngineUnreachable when
+ * it cannot be reached. No timeout: a large archive takes as long as it takes.
+ */
+export function engineUpload<T>(target: EngineTarget, path: string, body: Readable, contentType: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request({ method: 'POST', path, socketPath: target.socketPath, agent: false, headers: { 'content-type': contentType, accept: 'application/json' } });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let json: { code?: string; message?: string } | undefined;
+        try {
+          json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof json;
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(json as T);
+        reject(new VxnetError(json?.code ?? 'VXNET_HTTP_ERROR', status, json?.message ?? `the engine answered ${status}`));
+      });
+    });
+    req.on('error', (err) => reject(new EngineUnreachable(target.url, err.message, err)));
+    body.on('error', (err) => {
+      req.destroy();
+      reject(err);
+    });
+    body.pipe(req);
+  });
 }

@@ -38,7 +38,7 @@ const published: PortMapping[] = [
 ];
 const view = (over: Partial<ContainerView>): ContainerView => ({
   id: 'a'.repeat(64), name: 'web', image: 'busybox', command: ['sh'], status: 'running', running: true, pid: 42, exitCode: null, host: 'h1', hostname: 'aaaa',
-  env: [], networkMode: 'overlay', netContainer: null, sandbox: '/run/netns/x', networks: [], createdAt: new Date().toISOString(), startedAt: new Date().toISOString(),
+  env: [], networkMode: 'overlay', netContainer: null, sandbox: '/run/netns/x', networks: [], restarting: false, restartPolicy: 'no', restartCount: 0, autoRemove: false, workdir: '/', user: '', createdAt: new Date().toISOString(), startedAt: new Date().toISOString(),
   finishedAt: null, ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }], publishedPorts: published, ...over,
 });
 const exposed: ExposeResult = { network: 'n'.repeat(64), networkName: 'net1', ip: '10.128.0.9', prefixLength: 24 };

@@ -12,7 +12,10 @@ export interface EngineConfig {
   host: string;
   /** Containers (one directory each), runc's private root (`runc/`), images unless imagesDir says otherwise. */
   stateDir: string;
-  /** Read-only root filesystems of the images (`<imagesDir>/busybox/rootfs`); may be shared by several engines. */
+  /**
+   * The images: the built-in busybox (`<imagesDir>/busybox/rootfs`) and loaded images (image/image-store.ts).
+   * One engine per directory: an engine removes the layers that no image it knows of uses.
+   */
   imagesDir: string;
   /** Unix socket of the engine API. */
   socket: string;
@@ -31,7 +34,7 @@ export interface EngineConfig {
 export const ENGINE_CONFIG: ConfigSchema<EngineConfig> = {
   host: { type: 'string', default: () => hostname(), env: 'VXNET_HOST_NAME', flag: 'host', doc: 'name of this host, as its agent knows it (default: the system host name)', validate: hostName },
   stateDir: { type: 'string', default: '/var/lib/vxnet/engine', env: 'VXNET_ENGINE_STATE_DIR', flag: 'state-dir', doc: 'containers, runc\'s root, and images unless imagesDir is set', validate: absolutePath },
-  imagesDir: { type: 'string', default: (c) => join(c.stateDir ?? '/var/lib/vxnet/engine', 'images'), env: 'VXNET_IMAGES_DIR', flag: 'images-dir', doc: 'root filesystems of the images (default: stateDir/images)', validate: absolutePath },
+  imagesDir: { type: 'string', default: (c) => join(c.stateDir ?? '/var/lib/vxnet/engine', 'images'), env: 'VXNET_IMAGES_DIR', flag: 'images-dir', doc: 'the image store: busybox and loaded images, one engine per directory (default: stateDir/images)', validate: absolutePath },
   socket: { type: 'string', default: '/run/vxnet/engine.sock', env: 'VXNET_ENGINE_SOCKET', flag: 'socket', doc: 'unix socket of the engine API (the CLI talks to it)', validate: absolutePath },
   agentSocket: { type: 'string', default: '/run/vxnet/agent.sock', env: 'VXNET_AGENT_SOCKET', flag: 'agent-socket', doc: 'unix socket of this host\'s agent', validate: absolutePath },
   runc: { type: 'string', default: 'runc', env: 'VXNET_RUNC', flag: 'runc', doc: 'runc binary (a name is looked up in PATH)', validate: (v) => (v === '' ? 'must name the runc binary' : undefined) },

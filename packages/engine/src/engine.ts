@@ -18,8 +18,24 @@
  * and the endpoint reconcile (endpoint-reconcile.ts) removes what is still left once
  * the agent answers again.
  *
+ * A container of a loaded image runs on its own overlayfs over the image's layers
+ * (container/rootfs-mount.ts): mounted after its record is written (step 1) and before
+ * the process is merged (its users are looked up in its own /etc/passwd); mounted again
+ * by every start that finds it gone (a host restart); unmounted by rm, --rm and a
+ * rollback before its directory goes. The image config (busybox and
+ * --rootfs: BUSYBOX_DEFAULTS) gives the process, merged with the request's -w, -u,
+ * --entrypoint, -e and command in one place (container/process-config.ts).
+ *
  * A stopped container keeps its sandbox and endpoints (so its addresses), as a
  * Docker container keeps its name; `start` runs it again in them. `rm` removes all.
+ *
+ * Restart policies (`--restart`, lifecycle/restart-decision.ts) run an exited
+ * container again through that same start, after a back-off: same name, sandbox,
+ * endpoints, so the same addresses and aliases, and peers resolve it as before. The
+ * engine learns of an exit from the shim it started (at once) or, for containers it
+ * adopted at its start, from a 1 s liveness poll; at its start it also runs again what
+ * the policies say should run. `stop` holds a container until the next `start`;
+ * `run --rm` containers are removed when they exit.
  *
  * Published ports (`-p`) ride on the first network's endpoint (the agent makes the
  * DNAT with it). They must not outlive the running container, and the agent cannot
@@ -30,24 +46,31 @@
  * leaves the container stopped, ports released.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
-import { formatPort, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { MNT_DETACH, native } from '@vxnet/netns';
+import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type ImageLoadResult, type ImageView, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
+import { CopyProblem, packFromRoot, unpackIntoRoot, type Packed } from './container/archive.js';
+import { kernelMounter, type RootfsMounter } from './container/rootfs-mount.js';
 import { readLogChunk } from './container/log-file.js';
+import { LogClock } from './container/log-times.js';
+import { BUSYBOX_DEFAULTS, processConfig } from './container/process-config.js';
+import { ScopeError } from './container/scoped-path.js';
 import { ENGINE_OWNER, EndpointReconciler, ownedByEngine } from './endpoint-reconcile.js';
 import {
   AlreadyConnected, ContainerAmbiguous, ContainerBusy, ContainerNameTaken, ContainerNotFound, ContainerNotRunning, ContainerRunning,
-  ContainerStartFailed, NetworkModeInvalid, NoTerminal, NotConnected, StatsUnreadable,
+  ContainerStartFailed, CopyFailed, NetworkModeInvalid, NoTerminal, NotConnected, RootfsMountFailed, StatsUnreadable,
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
-import type { ImageStore } from './image/images.js';
+import type { ImageStore, ResolvedImage } from './image/images.js';
+import { decideAfterExit, decideAtEngineStart, type RestartDecision } from './lifecycle/restart-decision.js';
 import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
 import { generateName } from './names.js';
 import { checkRunRequest } from './run-request.js';
@@ -65,7 +88,9 @@ export interface EngineOptions {
   runc: ContainerRuntime;
   agent: AgentApi;
   sandboxes: SandboxManager;
-  images: Pick<ImageStore, 'rootfs' | 'userRootfs'>;
+  images: Pick<ImageStore, 'resolve' | 'userRootfs' | 'layerDirs' | 'list' | 'inspect' | 'remove' | 'loaded'>;
+  /** How a loaded image's container gets its overlayfs; default: mount(2) by the native addon. */
+  mounts?: RootfsMounter;
   log: Logger;
   /** Period of the agent status poll of the endpoint reconcile, ms. Default 1000. */
   agentPollMs?: number;
@@ -85,8 +110,7 @@ export interface ContainerProcs {
 
 const HOST_PROCS: ContainerProcs = { sample: (pid, ownNetwork) => sampleStats(pid, ownNetwork), processes: (pid) => listProcesses(pid) };
 
-/** `sh` that stays up until SIGTERM (as pid 1 it needs a handler to die from it). */
-export const KEEP_ALIVE = ['sh', '-c', "trap 'exit 143' TERM INT; while :; do sleep 1 & wait $!; done"];
+export { KEEP_ALIVE } from './container/process-config.js';
 
 export class Engine {
   private readonly containers = new Map<string, ContainerRecord>();
@@ -99,6 +123,19 @@ export class Engine {
   /** Terminals of the running containers that have one (`run -t`). */
   private readonly consoles = new Map<string, ContainerConsole>();
   private monitor: NodeJS.Timeout | undefined;
+  /** Restarts by policy waiting out their back-off, by container id. */
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Containers being removed: their exit restarts nothing. */
+  private readonly removing = new Set<string>();
+  /** Log growth watchers of the running containers (container/log-times.ts). */
+  private readonly logClocks = new Map<string, LogClock>();
+  /** True while load() reads the records: exits noticed then are decided once all are loaded. */
+  private loading = false;
+  /** close() was called: exits noticed later (by a shim promise) start nothing. */
+  private closed = false;
+  /** Loaded images that runs in progress use (id -> count): image rm refuses them too. */
+  private readonly imagesInRun = new Map<string, number>();
+  private mounter: RootfsMounter | undefined;
 
   constructor(private readonly o: EngineOptions) {
     this.reconciler = new EndpointReconciler({
@@ -115,6 +152,7 @@ export class Engine {
    */
   async load(): Promise<void> {
     const { records, unfinished } = readRecords(this.o.stateDir);
+    this.loading = true;
     for (const dir of unfinished) {
       this.o.log.warn({ dir }, 'removing the directory of a run that stopped before its record was written');
       rmSync(dir, { recursive: true, force: true });
@@ -129,9 +167,12 @@ export class Engine {
       this.containers.set(id, record);
       this.names.set(record.name, id);
       this.refresh(record);
+      if (record.status === 'running') this.logClock(record).start();
       // stopped while the engine was down (or before it released them): withdraw its ports
       if (record.status === 'exited') this.scheduleRelease(record);
     }
+    this.loading = false;
+    for (const record of this.containers.values()) if (record.status === 'exited') this.afterExit(record, true);
     this.o.log.info({ containers: this.containers.size, running: [...this.containers.values()].filter((c) => c.status === 'running').length }, 'containers loaded');
     // notice exits of containers whose shims are not our children (adopted after a restart)
     this.monitor = setInterval(() => {
@@ -142,7 +183,12 @@ export class Engine {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.monitor);
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+    for (const clock of this.logClocks.values()) clock.stop();
+    this.logClocks.clear();
     this.reconciler.stop();
   }
 
@@ -168,10 +214,18 @@ export class Engine {
     return this.view(this.find(ref));
   }
 
-  /** Bytes of the container's log from `offset` (at most 4 MiB per call). */
-  logs(ref: string, offset: number): LogChunk {
+  /**
+   * Bytes of the container's log from `offset` (at most 4 MiB per call); with
+   * `timestamps` each line prefixed by when it was written, with `sinceMs` only lines
+   * written since then (container/log-times.ts). `running` stays true while a restart
+   * by its policy is pending, so `logs -f` follows it across restarts.
+   */
+  logs(ref: string, offset: number, o: { timestamps?: boolean; sinceMs?: number } = {}): LogChunk {
     const rec = this.find(ref);
-    return readLogChunk(containerFiles(this.o.stateDir, rec.id).log, offset, rec.status === 'running');
+    const files = containerFiles(this.o.stateDir, rec.id);
+    this.logClocks.get(rec.id)?.check(); // stamp what was just written before reading it
+    const live = this.refresh(rec).status === 'running' || this.restartTimers.has(rec.id);
+    return readLogChunk(files.log, offset, live, { ...o, timesFile: files.logTimes });
   }
 
   /**
@@ -224,7 +278,8 @@ export class Engine {
     const name = req.name ?? generateName((n) => this.names.has(n));
     const what = `could not create container "${name}"`;
     const mode = checkRunRequest(req, name, what);
-    const rootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : this.o.images.rootfs(req.image as string);
+    const image: ResolvedImage | undefined = req.rootfs !== undefined ? undefined : this.o.images.resolve(req.image as string);
+    const userRootfs = req.rootfs !== undefined ? this.o.images.userRootfs(req.rootfs) : undefined;
     const taken = this.names.get(name);
     if (taken !== undefined) throw new ContainerNameTaken(name, taken.slice(0, 12));
     let netTarget: ContainerRecord | undefined;
@@ -238,22 +293,35 @@ export class Engine {
     this.busy.add(id);
     const files = containerFiles(this.o.stateDir, id);
     const undo: Array<() => Promise<unknown> | unknown> = [() => this.names.delete(name)];
+    const imageId = image?.kind === 'loaded' ? image.image.id : undefined;
+    if (imageId !== undefined) {
+      this.imagesInRun.set(imageId, (this.imagesInRun.get(imageId) ?? 0) + 1);
+      undo.push(() => this.imageRunDone(imageId));
+    }
+    const rootfs = userRootfs ?? (image?.kind === 'builtin' ? image.rootfs : files.rootfs);
     const log = this.o.log.child({ container: { id: id.slice(0, 12), name } });
     const t0 = Date.now();
     try {
       const rec: ContainerRecord = {
         id, name, image: req.image ?? req.rootfs ?? '', rootfs,
-        command: req.cmd && req.cmd.length > 0 ? req.cmd : req.detach && !req.tty ? KEEP_ALIVE : ['sh'],
+        ...(imageId !== undefined ? { imageId } : {}),
+        command: [], env: [], // the process: below, once the root is there
         ...(req.tty ? { tty: true } : {}),
-        env: req.env ?? [],
+        ...(req.restart && req.restart.name !== 'no' ? { restartPolicy: req.restart, restartCount: 0, restartBackoffMs: 0 } : {}),
+        ...(req.autoRemove ? { autoRemove: true } : {}),
         hostname: req.hostname ?? (mode.kind === 'host' ? this.o.host : mode.kind === 'container' && netTarget ? netTarget.hostname : id.slice(0, 12)),
         networkMode: mode.kind, netContainer: netTarget?.id ?? null,
         netns: mode.kind === 'overlay' || mode.kind === 'none' ? this.o.sandboxes.name(id) : null,
         netnsPath: null, endpoints: [], status: 'creating', shim: null, init: null, exitCode: null,
         createdAt: new Date().toISOString(), startedAt: null, finishedAt: null,
       };
-      undo.push(() => rmSync(files.dir, { recursive: true, force: true }));
+      undo.push(() => this.removeDir(rec));
       writeRecord(this.o.stateDir, rec); // makes the directory; names the sandbox before it exists
+      if (image?.kind === 'loaded') this.mountRootfs(id, name, image.layerDirs);
+      // after the mount: -u and the image's User are looked up in the container's own /etc/passwd.
+      // Recorded by the writes below (a crash before them leaves a "creating" record, purged at start).
+      const proc = processConfig(image?.kind === 'loaded' ? image.image.config : BUSYBOX_DEFAULTS, req, rootfs, what, image?.kind !== 'loaded');
+      Object.assign(rec, { command: proc.args, env: proc.env, workdir: proc.cwd, user: proc.user });
 
       if (rec.netns !== null) {
         const ns = rec.netns;
@@ -281,6 +349,7 @@ export class Engine {
       await this.startProcess(rec);
       this.containers.set(id, rec);
       this.busy.delete(id);
+      if (imageId !== undefined) this.imageRunDone(imageId);
       (this.o.metrics ?? NO_ENGINE_METRICS).containerStarted((Date.now() - t0) / 1000);
       log.info({
         ms: Date.now() - t0, networks: rec.endpoints.map((e) => ({ network: e.network, ip: e.ip })), mode: rec.networkMode,
@@ -302,40 +371,96 @@ export class Engine {
     }
   }
 
+  // ---- images ----------------------------------------------------------------
+
+  /** Load the images of an archive (a tar stream: docker save or OCI layout). Throws ImageLoadRefused; stores nothing then. */
+  async loadImages(input: Readable | AsyncIterable<Buffer>): Promise<ImageLoadResult> {
+    const images = await this.o.images.loaded.load(input);
+    return { images: images.map((i) => this.o.images.loaded.view(i)) };
+  }
+
+  images(): ImageView[] {
+    return this.o.images.list();
+  }
+
+  inspectImage(ref: string): ImageView {
+    return this.o.images.inspect(ref);
+  }
+
+  /** Remove an image (or one of its tags); refused while a container, running or not, uses it. */
+  removeImage(ref: string): Promise<{ id: string; untagged: string[]; deleted: boolean }> {
+    return this.o.images.remove(ref, (id) => [
+      ...[...this.containers.values()].filter((c) => c.imageId === id).map((c) => `"${c.name}"`),
+      ...(this.imagesInRun.has(id) ? ['(one being created)'] : []),
+    ]);
+  }
+
   // ---- lifecycle -------------------------------------------------------------
 
-  /** Run a stopped container again, in its sandbox with its endpoints. Running already: no-op. */
+  /**
+   * Run a stopped container again, in its sandbox with its endpoints; its restart
+   * count and back-off start over, a pending restart is done now. Running already: no-op.
+   */
   start(ref: string): Promise<ContainerView> {
     const rec = this.find(ref);
     return this.locked(rec.id, async () => {
       if (this.refresh(rec).status === 'running') return this.view(rec);
-      let netTarget: ContainerRecord | undefined;
-      if (rec.networkMode === 'container') {
-        netTarget = rec.netContainer ? this.containers.get(rec.netContainer) : undefined;
-        if (!netTarget || this.refresh(netTarget).status !== 'running') {
-          throw new NetworkModeInvalid('start', rec.name, `the container whose network it joins (${rec.netContainer?.slice(0, 12) ?? '?'}) is not running`);
-        }
-        rec.netnsPath = netTarget.netnsPath;
-      }
-      if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
-      writeBundle(this.o.stateDir, rec, netTarget);
-      await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
-      try {
-        await this.restoreReleased(rec);
-        await this.startProcess(rec);
-      } catch (err) {
-        await this.releasePorts(rec);
-        throw withContext(`could not start container "${rec.name}"`, err);
-      }
+      this.cancelRestart(rec.id);
+      resetRestarts(rec);
+      await this.startAgain(rec);
       this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container started');
       return this.view(rec);
     });
   }
 
-  /** SIGTERM, then SIGKILL after `timeoutSec`. Not running: no-op. */
+  /** `stop` then `start` (the policy does not restart it in between). */
+  restart(ref: string, timeoutSec = 10): Promise<ContainerView> {
+    const rec = this.find(ref);
+    return this.locked(rec.id, async () => {
+      this.cancelRestart(rec.id);
+      rec.manuallyStopped = true;
+      await this.terminate(rec, timeoutSec * 1000);
+      await this.releasePorts(rec);
+      resetRestarts(rec);
+      await this.startAgain(rec);
+      this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name } }, 'container restarted');
+      return this.view(rec);
+    });
+  }
+
+  /** Start an exited container in its sandbox, endpoints restored (the caller holds its lock). Throws what start would. */
+  private async startAgain(rec: ContainerRecord): Promise<void> {
+    let netTarget: ContainerRecord | undefined;
+    if (rec.networkMode === 'container') {
+      netTarget = rec.netContainer ? this.containers.get(rec.netContainer) : undefined;
+      if (!netTarget || this.refresh(netTarget).status !== 'running') {
+        throw new NetworkModeInvalid('start', rec.name, `the container whose network it joins (${rec.netContainer?.slice(0, 12) ?? '?'}) is not running`);
+      }
+      rec.netnsPath = netTarget.netnsPath;
+    }
+    if (rec.netns) await this.o.sandboxes.ensure(rec.netns);
+    // a loaded image's overlayfs: still mounted after an exit, gone after a host restart
+    if (rec.imageId !== undefined) this.mountRootfs(rec.id, rec.name, this.o.images.layerDirs(rec.imageId));
+    writeBundle(this.o.stateDir, rec, netTarget);
+    await this.o.runc.delete(rec.id); // leftover state of a runc that died abnormally
+    try {
+      await this.restoreReleased(rec);
+      await this.startProcess(rec);
+    } catch (err) {
+      await this.releasePorts(rec);
+      throw withContext(`could not start container "${rec.name}"`, err);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutSec`; its policy does not restart it until the next start. Not running: no-op (a pending restart is cancelled). */
   stop(ref: string, timeoutSec = 10): Promise<ContainerView> {
     const rec = this.find(ref);
     return this.locked(rec.id, async () => {
+      this.cancelRestart(rec.id);
+      if (!rec.manuallyStopped) {
+        rec.manuallyStopped = true;
+        this.save(rec);
+      }
       await this.terminate(rec, timeoutSec * 1000);
       await this.releasePorts(rec);
       return this.view(rec);
@@ -348,8 +473,14 @@ export class Engine {
     return this.locked(rec.id, async () => {
       if (this.refresh(rec).status === 'running') {
         if (!force) throw new ContainerRunning('remove', rec.name, ', or use rm -f');
-        await this.terminate(rec, 0);
+        this.removing.add(rec.id);
+        try {
+          await this.terminate(rec, 0);
+        } finally {
+          this.removing.delete(rec.id);
+        }
       }
+      this.cancelRestart(rec.id);
       this.busy.add(rec.id);
       try {
         await this.purge(rec);
@@ -387,8 +518,84 @@ export class Engine {
     if (this.refresh(rec).status !== 'running') throw new ContainerNotRunning('attach to', rec.name);
     const terminal = this.consoles.get(rec.id);
     if (!terminal) throw new NoTerminal(rec.name, rec.tty ? 'its terminal was lost when the engine restarted' : 'it was not run with -t');
+    let keys: Buffer | undefined;
+    try {
+      keys = req.detachKeys === undefined ? undefined : parseDetachKeys(req.detachKeys);
+    } catch (err) {
+      throw new InvalidArgument(`could not attach to container "${rec.name}": invalid detach keys "${req.detachKeys}": ${(err as Error).message}`);
+    }
     if (req.rows && req.cols) terminal.resize(req.rows, req.cols);
-    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true);
+    return (conn, initial) => terminal.attach(conn, initial, req.stdin === true, keys);
+  }
+
+  // ---- cp ----------------------------------------------------------------------
+
+  /**
+   * A tar stream of `path` in container `ref` (`cp C:SRC DST`): its files as its
+   * processes see them while it runs (mounts included, through /proc/PID/root), its
+   * image's otherwise. A running container is paused until the stream ends, as docker
+   * does since CVE-2018-15664: it cannot swap a directory for a symlink while its files
+   * are walked. Throws CopyFailed for a path that is not there or leads out of the
+   * container.
+   */
+  async archive(ref: string, path: string): Promise<Packed> {
+    const rec = this.find(ref);
+    const thaw = await this.freeze(rec, 'from');
+    try {
+      const packed = packFromRoot(this.rootOf(rec), path);
+      packed.stream.once('close', thaw);
+      return packed;
+    } catch (err) {
+      await thaw();
+      throw copyError('from', rec.name, err);
+    }
+  }
+
+  /**
+   * Unpack a tar stream at `path` in container `ref` (`cp SRC C:DST`): into it when it
+   * is a directory, else as it. Resolves with the container path written. Throws
+   * CopyFailed for a bad path or archive (nothing outside the container is written).
+   */
+  async extract(ref: string, path: string, input: Readable): Promise<string> {
+    const rec = this.find(ref);
+    const thaw = await this.freeze(rec, 'to');
+    try {
+      const where = await unpackIntoRoot(this.rootOf(rec), path, input);
+      this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, path: where }, 'archive copied into container');
+      return where;
+    } catch (err) {
+      throw copyError('to', rec.name, err);
+    } finally {
+      await thaw();
+    }
+  }
+
+  /**
+   * Pause a running container for a cp; returns what resumes it (idempotent, never
+   * throws). A pause that fails fails the cp: copying while the container can race the
+   * walk is what the pause is there to prevent.
+   */
+  private async freeze(rec: ContainerRecord, direction: 'from' | 'to'): Promise<() => Promise<void>> {
+    if (this.refresh(rec).status !== 'running') return async () => undefined;
+    try {
+      await this.o.runc.pause(rec.id);
+    } catch (err) {
+      throw new CopyFailed(direction, rec.name, `could not pause it for the copy: ${(err as Error).message}`, err);
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      await this.o.runc.resume(rec.id).catch((err: unknown) => this.o.log.error({ err, container: { id: rec.id.slice(0, 12), name: rec.name } }, 'could not resume a container paused for a cp'));
+    };
+  }
+
+  /** The root a running container's processes see, else its own (a loaded image's overlayfs, mounted again after a host restart). */
+  private rootOf(rec: ContainerRecord): string {
+    const init = this.refresh(rec).status === 'running' ? rec.init : null;
+    if (init && isAlive(init)) return `/proc/${init.pid}/root`;
+    if (rec.imageId !== undefined) this.mountRootfs(rec.id, rec.name, this.o.images.layerDirs(rec.imageId));
+    return rec.rootfs;
   }
 
   /** Attach a container (running or stopped) to one more overlay network: next ethN, /etc/hosts updated. */
@@ -627,13 +834,98 @@ export class Engine {
       this.o.log.error({ err }, 'could not write container record');
     }
     this.o.log.info({ container: { id: rec.id.slice(0, 12), name: rec.name }, exitCode: code }, 'container exited');
+    this.logClocks.get(rec.id)?.stop();
+    this.logClocks.delete(rec.id);
     this.scheduleRelease(rec);
+    this.afterExit(rec, false);
     return rec;
+  }
+
+  // ---- restart policies and --rm -----------------------------------------------
+
+  /**
+   * What follows an exit (noticed now, or found at engine start): `--rm` removes the
+   * container; a restart policy schedules a start after its back-off. Nothing while
+   * load() is still reading records, for a container being removed, or one that is
+   * no longer known.
+   */
+  private afterExit(rec: ContainerRecord, atEngineStart: boolean): void {
+    if (this.loading || this.closed || this.removing.has(rec.id) || this.containers.get(rec.id) !== rec) return;
+    const log = this.o.log.child({ container: { id: rec.id.slice(0, 12), name: rec.name } });
+    if (rec.autoRemove) {
+      void this.remove(rec.id, true).then(
+        () => log.info('container removed on exit (--rm)'),
+        (err: unknown) => log.error({ err }, 'could not remove a --rm container that exited'),
+      );
+      return;
+    }
+    const policy = rec.restartPolicy ?? NO_RESTART;
+    const state = { restartCount: rec.restartCount ?? 0, backoffMs: rec.restartBackoffMs ?? 0 };
+    const exit = { exitCode: rec.exitCode, manuallyStopped: rec.manuallyStopped === true };
+    const ranMs = rec.startedAt && rec.finishedAt ? Date.parse(rec.finishedAt) - Date.parse(rec.startedAt) : 0;
+    const decision = atEngineStart ? decideAtEngineStart(policy, exit, state) : decideAfterExit(policy, { ...exit, ranMs }, state);
+    if (!decision.restart) {
+      if (policy.name !== 'no' && !rec.manuallyStopped) log.info({ policy, restartCount: state.restartCount, exitCode: rec.exitCode }, 'restart policy: not restarting');
+      return;
+    }
+    this.scheduleRestart(rec, decision, log);
+  }
+
+  private scheduleRestart(rec: ContainerRecord, decision: Extract<RestartDecision, { restart: true }>, log: Logger): void {
+    rec.restartCount = decision.next.restartCount;
+    rec.restartBackoffMs = decision.next.backoffMs;
+    this.save(rec);
+    this.cancelRestart(rec.id);
+    log.info({ delayMs: decision.delayMs, restartCount: rec.restartCount }, 'restart policy: restarting after a back-off');
+    const timer = setTimeout(() => {
+      void this.locked(rec.id, async () => {
+        if (this.restartTimers.get(rec.id) !== timer || this.closed) return; // cancelled or replaced meanwhile
+        this.restartTimers.delete(rec.id);
+        if (this.containers.get(rec.id) !== rec || rec.manuallyStopped || this.refresh(rec).status === 'running') return;
+        try {
+          await this.startAgain(rec);
+          log.info({ restartCount: rec.restartCount }, 'container restarted by its policy');
+        } catch (err) {
+          // a start that fails counts as a run that failed at once (docker's too)
+          log.warn({ err }, 'restart by policy failed');
+          rec.startedAt = rec.finishedAt = new Date().toISOString();
+          if (rec.exitCode === 0) rec.exitCode = null;
+          this.afterExit(rec, false);
+        }
+      });
+    }, decision.delayMs);
+    timer.unref();
+    this.restartTimers.set(rec.id, timer);
+  }
+
+  private cancelRestart(id: string): void {
+    clearTimeout(this.restartTimers.get(id));
+    this.restartTimers.delete(id);
+  }
+
+  private logClock(rec: ContainerRecord): LogClock {
+    let clock = this.logClocks.get(rec.id);
+    if (!clock) {
+      const files = containerFiles(this.o.stateDir, rec.id);
+      clock = new LogClock(files.log, files.logTimes);
+      this.logClocks.set(rec.id, clock);
+    }
+    return clock;
+  }
+
+  /** Write the record; a failure is logged (the state in memory stays authoritative until the next write). */
+  private save(rec: ContainerRecord): void {
+    try {
+      writeRecord(this.o.stateDir, rec);
+    } catch (err) {
+      this.o.log.error({ err, container: { id: rec.id.slice(0, 12), name: rec.name } }, 'could not write container record');
+    }
   }
 
   private async startProcess(rec: ContainerRecord): Promise<void> {
     const files = containerFiles(this.o.stateDir, rec.id);
     for (const f of [files.pid, files.exit, files.runcLog]) rmSync(f, { force: true });
+    this.logClock(rec).start();
     const runFiles = { bundle: files.bundle, pidFile: files.pid, exitFile: files.exit, logFile: files.log, runcLog: files.runcLog };
     let started;
     try {
@@ -660,6 +952,7 @@ export class Engine {
     rec.exitCode = null;
     rec.startedAt = new Date().toISOString();
     rec.finishedAt = null;
+    rec.manuallyStopped = false;
     writeRecord(this.o.stateDir, rec);
     void started.exited.then(() => this.refresh(rec));
   }
@@ -699,11 +992,58 @@ export class Engine {
     }
     if (rec.netns !== null) this.o.sandboxes.delete(rec.netns);
     await this.o.runc.delete(rec.id);
-    rmSync(containerFiles(this.o.stateDir, rec.id).dir, { recursive: true, force: true });
+    this.removeDir(rec);
+  }
+
+  /** rm -rf of the container's directory, unless its overlayfs is still mounted there (rm would go through it). */
+  private removeDir(rec: Pick<ContainerRecord, 'id' | 'imageId'>): void {
+    const files = containerFiles(this.o.stateDir, rec.id);
+    if (rec.imageId !== undefined) this.mounts.release(files.rootfs);
+    rmSync(files.dir, { recursive: true, force: true });
+  }
+
+  private get mounts(): RootfsMounter {
+    this.mounter ??= this.o.mounts ?? kernelMounter(native(), MNT_DETACH);
+    return this.mounter;
+  }
+
+  /** Mount the overlayfs of a loaded image's container (idempotent). Throws RootfsMountFailed. */
+  private mountRootfs(id: string, name: string, layerDirs: string[]): void {
+    const files = containerFiles(this.o.stateDir, id);
+    for (const d of [files.rootfs, files.upper, files.work]) mkdirSync(d, { recursive: true });
+    try {
+      this.mounts.ensure(layerDirs, files.upper, files.work, files.rootfs);
+    } catch (err) {
+      throw new RootfsMountFailed(name, (err as Error).message, err);
+    }
+  }
+
+  private imageRunDone(id: string): void {
+    const n = (this.imagesInRun.get(id) ?? 1) - 1;
+    if (n > 0) this.imagesInRun.set(id, n);
+    else this.imagesInRun.delete(id);
   }
 
   private view(rec: ContainerRecord): ContainerView {
-    return containerView(rec, this.o.host);
+    return containerView(rec, this.o.host, this.restartTimers.has(rec.id));
+  }
+}
+
+/** cp's problems as one-line user errors; others (I/O) with what failed. */
+function copyError(direction: 'from' | 'to', name: string, err: unknown): unknown {
+  if (err instanceof VxnetError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const why = err instanceof ScopeError || err instanceof CopyProblem ? e.message
+    : e.code === 'EROFS' ? 'that part of its file system is read-only (write under /tmp or another writable mount)'
+      : `${e.code ?? 'error'}: ${e.message}`;
+  return new CopyFailed(direction, name, why, err);
+}
+
+/** A fresh count and back-off (start, restart). */
+function resetRestarts(rec: ContainerRecord): void {
+  if (rec.restartPolicy) {
+    rec.restartCount = 0;
+    rec.restartBackoffMs = 0;
   }
 }
 

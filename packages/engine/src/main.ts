@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   mkdirSync(join(cfg.stateDir, 'containers'), { recursive: true });
   const images = new ImageStore({ dir: cfg.imagesDir, busybox: cfg.busybox, log: log.child({ component: 'images' }) });
   images.ensureBusybox();
+  images.loaded.open();
   const agent = new AgentClient(cfg.agentSocket);
   const metrics = daemonMetrics('engine', version);
   let engineRef: Engine | undefined;

@@ -1,6 +1,6 @@
-/** The checks of a `run` request that need nothing but the request: names, --net, env, hostname, image, ports. */
+/** The checks of a `run` request that need nothing but the request: names, --net, env, hostname, image, ports, restart policy. */
 import { InvalidArgument } from '@vxnet/common';
-import { portRequestsProblem, type RunRequest } from '@vxnet/common/api';
+import { portRequestsProblem, restartPolicyProblem, type RunRequest } from '@vxnet/common/api';
 import { hostnameProblem, nameProblem } from './names.js';
 
 export type ParsedMode = { kind: 'overlay'; networks: string[] } | { kind: 'none' } | { kind: 'host' } | { kind: 'container'; ref: string };
@@ -30,6 +30,11 @@ export function checkRunRequest(req: RunRequest, name: string, what: string): Pa
     if (mode.kind !== 'overlay') throw new InvalidArgument(`${what}: -p needs an overlay network (--net NET): ports are published to the first network's address`);
     const p = portRequestsProblem(req.ports);
     if (p) throw new InvalidArgument(`${what}: ${p}`);
+  }
+  if (req.restart !== undefined) {
+    const p = restartPolicyProblem(req.restart);
+    if (p) throw new InvalidArgument(`${what}: ${p}`);
+    if (req.autoRemove && req.restart.name !== 'no') throw new InvalidArgument(`${what}: --rm and --restart ${req.restart.name} conflict: a container removed when it exits cannot be restarted`);
   }
   return mode;
 }

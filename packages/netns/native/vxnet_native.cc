@@ -3,8 +3,10 @@
 // DESIGN.md "Data plane" and shared/notes/kernel.md); and what a container engine
 // needs for terminals: a unix socket that receives a descriptor (runc's
 // --console-socket sends the pty master over SCM_RIGHTS), TIOCSWINSZ, O_NONBLOCK, dup, and
-// waitpid for the processes a subreaper inherits; and a UDP socket in an SO_REUSEPORT
-// group (Node 20's dgram has no reusePort option; it can adopt the fd with bind({ fd })).
+// waitpid for the processes a subreaper inherits; a UDP socket in an SO_REUSEPORT
+// group (Node 20's dgram has no reusePort option; it can adopt the fd with bind({ fd }));
+// and what an image store needs to write overlayfs whiteouts: mknod (a 0/0 character
+// device) and setxattr (trusted.overlay.opaque).
 #include <napi.h>
 
 #include <arpa/inet.h>
@@ -22,6 +24,9 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -340,6 +345,26 @@ Napi::Value BindUdpReusePort(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// mknod(path, mode, makedev(major, minor)).
+Napi::Value Mknod(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, 4)) return info.Env().Undefined();
+  std::string path = info[0].ToString().Utf8Value();
+  mode_t mode = static_cast<mode_t>(info[1].ToNumber().Uint32Value());
+  dev_t dev = makedev(info[2].ToNumber().Uint32Value(), info[3].ToNumber().Uint32Value());
+  if (mknod(path.c_str(), mode, dev) != 0) return ThrowErrno(info.Env(), "mknod", errno);
+  return info.Env().Undefined();
+}
+
+// lsetxattr(path, name, value, len, 0): never follows a symlink at path.
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  if (!CheckArgs(info, 3)) return info.Env().Undefined();
+  std::string path = info[0].ToString().Utf8Value();
+  std::string name = info[1].ToString().Utf8Value();
+  std::string value = info[2].ToString().Utf8Value();
+  if (lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) != 0) return ThrowErrno(info.Env(), "lsetxattr", errno);
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setns", Napi::Function::New(env, Setns));
   exports.Set("unshare", Napi::Function::New(env, Unshare));
@@ -354,6 +379,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("bindUdpReusePort", Napi::Function::New(env, BindUdpReusePort));
+  exports.Set("mknod", Napi::Function::New(env, Mknod));
+  exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));
   return exports;
 }
 

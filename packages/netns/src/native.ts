@@ -13,6 +13,8 @@ export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
 export const MS_SHARED = 0x100000;
 export const MNT_DETACH = 0x2;
+/** <sys/stat.h>: a character device (mknod's mode). */
+export const S_IFCHR = 0o020000;
 
 /**
  * Errors thrown by these functions are `Error`s with `code` set to the errno name
@@ -69,6 +71,10 @@ export interface NativeNs {
    * the address is not on an interface of the namespace.
    */
   bindUdpReusePort(address: string, port: number, spread: number): number;
+  /** mknod(2) of `path` with `mode` (type and permission bits) and device major:minor; EEXIST when it exists. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** lsetxattr(2): set extended attribute `name` of `path` (a symlink itself, never its target) to `value`. */
+  lsetxattr(path: string, name: string, value: string): void;
 }
 
 /** Built by `npm run build:native -w @vxnet/netns` (and the package's install script). */

@@ -19,13 +19,16 @@ export async function inspectCommand(ref: string, flags: { json?: boolean }, con
     printJson(c);
     return 0;
   }
-  const state = c.status === 'running' ? `running (pid ${c.pid ?? '?'})` : c.status === 'exited' ? `exited (${c.exitCode ?? 'unknown'})` : c.status;
+  const state = c.status === 'running' ? `running (pid ${c.pid ?? '?'})` : c.status === 'exited' ? `${c.restarting ? 'restarting, exited' : 'exited'} (${c.exitCode ?? 'unknown'})` : c.status;
   const out = [fields([
     ['ID', c.id],
     ['Name', c.name],
     ['Image', c.image],
     ['Command', c.command.join(' ')],
     ['State', state],
+    ['Restart policy', `${c.restartPolicy ?? 'no'}${c.restartCount ? ` (${c.restartCount} restarts)` : ''}${c.autoRemove ? ', removed on exit (--rm)' : ''}`],
+    ['Working dir', c.workdir ?? '/'],
+    ['User', c.user || 'root'],
     ['Host', c.host],
     ['Hostname', c.hostname],
     ['Network mode', c.networkMode === 'container' ? `container:${c.netContainer ?? '?'}` : c.networkMode],

@@ -9,9 +9,10 @@ export interface PsFlags {
   quiet?: boolean;
 }
 
-/** docker's STATUS column: "Up 3 minutes", "Exited (3) 2 minutes ago", "Created". */
-export function statusText(c: Pick<ContainerView, 'status' | 'exitCode' | 'startedAt' | 'finishedAt'>, now = Date.now()): string {
+/** docker's STATUS column: "Up 3 minutes", "Restarting (1) 2 seconds ago", "Exited (3) 2 minutes ago", "Created". */
+export function statusText(c: Pick<ContainerView, 'status' | 'exitCode' | 'startedAt' | 'finishedAt'> & { restarting?: boolean }, now = Date.now()): string {
   if (c.status === 'running' && c.startedAt) return `Up ${humanDuration(Math.max(0, now - Date.parse(c.startedAt)) / 1000)}`;
+  if (c.status === 'exited' && c.restarting) return `Restarting (${c.exitCode ?? '?'}) ${c.finishedAt ? timeAgo(c.finishedAt, now) : ''}`.trimEnd();
   if (c.status === 'exited') return `Exited (${c.exitCode ?? '?'}) ${c.finishedAt ? timeAgo(c.finishedAt, now) : ''}`.trimEnd();
   return 'Created';
 }

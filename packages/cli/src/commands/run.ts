@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument } from '@vxnet/common';
-import { parsePortSpec, type AttachRequest, type ContainerView, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { parseDetachKeys, parsePortSpec, parseRestartPolicy, type AttachRequest, type ContainerView, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { attach } from '../attach.js';
 import { engineCall, engineUpgrade, resolveEngine, seg, type EngineFlags, type EngineTarget } from '../engine-client.js';
 import { print } from '../output.js';
@@ -20,6 +20,33 @@ export interface RunFlags {
   tty?: boolean;
   /** `-p` / `--publish` values, as typed. */
   publish?: string[];
+  /** `--restart no|on-failure[:N]|always|unless-stopped` */
+  restart?: string;
+  workdir?: string;
+  user?: string;
+  /** `--entrypoint CMD` (one word, as docker's; "" clears the image's). */
+  entrypoint?: string;
+  detachKeys?: string;
+}
+
+/** `--restart` as the API takes it; InvalidArgument with what is wrong. */
+export function restartFlag(text: string): RunRequest['restart'] {
+  try {
+    return parseRestartPolicy(text);
+  } catch (err) {
+    throw new InvalidArgument(`invalid --restart "${text}": ${(err as Error).message}`);
+  }
+}
+
+/** `--detach-keys`, checked before anything is sent. */
+export function detachKeysFlag(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    parseDetachKeys(text);
+  } catch (err) {
+    throw new InvalidArgument(`invalid --detach-keys "${text}": ${(err as Error).message}`);
+  }
+  return text;
 }
 
 /**
@@ -61,6 +88,12 @@ export function runRequest(image: string | undefined, cmd: string[], flags: RunF
   if (flags.hostname !== undefined) req.hostname = flags.hostname;
   if (flags.env?.length) req.env = parseEnv(flags.env);
   if (flags.publish?.length) req.ports = flags.publish.map((p) => parsePortSpec(p));
+  if (flags.restart !== undefined) req.restart = restartFlag(flags.restart);
+  if (flags.workdir !== undefined) req.workdir = flags.workdir;
+  if (flags.user !== undefined) req.user = flags.user;
+  if (flags.entrypoint !== undefined) req.entrypoint = flags.entrypoint === '' ? [] : [flags.entrypoint];
+  // removed by the engine when it exits, unless the CLI waits for it to read its output and code
+  if (flags.rm && (flags.detach || flags.tty)) req.autoRemove = true;
   return req;
 }
 
@@ -73,6 +106,7 @@ export function runRequest(image: string | undefined, cmd: string[], flags: RunF
  */
 export async function runCommand(image: string | undefined, cmd: string[], flags: RunFlags, conn: EngineFlags): Promise<number> {
   const req = runRequest(image, cmd, flags);
+  const detachKeys = detachKeysFlag(flags.detachKeys);
   const target = resolveEngine(conn);
   const c = await engineCall<ContainerView>(target, 'POST', '/v1/containers', req);
   if (flags.detach) {
@@ -81,7 +115,7 @@ export async function runCommand(image: string | undefined, cmd: string[], flags
   }
   let exitCode: number | null;
   if (req.tty) {
-    const attachReq: AttachRequest = { stdin: Boolean(flags.interactive) };
+    const attachReq: AttachRequest = { stdin: Boolean(flags.interactive), ...(detachKeys !== undefined ? { detachKeys } : {}) };
     if (process.stdout.isTTY) Object.assign(attachReq, { rows: process.stdout.rows, cols: process.stdout.columns });
     const { socket, head } = await engineUpgrade(target, `/v1/containers/${seg(c.id)}/attach`, attachReq);
     exitCode = await attach(socket, head, { url: target.url, stdin: attachReq.stdin === true, tty: true });
@@ -89,15 +123,20 @@ export async function runCommand(image: string | undefined, cmd: string[], flags
     await followLogs(target, c.id, 0, true);
     ({ exitCode } = await engineCall<{ exitCode: number | null }>(target, 'POST', `/v1/containers/${seg(c.id)}/wait`, undefined, null));
   }
-  if (flags.rm) await engineCall(target, 'DELETE', `/v1/containers/${seg(c.id)}?force=1`);
+  if (flags.rm && !req.autoRemove) await engineCall(target, 'DELETE', `/v1/containers/${seg(c.id)}?force=1`);
   return exitCode ?? 125;
 }
 
-/** Print the log from `offset`; with `follow`, keep polling until the container is not running. Returns the final offset. */
-export async function followLogs(target: EngineTarget, ref: string, offset: number, follow: boolean): Promise<number> {
+/**
+ * Print the log from `offset`; with `follow`, keep polling until the container is not
+ * running (nor restarting). `timestamps`: each line prefixed by when it was written;
+ * `sinceMs`: only lines written since. Returns the final offset.
+ */
+export async function followLogs(target: EngineTarget, ref: string, offset: number, follow: boolean, o: { timestamps?: boolean; sinceMs?: number } = {}): Promise<number> {
   let at = offset;
+  const query = `${o.timestamps ? '&timestamps=1' : ''}${o.sinceMs !== undefined ? `&since=${o.sinceMs}` : ''}`;
   for (;;) {
-    const chunk = await engineCall<LogChunk>(target, 'GET', `/v1/containers/${seg(ref)}/logs?offset=${at}`);
+    const chunk = await engineCall<LogChunk>(target, 'GET', `/v1/containers/${seg(ref)}/logs?offset=${at}${query}`);
     if (chunk.data) process.stdout.write(Buffer.from(chunk.data, 'base64'));
     const moved = chunk.offset !== at;
     at = chunk.offset;

@@ -3,6 +3,7 @@
  * in packages/engine/src/api/server.ts.
  */
 import type { PortMapping, PortRequest } from './agent.js';
+import type { RestartPolicy } from './restart-policy.js';
 
 export type NetworkMode = 'overlay' | 'none' | 'host' | 'container';
 
@@ -13,8 +14,18 @@ export interface RunRequest {
   image?: string;
   /** Absolute path of a directory to run as the root filesystem. */
   rootfs?: string;
-  /** Command and arguments; default: `sh`, kept alive when detached. */
+  /** Command and arguments; default: the image's (busybox: `sh`, kept alive when detached). */
   cmd?: string[];
+  /** Replaces the image's entrypoint (`--entrypoint`; [] clears it); the image's command is then dropped unless cmd is given. */
+  entrypoint?: string[];
+  /** Working directory of the process, absolute (`-w`); default: the image's, else /. */
+  workdir?: string;
+  /** User of the process: USER[:GROUP] or UID[:GID] (`-u`), names from the image's /etc/passwd and /etc/group; default: root. */
+  user?: string;
+  /** What the engine does when the container exits (`--restart`, restart-policy.ts); default: no. */
+  restart?: RestartPolicy;
+  /** Remove the container when it exits (`run --rm`); not with a restart policy. */
+  autoRemove?: boolean;
   /** Detached run: the default command then stays up until stopped. */
   detach?: boolean;
   /**
@@ -62,6 +73,16 @@ export interface ContainerView {
   command: string[];
   status: 'creating' | 'running' | 'exited';
   running: boolean;
+  /** Exited, and its restart policy runs it again after a back-off (docker's "Restarting"). */
+  restarting: boolean;
+  /** `--restart` as typed (`no`, `on-failure:2`, `always`, `unless-stopped`). */
+  restartPolicy: string;
+  /** Restarts by the policy since the last run or start. */
+  restartCount: number;
+  autoRemove: boolean;
+  workdir: string;
+  /** `-u` as given; empty: root. */
+  user: string;
   pid: number | null;
   exitCode: number | null;
   host: string;
@@ -106,6 +127,8 @@ export interface ContainerView {
  *   5     resize     client  uint16 rows, uint16 cols, big-endian (TTY only; ignored otherwise)
  *   6     signal     client  a signal name in ASCII ("INT", "TERM", "KILL"): sent to the
  *                            process's process group, as a terminal sends Ctrl-C
+ *   7     detached   engine  empty, attach only: the client typed the detach keys; the engine
+ *                            then closes the connection and the container goes on
  *
  * The exec belongs to its connection: when the client goes away before the exit frame,
  * the engine kills the process's process group (SIGKILL). Payloads are at most 1 MiB.
@@ -130,10 +153,12 @@ export interface ExecRequest {
  * engine first sends the container's recent output (up to 64 KiB: the prompt that
  * came before the client), then output as it comes; stdin (with `stdin`), resize and
  * signal frames go to the container's terminal; the exit frame comes when the
- * container ends. A client that leaves leaves the container running.
+ * container ends, or a `detached` frame when the client typed the detach keys. A client that leaves leaves the container running.
  */
 export interface AttachRequest {
   stdin?: boolean;
+  /** The detach sequence (detach-keys.ts; default ctrl-p,ctrl-q): typed, the engine sends a `detached` frame and closes; the container goes on. */
+  detachKeys?: string;
   /** The client's terminal size, applied at once. */
   rows?: number;
   cols?: number;

@@ -10,6 +10,8 @@ export const Frame = {
   stdinEof: 4,
   resize: 5,
   signal: 6,
+  /** engine -> client, attach only: the detach keys were typed; the engine closes the connection, the container goes on. */
+  detached: 7,
 } as const;
 export type FrameType = (typeof Frame)[keyof typeof Frame];
 

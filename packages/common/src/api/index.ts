@@ -6,4 +6,7 @@ export * from './stats.js';
 export * from './ports.js';
 export * from './controller.js';
 export * from './exec-stream.js';
+export * from './restart-policy.js';
+export * from './detach-keys.js';
 export * from './topology.js';
+export * from './image.js';

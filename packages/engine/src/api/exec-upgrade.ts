@@ -77,9 +77,9 @@ function readBody(socket: Duplex, head: Buffer, length: number): Promise<{ body:
   });
 }
 
-type Field = 'strings' | 'cmd' | 'boolean' | 'size';
+type Field = 'strings' | 'cmd' | 'boolean' | 'size' | 'string';
 const EXEC_FIELDS: Record<string, Field> = { cmd: 'cmd', env: 'strings', stdin: 'boolean', tty: 'boolean', rows: 'size', cols: 'size' };
-const ATTACH_FIELDS: Record<string, Field> = { stdin: 'boolean', rows: 'size', cols: 'size' };
+const ATTACH_FIELDS: Record<string, Field> = { stdin: 'boolean', rows: 'size', cols: 'size', detachKeys: 'string' };
 
 export function checkExecRequest(v: unknown): ExecRequest {
   return checkBody(v, EXEC_FIELDS, 'exec') as unknown as ExecRequest;
@@ -102,6 +102,7 @@ function checkBody(v: unknown, fields: Record<string, Field>, what: string): Rec
     if (kind === 'cmd' && (!strings || (x as string[]).length === 0)) problems.push(`${k} must be a non-empty array of strings`);
     if (kind === 'strings' && !strings) problems.push(`${k} must be an array of strings`);
     if (kind === 'boolean' && typeof x !== 'boolean') problems.push(`${k} must be a boolean`);
+    if (kind === 'string' && typeof x !== 'string') problems.push(`${k} must be a string`);
     if (kind === 'size' && !(Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffff)) problems.push(`${k} must be an integer from 0 to 65535`);
   }
   if (problems.length > 0) throw new InvalidArgument(`could not ${what}: ${problems.join('; ')}`);

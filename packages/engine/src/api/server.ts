@@ -6,10 +6,13 @@
  *   GET    /v1/containers/:ref                  ref = name, id or unique id prefix
  *   POST   /v1/containers/:ref/start
  *   POST   /v1/containers/:ref/stop             {timeout?: seconds}
+ *   POST   /v1/containers/:ref/restart          {timeout?: seconds}: stop, then start
+ *   GET    /v1/containers/:ref/archive?path=P   -> application/x-tar of P in the container (cp C:SRC DST)
+ *   PUT    /v1/containers/:ref/archive?path=P   application/x-tar body, unpacked at P (cp SRC C:DST) -> {path}
  *   POST   /v1/containers/:ref/wait             -> {exitCode} once not running
  *   POST   /v1/containers/:ref/exec             ExecRequest, HTTP upgrade -> exec frame stream (exec-upgrade.ts)
  *   POST   /v1/containers/:ref/attach           AttachRequest, HTTP upgrade -> the same stream, to a container's terminal
- *   GET    /v1/containers/:ref/logs?offset=N    -> {data (base64), offset, running}
+ *   GET    /v1/containers/:ref/logs?offset=N[&timestamps=1][&since=UNIX_MS] -> {data (base64), offset, running}
  *   GET    /v1/containers/:ref/stats            -> ContainerStats: one sample of cumulative counters (zeros when not running)
  *   GET    /v1/containers/:ref/top              -> ContainerTop: its processes (409 when not running)
  *   DELETE /v1/containers/:ref?force=1
@@ -17,15 +20,19 @@
  *   DELETE /v1/containers/:ref/networks/:network
  *   POST   /v1/networks/:network/expose         -> the agent's ExposeResult (this host's address on the network)
  *   DELETE /v1/networks/:network/expose         -> the agent's ExposeResult (its 404 when not exposed)
+ *   POST   /v1/images/load  (and the image routes in image-routes.ts)
  *   GET    /metrics                             Prometheus text (metrics/engine-metrics.ts); also on --metrics-addr
  * Errors: {code, message} with the error's HTTP status; the agent's pass through as they are.
  */
+import type { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { apiErrorAnswer, type Logger } from '@vxnet/common';
+import { InvalidArgument, apiErrorAnswer, type Logger } from '@vxnet/common';
 import { serveMetricsRoute, type DaemonMetrics } from '@vxnet/common/metrics';
 import { createEndpointBodySchema, type RunRequest } from '@vxnet/common/api';
+import { restartPolicyBodySchema } from './schemas.js';
 import type { Engine } from '../engine.js';
 import { serveUpgrades } from './exec-upgrade.js';
+import { TAR_TYPE, imageRoutes } from './image-routes.js';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]*$';
 const strings = { type: 'array', items: { type: 'string' } } as const;
@@ -41,6 +48,9 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
 
   serveUpgrades(app.server, engine, log.child({ component: 'api' }));
   app.get('/v1/health', async () => ({ ok: true, host }));
+  // tar bodies (image load, cp into a container) reach their route as the raw stream: unpacked as they come, never held
+  app.addContentTypeParser(TAR_TYPE, (_req, payload, done) => done(null, payload));
+  imageRoutes(app, engine);
 
   app.post<{ Body: RunRequest }>('/v1/containers', {
     schema: {
@@ -48,7 +58,8 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
         type: 'object', additionalProperties: false,
         properties: {
           name: { type: 'string' }, image: { type: 'string', minLength: 1 }, rootfs: { type: 'string', pattern: '^/' }, cmd: strings,
-          detach: { type: 'boolean' }, tty: { type: 'boolean' }, env: strings, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
+          detach: { type: 'boolean' }, tty: { type: 'boolean' }, env: strings, entrypoint: strings, workdir: { type: 'string', minLength: 1 },
+          user: { type: 'string', minLength: 1 }, restart: restartPolicyBodySchema, autoRemove: { type: 'boolean' }, hostname: { type: 'string' }, networks: strings, aliases: strings, ip: { type: 'string' },
           // the agent's own schema of a port request: one definition
           ports: createEndpointBodySchema.properties.ports,
         },
@@ -62,9 +73,25 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
   app.post<{ Params: { ref: string }; Body: { timeout?: number } | undefined }>('/v1/containers/:ref/stop', {
     schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { timeout: { type: 'integer', minimum: 0 } } } },
   }, async (req) => engine.stop(req.params.ref, req.body?.timeout ?? 10));
+  app.post<{ Params: { ref: string }; Body: { timeout?: number } | undefined }>('/v1/containers/:ref/restart', {
+    schema: { body: { type: ['object', 'null'], additionalProperties: false, properties: { timeout: { type: 'integer', minimum: 0 } } } },
+  }, async (req) => engine.restart(req.params.ref, req.body?.timeout ?? 10));
   app.post<{ Params: { ref: string } }>('/v1/containers/:ref/wait', async (req) => ({ exitCode: await engine.wait(req.params.ref) }));
-  app.get<{ Params: { ref: string }; Querystring: { offset?: string } }>('/v1/containers/:ref/logs', async (req) =>
-    engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0));
+  app.get<{ Params: { ref: string }; Querystring: { offset?: string; timestamps?: string; since?: string } }>('/v1/containers/:ref/logs', async (req) => {
+    const since = req.query.since === undefined ? undefined : Number(req.query.since);
+    if (since !== undefined && !Number.isSafeInteger(since)) throw new InvalidArgument(`could not read the logs: since=${req.query.since} is not a time in Unix ms`);
+    const timestamps = req.query.timestamps === '1' || req.query.timestamps === 'true';
+    return engine.logs(req.params.ref, Number(req.query.offset ?? 0) || 0, { timestamps, ...(since !== undefined ? { sinceMs: since } : {}) });
+  });
+  // cp: tar streams, never buffered (no body limit applies to them)
+  app.get<{ Params: { ref: string }; Querystring: { path?: string } }>('/v1/containers/:ref/archive', async (req, reply) => {
+    const packed = await engine.archive(req.params.ref, archivePath(req.query.path, 'from'));
+    return reply.type(TAR_TYPE).header('x-vxnet-archive', JSON.stringify({ name: packed.name, isDir: packed.isDir })).send(packed.stream);
+  });
+  app.put<{ Params: { ref: string }; Querystring: { path?: string }; Body: Readable }>('/v1/containers/:ref/archive', async (req) => {
+    if (req.headers['content-type'] !== TAR_TYPE) throw new InvalidArgument(`could not copy to the container: the body must be ${TAR_TYPE}`);
+    return { path: await engine.extract(req.params.ref, archivePath(req.query.path, 'to'), req.body) };
+  });
   app.get<{ Params: { ref: string } }>('/v1/containers/:ref/stats', async (req) => engine.stats(req.params.ref));
   app.get<{ Params: { ref: string } }>('/v1/containers/:ref/top', async (req) => engine.top(req.params.ref));
   app.delete<{ Params: { ref: string }; Querystring: { force?: string } }>('/v1/containers/:ref', async (req) =>
@@ -84,4 +111,9 @@ export function buildApi(engine: Engine, host: string, log: Logger, metrics?: Da
   app.post<{ Params: { network: string } }>('/v1/networks/:network/expose', async (req) => engine.expose(req.params.network));
   app.delete<{ Params: { network: string } }>('/v1/networks/:network/expose', async (req) => engine.unexpose(req.params.network));
   return app;
+}
+
+function archivePath(path: string | undefined, direction: 'from' | 'to'): string {
+  if (path === undefined || path === '') throw new InvalidArgument(`could not copy ${direction} the container: give the path in it (?path=)`);
+  return path;
 }

@@ -29,6 +29,8 @@ export function writeBundle(stateDir: string, rec: ContainerRecord, netTarget: C
   writeFileSync(files.hostname, hostnameFile(rec.hostname));
   const spec = buildSpec({
     id: rec.id, rootfs: rec.rootfs, args: rec.command, env: rec.env, hostname: rec.hostname, netnsPath: rec.netnsPath, terminal: rec.tty === true,
+    ...(rec.imageId !== undefined ? { writableRoot: true } : {}),
+    ...(rec.workdir !== undefined ? { cwd: rec.workdir } : {}), ...(rec.user ? { user: rec.user } : {}),
     etcFiles: { hosts: files.hosts, resolvConf: files.resolvConf, hostname: files.hostname },
   });
   writeFileSync(files.config, JSON.stringify(spec, null, 2));

@@ -15,7 +15,7 @@ import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@vxnet/common';
-import { Frame, FrameDecoder, decodeResize, encodeData, encodeFrame, type ExecExit } from '@vxnet/common/api';
+import { DEFAULT_DETACH_KEYS, DetachMatcher, Frame, FrameDecoder, decodeResize, encodeData, encodeFrame, parseDetachKeys, type ExecExit } from '@vxnet/common/api';
 import { ConsoleSocket } from '../runtime/console-socket.js';
 import { PtyMaster } from '../runtime/pty-master.js';
 import { readPid, type RunFiles } from '../runtime/runc.js';
@@ -94,10 +94,14 @@ export class ContainerConsole {
    * Attach a client (the exec frame stream, without a process of its own): the recent
    * output, then output as it comes; with `stdin`, its input to the terminal; resize
    * and signal frames. A client that leaves leaves the container running (as docker's
-   * attach). Resolves when the client is gone, after the exit frame when the container ended.
+   * attach); one that types `detachKeys` (bytes, see parseDetachKeys) gets a detached
+   * frame and is let go. Resolves when the client is gone, after the exit frame when the
+   * container ended.
    */
-  attach(conn: Duplex, initial: Buffer, stdin: boolean): Promise<void> {
+  attach(conn: Duplex, initial: Buffer, stdin: boolean, detachKeys: Buffer = parseDetachKeys(DEFAULT_DETACH_KEYS)): Promise<void> {
     const decoder = new FrameDecoder();
+    const matcher = new DetachMatcher(detachKeys);
+    let detached = false;
     const onData = (chunk: Buffer) => {
       let frames;
       try {
@@ -107,7 +111,17 @@ export class ContainerConsole {
         return;
       }
       for (const f of frames) {
-        if (f.type === Frame.stdin && stdin) this.master.write(f.payload);
+        if (detached) return;
+        if (f.type === Frame.stdin && stdin) {
+          const { pass, detach } = matcher.push(f.payload);
+          if (pass.length > 0) this.master.write(pass);
+          if (detach) {
+            detached = true;
+            this.clients.delete(conn);
+            conn.end(encodeFrame(Frame.detached));
+            return;
+          }
+        }
         else if (f.type === Frame.resize) {
           const size = decodeResize(f.payload);
           if (size) this.master.resize(size.rows, size.cols);

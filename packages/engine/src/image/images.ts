@@ -1,5 +1,9 @@
 /**
  * Images: read-only root filesystems shared by every container that runs them.
+ * Loaded images (`image load`: layers, config) are in image-store.ts; a container of
+ * one gets an overlayfs over its layers (container/rootfs-mount.ts). A name resolves to
+ * a loaded image first, then to the built-in one.
+ *
  * There is one built-in image, `busybox`, made once from the host's static busybox:
  * the binary plus a symlink per applet at the path `busybox --list-full` gives, the
  * directories a container expects, and empty /etc/{hosts,resolv.conf,hostname} as
@@ -11,28 +15,87 @@ import { copyFileSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, wri
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import type { Logger } from '@vxnet/common';
-import { ImageNotFound, RootfsNotFound } from '../errors.js';
+import type { ImageView } from '@vxnet/common/api';
+import { S_IFCHR, native } from '@vxnet/netns';
+import { ImageBuiltin, ImageNotFound, NoSuchImage, RootfsNotFound } from '../errors.js';
+import { LoadedImages, type StoredImage } from './image-store.js';
+import type { WhiteoutOps } from './whiteouts.js';
 
 export const BUILTIN_IMAGES = ['busybox'] as const;
 
 export interface ImageStoreOptions {
-  /** Directory holding `<image>/rootfs`; may be shared by several engines. */
+  /** The store: `busybox/rootfs` and the loaded images (image-store.ts); this engine's alone. */
   dir: string;
   /** Path of a static busybox binary. */
   busybox: string;
   log: Logger;
+  /** How whiteouts are written into unpacked layers; default: mknod and lsetxattr of the native addon. */
+  whiteouts?: WhiteoutOps;
 }
 
+/** What an image reference resolves to. */
+export type ResolvedImage =
+  | { kind: 'builtin'; rootfs: string }
+  | { kind: 'loaded'; image: StoredImage; layerDirs: string[] };
+
+/** Whiteouts in overlayfs form, by the native addon. */
+export const KERNEL_WHITEOUTS: WhiteoutOps = {
+  whiteout: (path) => native().mknod(path, S_IFCHR, 0, 0),
+  opaque: (dir) => native().lsetxattr(dir, 'trusted.overlay.opaque', 'y'),
+};
+
 export class ImageStore {
-  constructor(private readonly o: ImageStoreOptions) {}
+  /** Images loaded from archives (`image load`). */
+  readonly loaded: LoadedImages;
+
+  constructor(private readonly o: ImageStoreOptions) {
+    this.loaded = new LoadedImages({ dir: o.dir, whiteouts: o.whiteouts ?? KERNEL_WHITEOUTS, log: o.log });
+  }
 
   /**
-   * Root filesystem of `image` (absolute path). Throws ImageNotFound for unknown
-   * images. Builds the busybox image on first use.
+   * The image `ref` names: a loaded one (name[:tag], id, id prefix), else the built-in
+   * busybox. Throws ImageNotFound (listing what there is), ImageAmbiguous.
    */
-  rootfs(image: string): string {
-    if (image !== 'busybox') throw new ImageNotFound(image, BUILTIN_IMAGES.join(', '));
-    return this.ensureBusybox();
+  resolve(ref: string): ResolvedImage {
+    const image = this.loaded.find(ref);
+    if (image) return { kind: 'loaded', image, layerDirs: image.layers.map((d) => this.loaded.layerDir(d)) };
+    if (ref === 'busybox' || ref === 'busybox:latest') return { kind: 'builtin', rootfs: this.ensureBusybox() };
+    const names = [...BUILTIN_IMAGES, ...this.loaded.list().flatMap((i) => i.tags)];
+    throw new ImageNotFound(ref, names.join(', '));
+  }
+
+  /** Layer directories of loaded image `id` (a container's lowerdirs); throws NoSuchImage when it is gone. */
+  layerDirs(id: string): string[] {
+    const image = this.loaded.find(id);
+    if (!image || image.id !== id) throw new NoSuchImage('use', id);
+    return image.layers.map((d) => this.loaded.layerDir(d));
+  }
+
+  /** Every image, the built-in one last. */
+  list(): ImageView[] {
+    return [...this.loaded.list().map((i) => this.loaded.view(i)), this.builtinView()];
+  }
+
+  /** One image by reference; throws NoSuchImage. */
+  inspect(ref: string): ImageView {
+    const image = this.loaded.find(ref);
+    if (image) return this.loaded.view(image);
+    if (ref === 'busybox' || ref === 'busybox:latest' || ref === 'builtin:busybox') return this.builtinView();
+    throw new NoSuchImage('inspect', ref);
+  }
+
+  /** Remove a loaded image (see LoadedImages.remove); the built-in one is refused. */
+  remove(ref: string, usedBy: (id: string) => string[]): ReturnType<LoadedImages['remove']> {
+    if (!this.loaded.find(ref) && (ref === 'busybox' || ref === 'busybox:latest')) return Promise.reject(new ImageBuiltin(ref));
+    return this.loaded.remove(ref, usedBy);
+  }
+
+  private builtinView(): ImageView {
+    return {
+      id: 'builtin:busybox', tags: ['busybox:latest'], builtin: true, layers: [], size: 0, architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+      os: 'linux', created: null, loadedAt: null,
+      config: { entrypoint: [], cmd: ['sh'], env: [], workingDir: '', user: '', exposedPorts: [] },
+    };
   }
 
   /** Validate a user-supplied root directory (`--rootfs DIR`); returns it. Throws RootfsNotFound. */

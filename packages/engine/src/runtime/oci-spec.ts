@@ -3,7 +3,8 @@
  * (shared/notes/kernel.md): absolute root.path, terminal off (stdio are files) unless asked for,
  * CAP_NET_RAW in the capability sets (busybox ping uses raw sockets only), the
  * network namespace joined by path (the sandbox made before the container), and the
- * per-container /etc files bind-mounted read-only over the read-only image.
+ * per-container /etc files bind-mounted read-only over the image (read-only, or a loaded
+ * image's container-own writable overlayfs).
  */
 
 /** Docker's default capability set. */
@@ -16,12 +17,18 @@ export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 
 export interface SpecInput {
   id: string;
-  /** Absolute path of the root filesystem (shared, mounted read-only). */
+  /** Absolute path of the root filesystem. */
   rootfs: string;
+  /** The root is the container's own overlayfs (a loaded image): writable. Default: read-only (shared busybox, --rootfs). */
+  writableRoot?: boolean;
   args: string[];
   /** K=V entries, PATH and HOSTNAME added when absent. */
   env: string[];
   hostname: string;
+  /** Working directory, absolute; default /. */
+  cwd?: string;
+  /** uid, gid and more groups of the process; default root. */
+  user?: { uid: number; gid: number; additionalGids?: number[] };
   /** A pseudo-terminal for the process (runc then needs --console-socket). */
   terminal?: boolean;
   /** Network namespace to join; null = no network namespace of its own (the engine's, i.e. --net host). */
@@ -50,15 +57,15 @@ export function buildSpec(s: SpecInput): OciSpec {
     ociVersion: '1.0.2',
     process: {
       terminal: s.terminal === true,
-      user: { uid: 0, gid: 0 },
+      user: s.user ? { uid: s.user.uid, gid: s.user.gid, ...(s.user.additionalGids?.length ? { additionalGids: s.user.additionalGids } : {}) } : { uid: 0, gid: 0 },
       args: s.args,
       env,
-      cwd: '/',
+      cwd: s.cwd ?? '/',
       capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: s.rootfs, readonly: true },
+    root: { path: s.rootfs, readonly: s.writableRoot !== true },
     hostname: s.hostname,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },

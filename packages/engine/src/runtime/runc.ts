@@ -149,6 +149,18 @@ export class Runc implements ContainerRuntime {
     }
   }
 
+  /** Freeze the container's processes. Equivalent to: runc pause ID */
+  async pause(id: string): Promise<void> {
+    const r = await this.exec(['pause', id]);
+    if (r.code !== 0) throw new RuncFailed('pause', runcMessage(r.stderr));
+  }
+
+  /** Thaw them. Not paused / absent is success. Equivalent to: runc resume ID */
+  async resume(id: string): Promise<void> {
+    const r = await this.exec(['resume', id]);
+    if (r.code !== 0 && !/does not exist|not paused|container not running/.test(r.stderr)) throw new RuncFailed('resume', runcMessage(r.stderr));
+  }
+
   /** Remove runc's state of `id` (killing it if needed). Absent is success. Equivalent to: runc delete --force ID */
   async delete(id: string): Promise<void> {
     if (!existsSync(`${this.o.root}/${id}`)) return;

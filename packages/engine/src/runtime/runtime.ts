@@ -15,6 +15,10 @@ export interface ContainerRuntime {
   run(id: string, files: RunFiles): Promise<Started>;
   /** Send `signal` (e.g. "TERM") to the init of `id`. Not running or absent is success. */
   kill(id: string, signal: string): Promise<void>;
+  /** Freeze every process of running container `id` (cgroup freezer), until resume(). Throws RuncFailed. */
+  pause(id: string): Promise<void>;
+  /** Thaw a paused container. Not paused, or absent: success. */
+  resume(id: string): Promise<void>;
   /** Remove the runtime's state of `id`, killing it first if needed. Idempotent: absent is success. */
   delete(id: string): Promise<void>;
   /**

@@ -3,17 +3,21 @@
  *
  *   container.json   this record (written atomically)
  *   config.json      the OCI bundle config (the rootfs is the shared image, not copied)
+ *   rootfs, upper, work   a loaded image's container: its overlayfs mount point, its
+ *                    writable layer and overlayfs's work directory (container/rootfs-mount.ts)
  *   hosts, resolv.conf, hostname   bind-mounted into the container
  *   container.log    the container's stdout and stderr
  *   runc.log         runc's own JSON log (its error when a start fails)
  *   pid, exit        the init's pid (written by runc once running) and its exit status (by the shim)
+ *   container.log.times   when the log grew (container/log-times.ts)
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic, type ProcessRecord } from '@vxnet/common';
 import { ContainerRecordUnreadable, ContainersDirUnreadable } from '../errors.js';
 
-import type { NetworkMode, PortMapping, PortRequest } from '@vxnet/common/api';
+import type { NetworkMode, PortMapping, PortRequest, RestartPolicy } from '@vxnet/common/api';
+import type { ProcessUser } from '../container/process-config.js';
 
 export type { NetworkMode };
 export type ContainerStatus = 'creating' | 'running' | 'exited';
@@ -45,11 +49,22 @@ export interface ContainerEndpoint {
 export interface ContainerRecord {
   id: string;
   name: string;
-  /** `busybox`, or the directory given with --rootfs. */
+  /** The image as given to run (`busybox`, `web:1`, an id prefix), or the directory given with --rootfs. */
   image: string;
+  /**
+   * The loaded image it runs (`sha256:…`), absent for busybox and --rootfs: its root is
+   * then an overlayfs over the image's layers, mounted at `rootfs` (files.rootfs) by
+   * run and start, unmounted by rm. The image cannot be removed while this record exists.
+   */
+  imageId?: string;
   rootfs: string;
+  /** The process's arguments: the image's entrypoint and command merged with the request's (container/process-config.ts). */
   command: string[];
   env: string[];
+  /** The process's working directory (`-w`, else the image's WorkingDir); absent in older records: /. */
+  workdir?: string;
+  /** The process's user (`-u`, else the image's User), resolved from the container's own /etc/passwd; absent in older records: root. */
+  user?: ProcessUser;
   hostname: string;
   networkMode: NetworkMode;
   /** --net container:C: the id of C. */
@@ -69,6 +84,15 @@ export interface ContainerRecord {
   shim: ProcessRecord | null;
   init: ProcessRecord | null;
   exitCode: number | null;
+  /** `--restart`; absent: no. */
+  restartPolicy?: RestartPolicy;
+  /** Restarts by the policy since the last run or start (lifecycle/restart-decision.ts), and the last back-off, ms. */
+  restartCount?: number;
+  restartBackoffMs?: number;
+  /** Ended by `stop`: the policy does not restart it until the next start. */
+  manuallyStopped?: boolean;
+  /** `run --rm`: removed when it exits. */
+  autoRemove?: boolean;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -86,6 +110,10 @@ export interface ContainerFiles {
   runcLog: string;
   pid: string;
   exit: string;
+  logTimes: string;
+  rootfs: string;
+  upper: string;
+  work: string;
 }
 
 export function containersDir(stateDir: string): string {
@@ -106,6 +134,10 @@ export function containerFiles(stateDir: string, id: string): ContainerFiles {
     runcLog: join(dir, 'runc.log'),
     pid: join(dir, 'pid'),
     exit: join(dir, 'exit'),
+    logTimes: join(dir, 'container.log.times'),
+    rootfs: join(dir, 'rootfs'),
+    upper: join(dir, 'upper'),
+    work: join(dir, 'work'),
   };
 }
 

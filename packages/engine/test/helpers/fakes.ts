@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { VxnetError, recordProcess } from '@vxnet/common';
 import type { AgentStatus, CreateEndpointRequest, ExposeResult } from '@vxnet/common/api';
 import type { AgentApi, AgentEndpoint } from '../../src/agent-client.js';
@@ -159,18 +160,34 @@ export class FakeRuntime implements ContainerRuntime {
   /** The next run fails (as runc would: nothing left). */
   failNextRun = false;
   readonly deleted: string[] = [];
+  /** Runs started, by container id (restarts included). */
+  readonly runs = new Map<string, number>();
+  private readonly exitFiles = new Map<string, string>();
 
-  async run(id: string, _files: RunFiles): Promise<Started> {
+  async run(id: string, files: RunFiles): Promise<Started> {
     if (this.failNextRun) {
       this.failNextRun = false;
       throw new RuncFailed('run', 'fake: exec format error');
     }
+    this.runs.set(id, (this.runs.get(id) ?? 0) + 1);
+    this.exitFiles.set(id, files.exitFile);
     const child = spawn('sleep', ['3600'], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     const pid = child.pid as number;
     this.state.set(id, child);
     return { shim: recordProcess(pid, 'sleep'), pid, exited };
   }
+
+  /** The container's process ends by itself with `code` (its shim records it, as runc's does). */
+  exit(id: string, code: number): void {
+    const file = this.exitFiles.get(id);
+    if (file) writeFileSync(file, `${code}\n`);
+    this.state.get(id)?.kill('SIGKILL');
+  }
+
+  async pause(): Promise<void> {}
+
+  async resume(): Promise<void> {}
 
   async kill(id: string, signal: string): Promise<void> {
     this.state.get(id)?.kill(`SIG${signal}` as NodeJS.Signals);
