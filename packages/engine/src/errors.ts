@@ -30,3 +30,5 @@ export const ImageBuiltin = defineError('VXNET_IMAGE_BUILTIN', 409, 'could not r
 export const ImageStoreUnreadable = defineError('VXNET_IMAGE_STORE_UNREADABLE', 500, 'could not read image record %s: %s; nothing was removed. Repair or move that file away and start the engine again');
 export const RootfsMountFailed = defineError('VXNET_ROOTFS_MOUNT_FAILED', 500, 'could not mount the root file system of container "%s": %s');
 export const ImageUserInvalid = defineError('VXNET_IMAGE_USER_INVALID', 400, 'could not create container "%s": user "%s" %s');
+export const ImageReferenceInvalid = defineError('VXNET_IMAGE_REFERENCE_INVALID', 400, 'could not pull image "%s": the reference %s');
+export const ImagePullFailed = defineError('VXNET_IMAGE_PULL_FAILED', 502, 'could not pull image "%s": %s; nothing was stored');
