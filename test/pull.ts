@@ -140,7 +140,7 @@ if (!isRoot) {
     await setupFailed(new Error(`registry setup: ${(err as { stderr?: Buffer }).stderr?.toString() ?? (err as Error).message} ${auxOut()}`));
   }
 
-  const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8')) as { hosts: Array<{ name: string; engine: { stateDir: string } }> };
+  const labState = () => JSON.parse(readFileSync(join(home, 'labs', lab, 'lab.json'), 'utf8')) as { hosts: Array<{ name: string; engine: { stateDir: string; logFile: string } }> };
   const imagesDir = (h: string) => join(labState().hosts.find((x) => x.name === h)!.engine.stateDir, 'images');
   const on = (h: string, args: string[], timeoutMs?: number) => vxnet(['-H', h, ...args], env, timeoutMs);
   /** `vxnet -H h pull …` with the password on stdin. */
@@ -160,10 +160,10 @@ if (!isRoot) {
 
   t.test('a wrong password or none: refused with one line naming the registry and the 401; nothing stored', async (t) => {
     const before = await tags('h1');
-    const wrong = await pull('h1', `${registry}/vx/demo:1.0`, 'wrong');
+    const wrong = await pull('h1', `${registry}/vx/demo:1.0`, 'wr0ng-pw');
     t.not(wrong.code, 0);
     t.match(wrong.stderr, new RegExp(`^vxnet: could not pull image "${registry}/vx/demo:1.0": the token server of registry ${registry} \\(https://${ip}:${tokenPort}\\) refused the credentials of user "alice" \\(401\\); nothing was stored\\n$`));
-    t.notMatch(wrong.stderr, /wrong/, 'the password is not echoed');
+    t.notMatch(wrong.stderr, /wr0ng/, 'the password is not echoed');
     const none = await pull('h1', `${registry}/vx/demo:1.0`, undefined);
     t.not(none.code, 0);
     t.match(none.stderr, /^vxnet: could not pull image ".*": the token server of registry .* refused an anonymous pull; give credentials with --username and --password-stdin \(401\); nothing was stored\n$/);
@@ -229,5 +229,12 @@ if (!isRoot) {
     t.equal(hello.stdout, 'pulled from a registry\n', 'the second layer is there');
     await on('h1', ['rm', '-f', 'psrv']);
     await on('h2', ['rm', '-f', 'pcli']);
+  });
+
+  t.test('the engines log pulls and failures, never the password', async (t) => {
+    const logs = ['h1', 'h2'].map((h) => readFileSync(labState().hosts.find((x) => x.name === h)!.engine.logFile, 'utf8')).join('');
+    t.match(logs, /"msg":"image pulled"/);
+    t.match(logs, /"msg":"image pull failed"/);
+    for (const secret of ['s3cret pass', Buffer.from('alice:s3cret pass').toString('base64'), 'wr0ng-pw']) t.notOk(logs.includes(secret), `no ${secret} in the logs`);
   });
 }
