@@ -125,10 +125,21 @@ export class LoadedImages {
   /**
    * Load the archive `fill` writes into the directory it is given (inside this store's
    * tmp/, removed afterwards whatever happens): how `pull` stores what it downloads. All
-   * or nothing, like load; errors of `fill` are thrown as they are.
+   * or nothing, like load; errors of `fill` are thrown as they are. `fill` runs outside
+   * the store's queue (a slow download holds up no other load or rm); the load after it
+   * is queued like any other.
    */
-  loadFrom(fill: (archiveDir: string) => Promise<void>): Promise<StoredImage[]> {
-    return this.serial(() => this.loadNow(fill));
+  async loadFrom(fill: (archiveDir: string) => Promise<void>): Promise<StoredImage[]> {
+    const download = mkdtempSync(join(this.tmpDir, 'download-'));
+    try {
+      await fill(download);
+      return await this.serial(() => this.loadNow(async (archiveDir) => {
+        rmSync(archiveDir, { recursive: true });
+        renameSync(download, archiveDir);
+      }));
+    } finally {
+      rmSync(download, { recursive: true, force: true });
+    }
   }
 
   /**
