@@ -197,6 +197,8 @@ if (!isRoot) {
       t.not(r.code, 0, ref);
       t.match(r.stderr, re, ref);
     }
+    const argvPassword = await on('h1', ['pull', `${registry}/vx/demo:1.0`, '--username', 'alice']);
+    t.equal(argvPassword.stderr, `vxnet: could not pull image "${registry}/vx/demo:1.0": --username needs --password-stdin (the password is never taken from the command line)\n`);
     const missing = await pull('h1', `${registry}/vx/nothing:1.0`, 's3cret pass');
     t.match(missing.stderr, new RegExp(`^vxnet: could not pull image ".*": registry ${registry} has no vx/nothing:1.0 \\(404\\); nothing was stored\\n$`));
   });

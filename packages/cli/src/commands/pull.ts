@@ -25,11 +25,12 @@ async function readStdin(input: NodeJS.ReadableStream): Promise<string> {
  * `image load`. The password is read from stdin, never from argv (visible in ps).
  */
 export async function pullCommand(ref: string, flags: PullFlags, conn: EngineFlags, stdin: NodeJS.ReadableStream = process.stdin): Promise<number> {
-  if (flags.passwordStdin && flags.username === undefined) throw new InvalidArgument('could not pull image: --password-stdin needs --username');
+  if (flags.passwordStdin && flags.username === undefined) throw new InvalidArgument(`could not pull image "${ref}": --password-stdin needs --username`);
+  if (flags.username !== undefined && !flags.passwordStdin) throw new InvalidArgument(`could not pull image "${ref}": --username needs --password-stdin (the password is never taken from the command line)`);
   const req: ImagePullRequest = { ref };
   if (flags.username !== undefined) {
     req.username = flags.username;
-    req.password = flags.passwordStdin ? await readStdin(stdin) : '';
+    req.password = await readStdin(stdin);
   }
   if (flags.caFile !== undefined) {
     try {
