@@ -7,7 +7,8 @@
 # only when one says `test-needs: podman`, WireGuard (wireguard-tools, wireguard-go)
 # and tcpdump only when one says `test-needs: wireguard`, Prometheus (and promtool) only
 # when one says `test-needs: prometheus`, Debian's chromium only when one says
-# `test-needs: chromium` (the topology page): the rest never needs them.
+# `test-needs: chromium` (the topology page), Debian's docker-registry only when one says
+# `test-needs: docker-registry` (pull): the rest never needs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -23,6 +24,7 @@ needs_podman=()
 needs_wireguard=()
 needs_prometheus=()
 needs_chromium=()
+needs_registry=()
 for f in "${files[@]}"; do
   [ -f "$f" ] || continue
   grep -q 'test-needs: docker.io' "$f" && needs_docker+=("$f")
@@ -30,12 +32,14 @@ for f in "${files[@]}"; do
   grep -q 'test-needs: wireguard' "$f" && needs_wireguard+=("$f")
   grep -q 'test-needs: prometheus' "$f" && needs_prometheus+=("$f")
   grep -q 'test-needs: chromium' "$f" && needs_chromium+=("$f")
+  grep -q 'test-needs: docker-registry' "$f" && needs_registry+=("$f")
 done
 if ((${#needs_docker[@]})); then bash scripts/install-docker.sh; fi
 if ((${#needs_podman[@]})); then bash scripts/install-podman.sh; fi
 if ((${#needs_wireguard[@]})); then bash scripts/install-wireguard.sh; fi
 if ((${#needs_prometheus[@]})); then bash scripts/install-prometheus.sh; fi
 if ((${#needs_chromium[@]})); then bash scripts/install-chromium.sh; fi
+if ((${#needs_registry[@]})); then bash scripts/install-registry.sh; fi
 rm -rf .tap/test-results
 status=0
 npx --no-install tap "${files[@]}" || status=$?

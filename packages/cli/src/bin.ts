@@ -375,6 +375,18 @@ function build(): Command {
       process.exitCode = await inspectCommand(ref, flags, engineConn());
     });
 
+  program.command('pull')
+    .description('pull an image from a registry into the engine\'s host (-H); the registry must be named')
+    .argument('<ref>', 'REGISTRY[:PORT]/NAME[:TAG|@sha256:DIGEST]')
+    .option('-u, --username <user>', 'user for the registry (its token server)')
+    .option('--password-stdin', 'read the password from stdin')
+    .option('--ca-file <pem>', 'also trust this CA certificate for the registry')
+    .option('--json', 'print the pulled image as JSON')
+    .action(async (ref: string, flags) => {
+      const { pullCommand } = await import('./commands/pull.js');
+      process.exitCode = await pullCommand(ref, flags, engineConn());
+    });
+
   const image = program.command('image').description('images of the engine\'s host (-H): load, list, inspect, remove').enablePositionalOptions();
 
   image.command('load')

@@ -27,6 +27,10 @@ export interface EngineConfig {
   busybox: string;
   /** Also serve GET /metrics on this HOST:PORT (plain HTTP, nothing else there); null: only on the API socket. */
   metricsAddr: string | null;
+  /** Registries (`host:port`, comma-separated) `pull` speaks plain HTTP to; loopback ones always may be. */
+  insecureRegistries: string;
+  /** A CA file (PEM) `pull` trusts besides the system CAs; null: none. */
+  registryCaFile: string | null;
   logLevel: string;
   logFile: string | null;
 }
@@ -44,6 +48,12 @@ export const ENGINE_CONFIG: ConfigSchema<EngineConfig> = {
     doc: 'also serve GET /metrics (Prometheus, no auth) on this HOST:PORT; null (the default): only on the API socket',
     validate: (v) => (v === null ? undefined : hostPortProblem(v)),
   },
+  insecureRegistries: {
+    type: 'string', default: '', env: 'VXNET_INSECURE_REGISTRIES', flag: 'insecure-registries',
+    doc: 'registries (host:port, comma-separated) pull may speak plain HTTP to; loopback ones always may',
+    validate: (v) => (v.split(',').filter(Boolean).every((r) => /^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(r)) ? undefined : 'must be a comma-separated list of host[:port]'),
+  },
+  registryCaFile: { type: 'string|null', default: null, env: 'VXNET_REGISTRY_CA_FILE', flag: 'registry-ca-file', doc: 'a CA file (PEM) pull trusts besides the system CAs', validate: absolutePathOrNull },
   logLevel: { type: 'string', default: 'info', env: 'VXNET_LOG_LEVEL', flag: 'log-level', doc: 'log level', validate: logLevel },
   logFile: { type: 'string|null', default: null, env: 'VXNET_LOG_FILE', flag: 'log-file', doc: 'log to this file instead of stdout', validate: absolutePathOrNull },
 };

@@ -52,7 +52,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgument, VxnetError, isAlive, recordProcess, type Logger } from '@vxnet/common';
 import { MNT_DETACH, native } from '@vxnet/netns';
-import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type ImageLoadResult, type ImageView, type LogChunk, type RunRequest } from '@vxnet/common/api';
+import { NO_RESTART, formatPort, parseDetachKeys, type AttachRequest, type ContainerStats, type ContainerTop, type ContainerView, type ExecRequest, type ExposeResult, type ImageLoadResult, type ImagePullRequest, type ImagePullResult, type ImageView, type LogChunk, type RunRequest } from '@vxnet/common/api';
 import { isAgentUnreachable, type AgentApi, type AgentEndpoint } from './agent-client.js';
 import { writeBundle, rewriteNetworkFiles } from './container/bundle.js';
 import { containerView } from './container/container-view.js';
@@ -69,6 +69,7 @@ import {
 } from './errors.js';
 import { ContainerConsole } from './exec/container-console.js';
 import { runExecSession } from './exec/exec-session.js';
+import { pullImage, type RegistrySettings } from './image/registry/image-pull.js';
 import type { ImageStore, ResolvedImage } from './image/images.js';
 import { decideAfterExit, decideAtEngineStart, type RestartDecision } from './lifecycle/restart-decision.js';
 import { NO_ENGINE_METRICS, type EngineMetricsSink } from './metrics/engine-metrics.js';
@@ -98,6 +99,8 @@ export interface EngineOptions {
   procs?: ContainerProcs;
   /** Where run times and failures are counted (metrics/engine-metrics.ts); none: not counted. */
   metrics?: EngineMetricsSink;
+  /** Which registries `pull` may speak plain HTTP to, and the extra CA it trusts; default: loopback only, no CA. */
+  registries?: RegistrySettings;
 }
 
 /** What stats and top read about a container's processes, given its init's pid (a seam for the unit tests). */
@@ -377,6 +380,12 @@ export class Engine {
   async loadImages(input: Readable | AsyncIterable<Buffer>): Promise<ImageLoadResult> {
     const images = await this.o.images.loaded.load(input);
     return { images: images.map((i) => this.o.images.loaded.view(i)) };
+  }
+
+  /** Pull an image from a registry (image/registry/image-pull.ts); throws ImageReferenceInvalid, ImagePullFailed, ImageLoadRefused. */
+  async pullImage(req: ImagePullRequest): Promise<ImagePullResult> {
+    const got = await pullImage(this.o.images.loaded, req, this.o.registries ?? { insecure: [], caFile: null }, this.o.log.child({ component: 'pull' }));
+    return { image: this.o.images.loaded.view(got.image), digest: got.digest, bytes: got.bytes };
   }
 
   images(): ImageView[] {

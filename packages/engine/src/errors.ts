@@ -30,3 +30,5 @@ export const ImageInUse = defineError('VXNET_IMAGE_IN_USE', 409, 'could not remo
 export const ImageBuiltin = defineError('VXNET_IMAGE_BUILTIN', 409, 'could not remove image "%s": it is built into the engine');
 export const ImageStoreUnreadable = defineError('VXNET_IMAGE_STORE_UNREADABLE', 500, 'could not read image record %s: %s; nothing was removed. Repair or move that file away and start the engine again');
 export const RootfsMountFailed = defineError('VXNET_ROOTFS_MOUNT_FAILED', 500, 'could not mount the root file system of container "%s": %s');
+export const ImageReferenceInvalid = defineError('VXNET_IMAGE_REFERENCE_INVALID', 400, 'could not pull image "%s": the reference %s');
+export const ImagePullFailed = defineError('VXNET_IMAGE_PULL_FAILED', 502, 'could not pull image "%s": %s; nothing was stored');

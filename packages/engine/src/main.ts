@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     host: cfg.host, stateDir: cfg.stateDir, agent, images, sandboxes: new Sandboxes(VXNET_NETNS_PREFIX),
     runc: new Runc({ binary: cfg.runc, root: join(cfg.stateDir, 'runc'), log: log.child({ component: 'runc' }) }),
     log: log.child({ component: 'engine' }), metrics: engineMetrics,
+    registries: { insecure: cfg.insecureRegistries.split(',').filter(Boolean), caFile: cfg.registryCaFile },
   });
   engineRef = engine;
   await engine.load();

@@ -134,3 +134,26 @@ t.test('a layer already in the store is still checked against the archive\'s dig
   t.same(leftovers(), []);
   await t.rejects(load(s, dockerSave([top], ['liar'], {}, { diffIds: [sha256(base)] })), /layer 1 unpacks to sha256:[0-9a-f]+, not sha256:[0-9a-f]+ as its config says/, 'a docker save layer.tar too');
 });
+
+t.test('loadFrom (pull): a filled layout is loaded; a fill that fails midway leaves nothing, in tmp/ or stored', async (t) => {
+  const { dir, s, leftovers, layers } = store(t);
+  const broken = s.loadFrom(async (d) => {
+    writeFileSync(join(d, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    mkdirSync(join(d, 'blobs/sha256'), { recursive: true });
+    writeFileSync(join(d, 'blobs/sha256/partial'), 'half a blob');
+    throw new Error('connection reset');
+  });
+  await t.rejects(broken, { message: 'connection reset' });
+  t.same(leftovers(), []);
+  t.same(layers(), []);
+  t.same(s.list(), []);
+  // a good one: the unpacked OCI layout of the tar helper
+  const archive = ociLayout([gzip(base)], [sha256(base)], 'pulled:1', config);
+  const [img] = await s.loadFrom(async (d) => {
+    const { unpackTar } = await import('../src/image/tar-unpack.js');
+    await unpackTar(Readable.from([archive]), d, { layer: false });
+  });
+  t.same(img?.tags, ['pulled:1']);
+  t.same(leftovers(), []);
+  t.ok(existsSync(join(dir, 'layers', sha256(base).slice(7))));
+});

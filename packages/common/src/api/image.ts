@@ -40,3 +40,26 @@ export interface ImageView {
 export interface ImageLoadResult {
   images: ImageView[];
 }
+
+/**
+ * The body of POST /v1/images/pull. Credentials and the CA travel in the body over the
+ * engine's socket only; the engine never logs them.
+ */
+export interface ImagePullRequest {
+  /** `registry[:port]/name[:tag|@sha256:<hex>]`. */
+  ref: string;
+  /** HTTP basic credentials for the registry's token server (or the registry itself). */
+  username?: string;
+  password?: string;
+  /** Extra CA certificate(s), PEM, trusted for this pull besides the system ones and the engine's registryCaFile. */
+  ca?: string;
+}
+
+/** The answer of POST /v1/images/pull. */
+export interface ImagePullResult {
+  image: ImageView;
+  /** Digest of the image manifest pulled. */
+  digest: string;
+  /** Bytes downloaded (config and layers). */
+  bytes: number;
+}

@@ -112,7 +112,34 @@ export class LoadedImages {
 
   /** Load every image of the archive in `input` (a tar, gzipped or not). All or nothing; throws ImageLoadRefused. */
   load(input: Readable | AsyncIterable<Buffer>): Promise<StoredImage[]> {
-    return this.serial(() => this.loadNow(input));
+    return this.serial(() => this.loadNow(async (archiveDir) => {
+      try {
+        await unpackTar(input, archiveDir, { layer: false });
+      } catch (err) {
+        if (err instanceof UnpackRefused) throw new ImageLoadRefused(`the archive: ${err.message}`, err);
+        throw err;
+      }
+    }));
+  }
+
+  /**
+   * Load the archive `fill` writes into the directory it is given (inside this store's
+   * tmp/, removed afterwards whatever happens): how `pull` stores what it downloads. All
+   * or nothing, like load; errors of `fill` are thrown as they are. `fill` runs outside
+   * the store's queue (a slow download holds up no other load or rm); the load after it
+   * is queued like any other.
+   */
+  async loadFrom(fill: (archiveDir: string) => Promise<void>): Promise<StoredImage[]> {
+    const download = mkdtempSync(join(this.tmpDir, 'download-'));
+    try {
+      await fill(download);
+      return await this.serial(() => this.loadNow(async (archiveDir) => {
+        rmSync(archiveDir, { recursive: true });
+        renameSync(download, archiveDir);
+      }));
+    } finally {
+      rmSync(download, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -155,18 +182,13 @@ export class LoadedImages {
     return next;
   }
 
-  private async loadNow(input: Readable | AsyncIterable<Buffer>): Promise<StoredImage[]> {
+  private async loadNow(fill: (archiveDir: string) => Promise<void>): Promise<StoredImage[]> {
     const t0 = Date.now();
     const tmp = mkdtempSync(join(this.tmpDir, 'load-'));
     try {
       const archiveDir = join(tmp, 'archive');
       mkdirSync(archiveDir);
-      try {
-        await unpackTar(input, archiveDir, { layer: false });
-      } catch (err) {
-        if (err instanceof UnpackRefused) throw new ImageLoadRefused(`the archive: ${err.message}`, err);
-        throw err;
-      }
+      await fill(archiveDir);
       let found: ArchiveImage[];
       try {
         found = readArchive(archiveDir);
