@@ -540,7 +540,7 @@ async function main(): Promise<void> {
     rssFigures = {
       empty: num(/baseline \(empty store\): RSS ([\d.]+) MB/),
       converged: num(/converged in [\d.]+ s; RSS ([\d.]+) MB/),
-      settled: num(/after 5 s ([\d.]+) MB/),
+      settled: num(/after 5 s RSS ([\d.]+) MB/),
       hwm: num(/HWM ([\d.]+) MB/),
     };
   } catch (err) {
@@ -651,9 +651,11 @@ function report(r: Results): void {
       + '(load above); the ratio says nothing about VXLAN here. On an idle machine of this kind the anchor measured 11.3 Gbit/s underlay, 0.81 for Docker (shared/anchors/docker/README.md).\n'
     : '';
   const cores = cpus().length;
-  const busiest = Math.max(...r.loads.map((l) => Number(l.split(' ').at(-1))));
+  // Other work on the machine shows in the load before this run starts; later sections
+  // carry this run's own load (20 containers starting, iperf3 on both ends).
+  const busiest = Number(r.loads[0]?.split(' ').at(-1));
   const loadNote = busiest > 2 * cores
-    ? `\n**Overloaded machine**: the 1-min load average reached ${md(busiest, 1)} on ${cores} CPUs during this run (other sessions), so every absolute time here is inflated (\`node -e 0\` took ${md(node)} ms); `
+    ? `\n**Overloaded machine**: the 1-min load average was ${md(busiest, 1)} on ${cores} CPUs as this run started (other work), so every absolute time here is inflated (\`node -e 0\` took ${md(node)} ms); `
       + 'the side-by-side ratios are what this run can show, and they too are noisier than on an idle machine.\n'
     : '';
   const args = process.argv.slice(2).join(' ');
