@@ -8,12 +8,17 @@
  * container counted as "resolved but never answered ping" (bench:compare, 20
  * containers: one name in 2 of 3 rounds). A stand-in ping whose reply line arrives
  * after it has exited makes that order certain; the real ping, to loopback, many at
- * once on a busy loop as waitnames runs them, checks the same on the real thing.
+ * once on a busy loop as waitnames runs them, checks the same on the real thing; and
+ * waitnames itself, in a container's namespace on a one-host lab, as bench:compare runs
+ * it: every container started after it resolves and answers.
  */
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isRoot, tempHome, uniqueLabName, vxnet } from './helpers/cli.js';
 
 // bench/ is its own TypeScript project, built beside this one (tsc -b): its output, loaded at run time
 const { firstReply } = (await import(new URL('../../bench/dist/lib/waitname.js', import.meta.url).href)) as {
@@ -59,4 +64,40 @@ t.test('the real ping: 40 at once to 127.0.0.1 on a busy event loop, each first 
   } finally {
     clearInterval(busy);
   }
+});
+
+t.test('waitnames in a container\'s namespace (one-host lab): every container run after it resolves and answers ping', { skip: isRoot ? false : 'needs root (lab: namespaces, runc)' }, async (t) => {
+  const { home, cleanup } = tempHome('probe');
+  const env = { VXNET_HOME: home };
+  const lab = uniqueLabName('probe');
+  t.teardown(async () => {
+    await vxnet(['lab', 'down', '--name', lab], env);
+    cleanup();
+  });
+  const ok = async (args: string[]): Promise<string> => {
+    const r = await vxnet(args, env, 120_000);
+    if (r.code !== 0) throw new Error(`vxnet ${args.join(' ')}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  await ok(['lab', 'up', '--name', lab, '--hosts', '1', '--underlay', '198.51.100.0/24']);
+  await ok(['net', 'create', 'pnet']);
+  await ok(['-H', 'h1', 'run', '-d', '--name', 'prober', '--net', 'pnet', 'busybox', 'sleep', '600']);
+  const { pid } = JSON.parse(await ok(['-H', 'h1', 'inspect', '--json', 'prober'])) as { pid: number };
+  const dns = /^nameserver\s+(\S+)/m.exec(await ok(['-H', 'h1', 'exec', 'prober', 'cat', '/etc/resolv.conf']))?.[1];
+  t.ok(dns, 'the prober has a nameserver');
+
+  const names = Array.from({ length: 8 }, (_, i) => `pr${i + 1}`);
+  const waitnames = fileURLToPath(new URL('../../bench/dist/lib/waitnames.js', import.meta.url));
+  const w = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, waitnames, dns ?? '', '60000', ...names], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  w.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const closed = new Promise<void>((resolve) => w.on('close', () => resolve()));
+  t.teardown(() => void (w.exitCode === null && w.kill()));
+  while (!out.includes('ready') && w.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+  await Promise.all(names.map((n) => ok(['-H', 'h1', 'run', '-d', '--name', n, '--net', 'pnet', 'busybox', 'sleep', '600'])));
+  await closed;
+  const line = out.split('\n').find((l) => l.startsWith('{')) ?? '{}';
+  const r = JSON.parse(line) as { reachableMs?: number; error?: string; missing?: string[] };
+  t.same({ error: r.error, missing: r.missing }, { error: undefined, missing: undefined }, 'no name missing');
+  t.type(r.reachableMs, 'number', 'the time of the last first reply');
 });
