@@ -208,7 +208,7 @@ async function startWatcher(pid: number, script: string, args: string[]): Promis
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const done = new Promise<Record<string, unknown>>((resolve) => {
-    p.on('exit', () => {
+    p.on('close', () => { // not 'exit': its last line may still be unread then (lib/waitname.ts firstReply)
       children.delete(p);
       const line = out.split('\n').find((l) => l.startsWith('{'));
       resolve(line ? (JSON.parse(line) as Record<string, unknown>) : { error: `watcher printed ${JSON.stringify(out)}` });
@@ -534,7 +534,7 @@ async function main(): Promise<void> {
       rss = p;
       let text = '';
       p.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
-      p.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`agent-rss exited with ${code}`))));
+      p.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`agent-rss exited with ${code}`))));
     });
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
     rssFigures = {

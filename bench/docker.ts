@@ -65,7 +65,7 @@ async function watch(socket: string, container: string, name: string): Promise<{
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const done = new Promise<{ resolvedMs: number; reachableMs: number }>((resolve, reject) => {
-    p.on('exit', () => {
+    p.on('close', () => { // not 'exit': its last line may still be unread then (lib/waitname.ts firstReply)
       const line = out.split('\n').find((l) => l.startsWith('{'));
       const r = line ? (JSON.parse(line) as { resolvedMs?: number; reachableMs?: number; error?: string }) : { error: `watcher printed ${out}` };
       if (r.resolvedMs !== undefined && r.reachableMs !== undefined) resolve({ resolvedMs: r.resolvedMs, reachableMs: r.reachableMs });

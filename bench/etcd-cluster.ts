@@ -51,7 +51,7 @@ async function watch(pid: number, name: string, server: string): Promise<{ done:
   let out = '';
   p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const done = new Promise<number>((resolve, reject) => {
-    p.on('exit', () => {
+    p.on('close', () => { // not 'exit': its last line may still be unread then (lib/waitname.ts firstReply)
       const line = out.split('\n').find((l) => l.startsWith('{'));
       const r = line ? (JSON.parse(line) as { resolvedMs?: number; error?: string }) : { error: `watcher printed ${out}` };
       if (r.resolvedMs !== undefined) resolve(r.resolvedMs);

@@ -56,6 +56,29 @@ export function firstAddress(msg: Buffer): string | undefined {
   return undefined;
 }
 
+/**
+ * First reply time (epoch ms) of `ip`: `ping -D -n -c1 -i 0.005 -w SECONDS IP`, an echo
+ * every 5 ms until the first reply, whose wall-clock time ping prints (-D). Rejects when
+ * ping printed no reply (none within `seconds`, or an ICMP error ended it). ping's output
+ * is read once its stdout has closed ('close'), not when it exited ('exit'): a ping
+ * answered at once exits right after writing its reply line, and on a busy event loop
+ * Node can report the exit before that line has been read. `ping` is the program to run
+ * (a stand-in in the unit test).
+ */
+export function firstReply(ip: string, seconds: number, ping = 'ping'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(ping, ['-D', '-n', '-c1', '-i', '0.005', '-w', String(seconds), ip], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => {
+      const m = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(out);
+      if (m?.[1]) resolve(Number(m[1]) * 1000);
+      else reject(new Error(`${ip} did not answer ping within ${seconds} s`));
+    });
+  });
+}
+
 async function main(name: string, timeoutMs: number, server: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const sock = createSocket('udp4');
@@ -76,15 +99,8 @@ async function main(name: string, timeoutMs: number, server: string): Promise<vo
   clearInterval(timer);
   sock.close();
   const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
-  const reachable = await new Promise<number>((resolve, reject) => {
-    const p = spawn('ping', ['-D', '-n', '-c1', '-i', '0.005', '-w', String(seconds), ip], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.on('exit', () => {
-      const m = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(out);
-      if (m?.[1]) resolve(Number(m[1]) * 1000);
-      else reject(new Error(`${name} (${ip}) resolved but did not answer ping within ${seconds} s`));
-    });
+  const reachable = await firstReply(ip, seconds).catch((err: Error) => {
+    throw new Error(`${name} resolved but ${err.message}`);
   });
   process.stdout.write(`${JSON.stringify({ resolvedMs: at, reachableMs: reachable, ip })}\n`);
 }

@@ -14,25 +14,10 @@
  * {"resolvedMs": epoch ms of the last name to resolve, "reachableMs": epoch ms of the
  * last first reply} or {"error": "…", "missing": [names]}, on the caller's Date.now() clock.
  */
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { firstAddress, query } from './waitname.js';
+import { firstAddress, firstReply, query } from './waitname.js';
 
 const EVERY_MS = 10;
-
-/** First reply time (epoch ms) of `ip`, pinging every 5 ms for at most `seconds`. */
-function firstReply(ip: string, seconds: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ping', ['-D', '-n', '-c1', '-i', '0.005', '-w', String(seconds), ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    p.on('exit', () => {
-      const m = /^\[(\d+\.\d+)\] \d+ bytes from/m.exec(out);
-      if (m?.[1]) resolve(Number(m[1]) * 1000);
-      else reject(new Error(`${ip} did not answer ping within ${seconds} s`));
-    });
-  });
-}
 
 async function main(server: string, timeoutMs: number, names: string[]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
