@@ -68,7 +68,9 @@ if (!isRoot) {
       for (const d of [h.agent, h.engine]) {
         const cmdline = readFileSync(`/proc/${d.process!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         t.same(cmdline.slice(-2), ['--config', d.config], `${h.name}: started with --config FILE and nothing after`);
-        t.equal(cmdline.length, 4, 'node, the binary, --config, FILE');
+        // the bin file itself, as a systemd unit runs it: `env -S` hands its #! line to node
+        t.match(cmdline[0] ?? '', /(^|\/)node$/, `${h.name}: node runs it`);
+        t.match(cmdline.at(-3) ?? '', /\/bin\/vxnet-(agent|engine)\.js$/, `${h.name}: its bin file`);
       }
       t.equal(onHost(h, ['hostname']).trim(), h.name, 'the machine has the host name the daemons default to');
     }
